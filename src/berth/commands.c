@@ -1,0 +1,9 @@
+#include "commands.h"
+
+#include <stddef.h>
+
+/* Keep sorted by name: `berth --help` prints them in this order. */
+const struct berth_command berth_commands[] = {
+    { "version", "print berth's version", cmd_version },
+    { NULL, NULL, NULL },
+};

@@ -1,0 +1,13 @@
+/* The berth CLI's command table: one entry per verb, one file per verb (cmd-<verb>.c). */
+#pragma once
+
+struct berth_command {
+    const char *name;
+    const char *summary;
+    /* argv[0] is the verb itself; returns the process exit code. */
+    int (*run)(int argc, char **argv);
+};
+
+extern const struct berth_command berth_commands[];
+
+int cmd_version(int argc, char **argv);

@@ -1,0 +1,159 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "base/cleanup.h"
+#include "base/error.h"
+#include "base/fs.h"
+#include "base/json.h"
+#include "base/strv.h"
+
+static char *make_tmpdir(void)
+{
+    char *d = strdup("/tmp/berth-test-base-XXXXXX");
+    assert_non_null(mkdtemp(d));
+    return d;
+}
+
+static void test_error_keeps_innermost_and_prefixes(void **state)
+{
+    struct berth_error err = { 0 };
+    assert_int_equal(berth_error_set(&err, -EINVAL, "process.args is empty"), -EINVAL);
+    berth_error_set(&err, -EIO, "outer message is ignored");
+    berth_error_prefix(&err, -EIO, "config.json: ");
+    assert_int_equal(err.code, -EINVAL);
+    assert_string_equal(berth_error_message(&err), "config.json: process.args is empty");
+    berth_error_clear(&err);
+    assert_int_equal(berth_error_errno(&err, -ENOENT, "%s", "/nope"), -ENOENT);
+    assert_string_equal(err.msg, "/nope: No such file or directory");
+    assert_int_equal(berth_error_set(NULL, -EPERM, "no sink"), -EPERM);
+}
+
+static void test_atomic_write_and_capped_read(void **state)
+{
+    _cleanup_free_ char *dir = make_tmpdir();
+    _cleanup_free_ char *path = fs_path_join(dir, "f.json");
+    struct berth_error err = { 0 };
+    assert_int_equal(fs_write_atomic(path, "{\"a\": 1}", 8, 0600, &err), 0);
+    _cleanup_free_ char *data = NULL;
+    size_t len = 0;
+    assert_int_equal(fs_read_file(path, 100, &data, &len, &err), 0);
+    assert_int_equal(len, 8);
+    assert_string_equal(data, "{\"a\": 1}");
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+
+    char *big = NULL;
+    assert_int_equal(fs_read_file(path, 4, &big, NULL, &err), -EFBIG);
+    assert_null(big);
+    assert_non_null(strstr(err.msg, "larger than the limit"));
+    assert_int_equal(fs_rm_rf(dir), 0);
+    assert_false(fs_exists(dir));
+}
+
+static void test_mkdir_p_and_rm_rf(void **state)
+{
+    _cleanup_free_ char *dir = make_tmpdir();
+    _cleanup_free_ char *deep = fs_path_join(dir, "a/b/c");
+    assert_int_equal(fs_mkdir_p(deep, 0755), 0);
+    assert_int_equal(fs_mkdir_p(deep, 0755), 0);
+    _cleanup_free_ char *file = fs_path_join(dir, "a/file");
+    assert_int_equal(fs_write_atomic(file, "x", 1, 0644, NULL), 0);
+    assert_int_equal(fs_mkdir_p(file, 0755), -ENOTDIR);
+    assert_int_equal(fs_rm_rf(dir), 0);
+    assert_false(fs_exists(dir));
+    assert_int_equal(fs_rm_rf(dir), 0);
+}
+
+static void test_open_in_root_cannot_escape(void **state)
+{
+    _cleanup_free_ char *dir = make_tmpdir();
+    _cleanup_free_ char *root = fs_path_join(dir, "root");
+    assert_int_equal(fs_mkdir_p(root, 0755), 0);
+    _cleanup_free_ char *outside = fs_path_join(dir, "secret");
+    assert_int_equal(fs_write_atomic(outside, "s", 1, 0644, NULL), 0);
+    _cleanup_free_ char *link = fs_path_join(root, "escape");
+    assert_int_equal(symlink("../secret", link), 0);
+    _cleanup_free_ char *abslink = fs_path_join(root, "abs");
+    assert_int_equal(symlink(outside, abslink), 0);
+
+    _cleanup_close_ int rootfd = open(root, O_PATH | O_DIRECTORY);
+    assert_true(rootfd >= 0);
+    /* "../secret" resolves to <root>/secret, which does not exist: the host file is unreachable. */
+    assert_int_equal(fs_open_in_root(rootfd, "escape", O_RDONLY, 0, 0), -ENOENT);
+    assert_int_equal(fs_open_in_root(rootfd, "abs", O_RDONLY, 0, 0), -ENOENT);
+    assert_int_equal(fs_open_in_root(rootfd, "../../secret", O_RDONLY, 0, 0), -ENOENT);
+
+    /* mkdir -p through a symlinked component is refused rather than followed. */
+    _cleanup_free_ char *dirlink = fs_path_join(root, "d");
+    assert_int_equal(symlink("/tmp", dirlink), 0);
+    assert_int_equal(fs_mkdir_p_in_root(rootfd, "d/x", 0755), -ELOOP);
+    int fd = fs_mkdir_p_in_root(rootfd, "/etc/sub", 0755);
+    assert_true(fd >= 0);
+    close(fd);
+    _cleanup_free_ char *made = fs_path_join(root, "etc/sub");
+    assert_true(fs_exists(made));
+    assert_int_equal(fs_rm_rf(dir), 0);
+}
+
+static void test_json_load_errors_are_positioned(void **state)
+{
+    struct berth_error err = { 0 };
+    json_t *v = NULL;
+    assert_int_equal(json_load_buffer("{\"a\": }", 7, "config.json", &v, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "config.json:1:"));
+    berth_error_clear(&err);
+    assert_int_equal(json_load_buffer("{\"a\":1,\"a\":2}", 13, "dup.json", &v, &err), -EINVAL);
+    berth_error_clear(&err);
+
+    _cleanup_json_ json_t *o = NULL;
+    assert_int_equal(json_load_buffer("{\"s\":\"x\",\"n\":-3,\"b\":true}", 25, "t", &o, &err), 0);
+    const char *s = NULL;
+    int64_t n = 0;
+    uint64_t u = 7;
+    bool b = false;
+    assert_int_equal(json_opt_string(o, "s", "root", &s, &err), 0);
+    assert_string_equal(s, "x");
+    assert_int_equal(json_opt_int64(o, "n", "root", &n, &err), 0);
+    assert_int_equal(n, -3);
+    assert_int_equal(json_opt_bool(o, "b", "root", &b, &err), 0);
+    assert_true(b);
+    assert_int_equal(json_opt_uint64(o, "missing", "root", &u, &err), 0);
+    assert_int_equal(u, 7);
+    assert_int_equal(json_opt_uint64(o, "n", "root", &u, &err), -EINVAL);
+    assert_string_equal(err.msg, "root.n: must be a non-negative integer");
+}
+
+static void test_strv(void **state)
+{
+    _cleanup_strv_ char **v = NULL;
+    assert_int_equal(strv_push(&v, "PATH=/bin"), 0);
+    assert_int_equal(strv_push(&v, "HOME=/root"), 0);
+    assert_int_equal(strv_length(v), 2);
+    assert_int_equal(strv_env_find(v, "HOME"), 1);
+    assert_int_equal(strv_env_find(v, "HOM"), -1);
+    assert_null(v[2]);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_error_keeps_innermost_and_prefixes),
+        cmocka_unit_test(test_atomic_write_and_capped_read),
+        cmocka_unit_test(test_mkdir_p_and_rm_rf),
+        cmocka_unit_test(test_open_in_root_cannot_escape),
+        cmocka_unit_test(test_json_load_errors_are_positioned),
+        cmocka_unit_test(test_strv),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -80,6 +80,10 @@ struct virtio_dev {
 int virtio_dev_init(struct virtio_dev *dev, const struct virtio_device_ops *ops, void *priv,
                     uint16_t n_queues, uint16_t queue_max, uint64_t features);
 
+/* Creates the (empty) backend epoll set, so virtio_mmio_event_fd has an fd to hand the VMM before
+ * the guest starts; devices with backends call it from their constructor. */
+int virtio_dev_events_init(struct virtio_dev *dev);
+
 /* Creates the epoll set on first use and adds/changes/removes fd in it; data is handed back in
  * epoll_event.data.u64 (devices use it to tell their fds apart). */
 int virtio_dev_watch(struct virtio_dev *dev, int fd, uint32_t events, uint64_t data);

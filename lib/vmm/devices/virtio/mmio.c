@@ -90,7 +90,9 @@ static void write_status(struct virtio_dev *dev, uint32_t v)
     if (added & VIRTIO_STATUS_FEATURES_OK) {
         bool subset = (dev->driver_features & ~dev->device_features) == 0;
         bool v1 = dev->driver_features & VIRTIO_BIT(VIRTIO_F_VERSION_1);
-        if (!subset || !v1 || !(old & VIRTIO_STATUS_DRIVER)) {
+        bool ok = subset && v1 && (old & VIRTIO_STATUS_DRIVER) &&
+                  (!dev->ops->features_ok || dev->ops->features_ok(dev, dev->driver_features));
+        if (!ok) {
             /* The driver re-reads Status, sees FEATURES_OK missing and gives up (spec 3.1.1). */
             v &= ~VIRTIO_STATUS_FEATURES_OK;
             added &= ~VIRTIO_STATUS_FEATURES_OK;

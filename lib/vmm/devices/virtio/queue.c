@@ -157,6 +157,11 @@ int virtq_pop(struct virtq *q, const struct guest_memory *mem, struct virtq_chai
     return 1;
 }
 
+void virtq_unpop(struct virtq *q, uint16_t n)
+{
+    q->last_avail = (uint16_t) (q->last_avail - n);
+}
+
 int virtq_push(struct virtq *q, uint16_t head, uint32_t len)
 {
     if (q->broken || !q->ready || !q->used)

@@ -69,6 +69,10 @@ int virtq_enable(struct virtq *q, const struct guest_memory *mem, bool event_idx
  * guest broke the rules (the queue is then broken and stays so until reset). */
 int virtq_pop(struct virtq *q, const struct guest_memory *mem, struct virtq_chain *chain);
 
+/* Gives back the last n popped chains (not yet pushed), to be popped again later: a device that
+ * popped buffers for a frame that turned out not to fit. They are re-validated when popped. */
+void virtq_unpop(struct virtq *q, uint16_t n);
+
 /* Number of chains available and not yet popped; -EIO (and broken) if the avail index jumped by
  * more than the queue size. */
 int virtq_pending(struct virtq *q);

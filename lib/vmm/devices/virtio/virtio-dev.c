@@ -12,20 +12,23 @@
 int virtio_dev_init(struct virtio_dev *dev, const struct virtio_device_ops *ops, void *priv,
                     uint16_t n_queues, uint16_t queue_max, uint64_t features)
 {
-    if (n_queues > VIRTIO_MAX_QUEUES || queue_max == 0 || (queue_max & (queue_max - 1)))
-        return -EINVAL;
+    /* ops and priv first: virtio_dev_free must be able to release priv whatever fails next. */
     *dev = (struct virtio_dev){
         .ops = ops,
         .priv = priv,
         .device_features = features | VIRTIO_BIT(VIRTIO_F_VERSION_1) |
                            VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC) | VIRTIO_BIT(VIRTIO_F_EVENT_IDX),
-        .n_queues = n_queues,
         .epoll_fd = -1,
     };
+    int r = -pthread_mutex_init(&dev->lock, NULL);
+    if (r < 0)
+        return r;
+    if (n_queues > VIRTIO_MAX_QUEUES || queue_max == 0 || (queue_max & (queue_max - 1)))
+        return -EINVAL;
+    dev->n_queues = n_queues;
     for (uint16_t i = 0; i < n_queues; i++)
         virtq_reset(&dev->queues[i], queue_max);
-    int r = pthread_mutex_init(&dev->lock, NULL);
-    return -r;
+    return 0;
 }
 
 void virtio_dev_free(struct virtio_dev *dev)

@@ -39,6 +39,9 @@ struct virtio_device_ops {
     /* Called once DRIVER_OK is set, queues enabled and features final; an error sets
      * DEVICE_NEEDS_RESET. Optional. */
     int (*activate)(struct virtio_dev *dev);
+    /* Checks a feature set the driver asks for (already a subset of the offer, VERSION_1
+     * included) against the device's dependency rules; false refuses FEATURES_OK. Optional. */
+    bool (*features_ok)(struct virtio_dev *dev, uint64_t features);
     /* The guest made buffers available on queue q (q < n_queues, queue ready). */
     void (*queue_notify)(struct virtio_dev *dev, uint16_t q);
     /* The device's epoll set is readable. Optional. */

@@ -11,9 +11,32 @@ int caps_check_spec(json_t *capabilities, struct berth_error *err);
 int seccomp_check_spec(json_t *seccomp, struct berth_error *err);
 
 /* Applies process.capabilities (bounding, effective, permitted, inheritable, ambient). The caller
- * has already switched uid/gid with PR_SET_KEEPCAPS semantics handled here. NULL drops everything. */
+ * has already switched uid/gid with PR_SET_KEEPCAPS semantics handled here. NULL drops everything.
+ * Order in the container's init:  caps_keep_for_setuid();  setgroups/setresgid/setresuid;
+ * caps_apply();  execve. (caps_apply re-raises the permitted set into effective, drops the
+ * bounding set, sets effective/permitted/inheritable, then ambient, and clears KEEPCAPS.) */
 int caps_apply(json_t *capabilities, struct berth_error *err);
 
+/* PR_SET_KEEPCAPS: call before switching away from uid 0 so the permitted set survives it. */
+int caps_keep_for_setuid(struct berth_error *err);
+
+/* "CAP_NET_ADMIN" (case-insensitive) -> 12, or -EINVAL; and back (NULL when unknown). */
+int caps_from_name(const char *name);
+const char *caps_to_name(int cap);
+/* Number of capabilities berth knows by name (numbers 0 .. caps_count()-1). */
+int caps_count(void);
+
 /* Builds and loads linux.seccomp (all actions, arg conditions, flags, architectures). NULL is a
- * no-op. Called after no_new_privileges is set when requested. */
+ * no-op. Called after no_new_privileges is set when requested. The filter is loaded without
+ * forcing no_new_privs, so without it the caller must still hold CAP_SYS_ADMIN: load it before
+ * dropping capabilities in that case, and as late as possible otherwise (everything the init
+ * does after this call is subject to the filter). Unknown syscall names are skipped (as runc);
+ * unknown actions, operators, architectures or flags, and SCMP_ACT_NOTIFY/listenerPath, are
+ * errors naming the field. */
 int seccomp_apply(json_t *seccomp, struct berth_error *err);
+
+/* Names berth accepts, for `features`: NULL-terminated static arrays. */
+extern const char *const seccomp_action_names[];
+extern const char *const seccomp_operator_names[];
+extern const char *const seccomp_arch_names[];
+extern const char *const seccomp_flag_names[];

@@ -4,6 +4,7 @@
 
 /* Keep sorted by name: `berth --help` prints them in this order. */
 const struct berth_command berth_commands[] = {
+    { "disk", "create, inspect, convert, resize and check disk images", cmd_disk },
     { "version", "print berth's version", cmd_version },
     { NULL, NULL, NULL },
 };

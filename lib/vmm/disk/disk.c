@@ -1,15 +1,40 @@
 #include "vmm/disk/disk.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-/* Backends add themselves to disk_open's probe as they land (qcow2 first: raw matches anything). */
+#include "base/cleanup.h"
+#include "vmm/disk/qcow2.h"
+
+int disk_probe(const char *path, const char **ret_format, struct berth_error *err)
+{
+    /* O_NONBLOCK: probing a FIFO must not hang. */
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return berth_error_errno(err, -errno, "%s", path);
+    *ret_format = qcow2_probe_fd(fd) ? "qcow2" : "raw";
+    return 0;
+}
+
+/* qcow2 is probed first: raw matches anything. Callers that know the format (a VM's own disk,
+ * whose guest could write a qcow2 header into a raw image) must pass it. */
 int disk_open(const char *path, const char *format, bool read_only, struct disk **ret, struct berth_error *err)
 {
-    if (!format || !strcmp(format, "raw"))
+    if (!format) {
+        int r = disk_probe(path, &format, err);
+        if (r < 0)
+            return r;
+    }
+    if (!strcmp(format, "raw"))
         return disk_raw_open(path, read_only, ret, err);
-    return berth_error_set(err, -EINVAL, "%s: unknown disk format '%s'", path, format);
+    if (!strcmp(format, "qcow2")) {
+        struct qcow2_open_opts o = { .read_only = read_only };
+        return qcow2_open(path, &o, ret, err);
+    }
+    return berth_error_set(err, -EINVAL, "%s: unknown disk format '%s' (raw or qcow2)", path, format);
 }
 
 void disk_close(struct disk *d)

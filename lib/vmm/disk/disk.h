@@ -32,6 +32,9 @@ struct disk {
     void *priv;          /* the backend's state */
 };
 
+/* The format of path by its content: "qcow2" when it has the qcow2 magic, else "raw". */
+int disk_probe(const char *path, const char **ret_format, struct berth_error *err);
+
 /* Opens path, probing its format ("raw" or "qcow2"; format NULL means probe). */
 int disk_open(const char *path, const char *format, bool read_only, struct disk **ret, struct berth_error *err);
 

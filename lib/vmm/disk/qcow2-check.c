@@ -1,0 +1,226 @@
+/* qcow2 consistency check, as `qemu-img check` does it: count every reference to every host
+ * cluster (header, tables, data), then compare with the stored refcounts. A refcount below its
+ * references is a corruption (the cluster could be reused while in use), above is a leak. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/cleanup.h"
+#include "vmm/disk/qcow2-priv.h"
+
+#define MAX_CHECK_CLUSTERS (64ull << 20)
+
+struct check {
+    struct qcow2 *q;
+    struct qcow2_check_result *res;
+    uint16_t *refs;
+    uint64_t n;
+};
+
+static void problem(struct check *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void problem(struct check *c, const char *fmt, ...)
+{
+    c->res->corruptions++;
+    if (c->res->first_problem[0])
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->res->first_problem, sizeof(c->res->first_problem), fmt, ap);
+    va_end(ap);
+}
+
+static void add_ref(struct check *c, uint64_t off, uint64_t len, const char *what)
+{
+    if (!len)
+        return;
+    uint64_t first = off >> c->q->cluster_bits, last = (off + len - 1) >> c->q->cluster_bits;
+    for (uint64_t ci = first; ci <= last; ci++) {
+        if (ci >= c->n) {
+            problem(c, "%s at 0x%llx lies beyond the end of the file", what, (unsigned long long) off);
+            return;
+        }
+        if (c->refs[ci] < UINT16_MAX)
+            c->refs[ci]++;
+    }
+}
+
+static int walk_l2(struct check *c, uint64_t l1i, uint64_t l2off, uint8_t *tbl)
+{
+    struct qcow2 *q = c->q;
+    ssize_t n = qcow2_pread(q->fd, tbl, q->cluster_size, l2off);
+    if (n < 0) {
+        c->res->check_errors++;
+        return 0;
+    }
+    memset(tbl + n, 0, q->cluster_size - (size_t) n);
+    for (uint64_t j = 0; j < q->l2_entries; j++) {
+        uint64_t e = be64_load(tbl + j * 8);
+        if (!e)
+            continue;
+        struct qcow2_map m;
+        struct berth_error err = { 0 };
+        if (qcow2_decode_l2(q, e, &m, &err) < 0) {
+            problem(c, "L2 table %llu entry %llu: %s", (unsigned long long) l1i, (unsigned long long) j,
+                    berth_error_message(&err));
+            continue;
+        }
+        if (m.kind == QCOW2_COMPRESSED) {
+            add_ref(c, m.c_offset, m.c_len, "compressed cluster");
+            c->res->allocated_clusters++;
+        } else if (m.host) {
+            add_ref(c, m.host, q->cluster_size, "data cluster");
+            if (m.kind == QCOW2_NORMAL)
+                c->res->allocated_clusters++;
+        }
+    }
+    return 0;
+}
+
+/* The copied flag must say exactly whether the refcount is one. */
+static void check_copied(struct check *c, uint64_t entry, uint64_t host, const char *what)
+{
+    uint64_t rc;
+    if (qcow2_refcount_get(c->q, host >> c->q->cluster_bits, &rc) < 0) {
+        c->res->check_errors++;
+        return;
+    }
+    if (!!(entry & QCOW2_OFLAG_COPIED) != (rc == 1))
+        problem(c, "%s at 0x%llx: copied flag %s but refcount is %llu", what, (unsigned long long) host,
+                entry & QCOW2_OFLAG_COPIED ? "set" : "clear", (unsigned long long) rc);
+}
+
+static void walk_copied(struct check *c, uint8_t *tbl)
+{
+    struct qcow2 *q = c->q;
+    for (uint64_t i = 0; i < q->l1_size; i++) {
+        uint64_t l2off = q->l1[i] & QCOW2_OFFSET_MASK;
+        if (!l2off || qcow2_check_host(q, l2off, "L2", NULL) < 0)
+            continue;
+        check_copied(c, q->l1[i], l2off, "L2 table");
+        ssize_t n = qcow2_pread(q->fd, tbl, q->cluster_size, l2off);
+        if (n < 0)
+            continue;
+        memset(tbl + n, 0, q->cluster_size - (size_t) n);
+        for (uint64_t j = 0; j < q->l2_entries; j++) {
+            uint64_t e = be64_load(tbl + j * 8);
+            struct qcow2_map m;
+            if (e && qcow2_decode_l2(q, e, &m, NULL) == 0 && m.kind == QCOW2_NORMAL)
+                check_copied(c, e, m.host, "data cluster");
+        }
+    }
+}
+
+static int compare(struct check *c, bool repair)
+{
+    struct qcow2 *q = c->q;
+    uint64_t end_ci = 0;
+    for (uint64_t ci = 0; ci < c->n; ci++)
+        if (c->refs[ci])
+            end_ci = ci + 1;
+    /* Every cluster the refcount structure describes, plus every referenced one. */
+    uint64_t limit = q->rt_entries * q->rb_entries;
+    if (limit < c->n)
+        limit = c->n;
+    uint64_t past_end = 0;
+    for (uint64_t ci = 0; ci < limit; ci++) {
+        uint64_t rti = ci / q->rb_entries;
+        if (ci >= c->n && ++past_end > MAX_CHECK_CLUSTERS) {
+            problem(c, "refcount table describes too many clusters past the end of the file");
+            break;
+        }
+        if (rti < q->rt_entries && !(q->rt[rti] & ~QCOW2_RT_RESERVED) && ci % q->rb_entries == 0 && ci >= c->n) {
+            ci += q->rb_entries - 1; /* no block, nothing referenced here */
+            continue;
+        }
+        uint64_t rc, want = ci < c->n ? c->refs[ci] : 0;
+        if (qcow2_refcount_get(q, ci, &rc) < 0) {
+            c->res->check_errors++;
+            continue;
+        }
+        if (want > q->refcount_max) {
+            problem(c, "cluster %llu: refcount overflow (%llu references, at most %llu)", (unsigned long long) ci,
+                    (unsigned long long) want, (unsigned long long) q->refcount_max);
+        } else if (rc < want) {
+            problem(c, "cluster %llu: refcount %llu is below its %llu references", (unsigned long long) ci,
+                    (unsigned long long) rc, (unsigned long long) want);
+        } else if (rc > want) {
+            c->res->leaks++;
+            if (repair) {
+                uint64_t off = q->rt[rti] & ~QCOW2_RT_RESERVED;
+                uint8_t *b;
+                if (qcow2_cache_get(q, &q->rb_cache, off, false, &b) < 0) {
+                    c->res->check_errors++;
+                    continue;
+                }
+                qcow2_refcount_set_entry(b, ci % q->rb_entries, q->refcount_order, want);
+                qcow2_cache_dirty(&q->rb_cache, b, q->cluster_size);
+                c->res->leaks_fixed++;
+            }
+        }
+        if (rc && ci + 1 > end_ci)
+            end_ci = ci + 1;
+    }
+    c->res->image_end_offset = end_ci << q->cluster_bits;
+    if (repair && c->res->leaks_fixed) {
+        int r = qcow2_cache_write_dirty(q, &q->rb_cache);
+        if (r < 0 || fdatasync(q->fd) < 0)
+            return r < 0 ? r : -errno;
+    }
+    return 0;
+}
+
+int qcow2_check(const char *path, bool repair_leaks, struct qcow2_check_result *ret, struct berth_error *err)
+{
+    struct qcow2_open_opts o = { .read_only = !repair_leaks, .no_backing = true };
+    _cleanup_disk_ struct disk *d = NULL;
+    int r = qcow2_open(path, &o, &d, err);
+    if (r < 0)
+        return r;
+    struct qcow2 *q = d->priv;
+    if (q->nb_snapshots)
+        return berth_error_set(err, -ENOTSUP, "%s: checking images with internal snapshots is not supported", path);
+    uint64_t n = ((q->file_size + q->cluster_size - 1) >> q->cluster_bits) + 1;
+    if (n > MAX_CHECK_CLUSTERS)
+        return berth_error_set(err, -EFBIG, "%s: too many clusters to check (%llu)", path, (unsigned long long) n);
+    _cleanup_free_ uint16_t *refs = calloc(n, sizeof(uint16_t));
+    _cleanup_free_ uint8_t *tbl = malloc(q->cluster_size);
+    if (!refs || !tbl)
+        return -ENOMEM;
+    struct qcow2_check_result res = { 0 };
+    struct check c = { .q = q, .res = &res, .refs = refs, .n = n };
+    res.total_clusters = (q->size + q->cluster_size - 1) >> q->cluster_bits;
+
+    add_ref(&c, 0, q->cluster_size, "header");
+    add_ref(&c, q->l1_offset, (uint64_t) q->l1_size * 8, "L1 table");
+    add_ref(&c, q->rt_offset, (uint64_t) q->rt_clusters << q->cluster_bits, "refcount table");
+    for (uint64_t i = 0; i < q->rt_entries; i++)
+        if (q->rt[i] & ~QCOW2_RT_RESERVED)
+            add_ref(&c, q->rt[i] & ~QCOW2_RT_RESERVED, q->cluster_size, "refcount block");
+    for (uint64_t i = 0; i < q->l1_size; i++) {
+        uint64_t e = q->l1[i], l2off = e & QCOW2_OFFSET_MASK;
+        if (e & QCOW2_L1_RESERVED) {
+            problem(&c, "L1 entry %llu: reserved bits set (0x%llx)", (unsigned long long) i, (unsigned long long) e);
+            continue;
+        }
+        if (!l2off)
+            continue;
+        struct berth_error e2 = { 0 };
+        char what[64];
+        snprintf(what, sizeof(what), "L1 entry %llu (L2 table)", (unsigned long long) i);
+        if (qcow2_check_host(q, l2off, what, &e2) < 0) {
+            problem(&c, "%s", berth_error_message(&e2));
+            continue;
+        }
+        add_ref(&c, l2off, q->cluster_size, "L2 table");
+        walk_l2(&c, i, l2off, tbl);
+    }
+    r = compare(&c, repair_leaks);
+    if (r < 0)
+        return berth_error_errno(err, r, "%s: repair", path);
+    walk_copied(&c, tbl);
+    *ret = res;
+    return 0;
+}

@@ -1,0 +1,423 @@
+/* berth disk create|info|convert|resize|check: disk images (raw, qcow2) without a VM. */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/cleanup.h"
+#include "commands.h"
+#include "vmm/disk/disk-tools.h"
+#include "vmm/disk/disk.h"
+#include "vmm/disk/qcow2.h"
+
+#define EXIT_USAGE 125
+
+static int fail(const char *sub, const struct berth_error *err)
+{
+    fprintf(stderr, "berth disk %s: %s\n", sub, berth_error_message(err));
+    return 1;
+}
+
+static int usage_error(const char *sub, const char *msg)
+{
+    fprintf(stderr, "berth disk %s: %s; see 'berth disk %s --help'\n", sub, msg, sub);
+    return EXIT_USAGE;
+}
+
+static int check_output_format(const char *sub, const char *fmt)
+{
+    if (strcmp(fmt, "text") && strcmp(fmt, "json")) {
+        fprintf(stderr, "berth disk %s: unknown --format '%s' (expected text or json)\n", sub, fmt);
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_cluster_size(const char *s, unsigned *ret)
+{
+    uint64_t v;
+    if (disk_parse_size(s, &v) < 0 || v < 512 || v > (2u << 20) || (v & (v - 1)))
+        return -EINVAL;
+    *ret = (unsigned) __builtin_ctzll(v);
+    return 0;
+}
+
+static int disk_create(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "disk-format", required_argument, NULL, 'f' },  { "backing", required_argument, NULL, 'b' },
+        { "backing-format", required_argument, NULL, 'F' }, { "cluster-size", required_argument, NULL, 'c' },
+        { "refcount-bits", required_argument, NULL, 'r' }, { "sync", no_argument, NULL, 's' },
+        { "help", no_argument, NULL, 'h' },                { NULL, 0, NULL, 0 },
+    };
+    const char *fmt = "qcow2";
+    struct qcow2_create_opts o = { 0 };
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "f:b:F:c:r:sh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'f':
+            fmt = optarg;
+            break;
+        case 'b':
+            o.backing = optarg;
+            break;
+        case 'F':
+            o.backing_format = optarg;
+            break;
+        case 'c':
+            if (parse_cluster_size(optarg, &o.cluster_bits) < 0)
+                return usage_error("create", "--cluster-size must be a power of two from 512 to 2M");
+            break;
+        case 'r': {
+            char *end;
+            unsigned long v = strtoul(optarg, &end, 10);
+            if (*end || v == 0 || v > 64 || (v & (v - 1)))
+                return usage_error("create", "--refcount-bits must be 1, 2, 4, 8, 16, 32 or 64");
+            o.refcount_bits = (unsigned) v;
+            break;
+        }
+        case 's':
+            o.sync = true;
+            break;
+        case 'h':
+            printf("Usage: berth disk create [-f raw|qcow2] [-b BACKING [-F FORMAT]] [--cluster-size SIZE]\n"
+                   "                         [--refcount-bits N] [--sync] FILE [SIZE]\n\n"
+                   "Creates a new disk image (qcow2 v3 by default). SIZE takes K, M, G, T suffixes (binary);\n"
+                   "with a backing file it defaults to the backing file's size. A relative BACKING name is\n"
+                   "relative to FILE's directory. FILE must not exist.\n");
+            return 0;
+        default:
+            return EXIT_USAGE;
+        }
+    }
+    if (optind >= argc || argc - optind > 2)
+        return usage_error("create", "expected FILE [SIZE]");
+    const char *path = argv[optind];
+    if (optind + 1 < argc && disk_parse_size(argv[optind + 1], &o.size) < 0)
+        return usage_error("create", "SIZE is not a size (e.g. 10G, 512M, 1048576)");
+    struct berth_error err = { 0 };
+    if (!strcmp(fmt, "raw")) {
+        if (o.backing)
+            return usage_error("create", "raw images cannot have a backing file");
+        if (optind + 1 >= argc)
+            return usage_error("create", "raw images need a SIZE");
+        if (disk_create_raw(path, o.size, &err) < 0)
+            return fail("create", &err);
+        return 0;
+    }
+    if (strcmp(fmt, "qcow2"))
+        return usage_error("create", "-f must be raw or qcow2");
+    if (!o.backing && optind + 1 >= argc)
+        return usage_error("create", "a SIZE is needed without a backing file");
+    if (qcow2_create(path, &o, &err) < 0)
+        return fail("create", &err);
+    return 0;
+}
+
+static void human(uint64_t v, char *buf, size_t len)
+{
+    static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };
+    double d = (double) v;
+    unsigned u = 0;
+    while (d >= 1024 && u + 1 < sizeof(units) / sizeof(units[0])) {
+        d /= 1024;
+        u++;
+    }
+    snprintf(buf, len, u ? "%.3g %s" : "%.0f %s", d, units[u]);
+}
+
+static void print_info_text(json_t *o, bool top)
+{
+    char h1[32], h2[32];
+    human((uint64_t) json_integer_value(json_object_get(o, "virtual-size")), h1, sizeof(h1));
+    human((uint64_t) json_integer_value(json_object_get(o, "actual-size")), h2, sizeof(h2));
+    printf("%simage: %s\n", top ? "" : "\n", json_string_value(json_object_get(o, "filename")));
+    printf("file format: %s\n", json_string_value(json_object_get(o, "format")));
+    printf("virtual size: %s (%lld bytes)\n", h1, (long long) json_integer_value(json_object_get(o, "virtual-size")));
+    printf("disk size: %s\n", h2);
+    json_t *cs = json_object_get(o, "cluster-size");
+    if (cs)
+        printf("cluster_size: %lld\n", (long long) json_integer_value(cs));
+    json_t *bf = json_object_get(o, "backing-filename");
+    if (bf) {
+        printf("backing file: %s (actual path: %s)\n", json_string_value(bf),
+               json_string_value(json_object_get(o, "full-backing-filename")));
+        json_t *bff = json_object_get(o, "backing-filename-format");
+        if (bff)
+            printf("backing file format: %s\n", json_string_value(bff));
+    }
+    json_t *data = json_object_get(json_object_get(o, "format-specific"), "data");
+    if (data) {
+        printf("Format specific information:\n    compat: %s\n    lazy refcounts: %s\n    refcount bits: %lld\n"
+               "    corrupt: %s\n    snapshots: %lld\n",
+               json_string_value(json_object_get(data, "compat")),
+               json_is_true(json_object_get(data, "lazy-refcounts")) ? "true" : "false",
+               (long long) json_integer_value(json_object_get(data, "refcount-bits")),
+               json_is_true(json_object_get(data, "corrupt")) ? "true" : "false",
+               (long long) json_integer_value(json_object_get(data, "snapshots")));
+    }
+    if (json_is_true(json_object_get(o, "dirty-flag")))
+        printf("dirty flag: set\n");
+}
+
+static int disk_info(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "disk-format", required_argument, NULL, 'f' },
+        { "format", required_argument, NULL, 'o' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *fmt = NULL, *out = "text";
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "f:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'f':
+            fmt = optarg;
+            break;
+        case 'o':
+            out = optarg;
+            break;
+        case 'h':
+            printf("Usage: berth disk info [-f raw|qcow2] [--format text|json] FILE\n\n"
+                   "Shows an image's format, virtual size, size on disk, cluster size and its whole backing\n"
+                   "chain. Without -f the format is probed from the content.\n");
+            return 0;
+        default:
+            return EXIT_USAGE;
+        }
+    }
+    if (check_output_format("info", out) < 0)
+        return EXIT_USAGE;
+    if (optind + 1 != argc)
+        return usage_error("info", "expected one FILE");
+    struct berth_error err = { 0 };
+    json_t *o = NULL;
+    if (disk_info_json(argv[optind], fmt, &o, &err) < 0)
+        return fail("info", &err);
+    if (!strcmp(out, "json")) {
+        json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        putchar('\n');
+    } else {
+        print_info_text(o, true);
+        json_t *chain = json_object_get(o, "backing-chain");
+        size_t i;
+        json_t *v;
+        json_array_foreach(chain, i, v) print_info_text(v, false);
+        json_t *be = json_object_get(o, "backing-error");
+        if (be)
+            printf("\nbacking chain broken: %s\n", json_string_value(be));
+    }
+    json_decref(o);
+    return 0;
+}
+
+static int disk_convert_cmd(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "disk-format", required_argument, NULL, 'f' },
+        { "output-format", required_argument, NULL, 'O' },
+        { "cluster-size", required_argument, NULL, 'c' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *fmt = NULL, *out = NULL;
+    unsigned cb = 0;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "f:O:c:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'f':
+            fmt = optarg;
+            break;
+        case 'O':
+            out = optarg;
+            break;
+        case 'c':
+            if (parse_cluster_size(optarg, &cb) < 0)
+                return usage_error("convert", "--cluster-size must be a power of two from 512 to 2M");
+            break;
+        case 'h':
+            printf("Usage: berth disk convert [-f raw|qcow2] -O raw|qcow2 [--cluster-size SIZE] SRC DST\n\n"
+                   "Copies SRC (its whole backing chain flattened) into a new image DST, leaving zero\n"
+                   "blocks unallocated. DST must not exist.\n");
+            return 0;
+        default:
+            return EXIT_USAGE;
+        }
+    }
+    if (!out)
+        return usage_error("convert", "-O FORMAT is required");
+    if (optind + 2 != argc)
+        return usage_error("convert", "expected SRC DST");
+    struct berth_error err = { 0 };
+    if (disk_convert(argv[optind], fmt, argv[optind + 1], out, cb, &err) < 0)
+        return fail("convert", &err);
+    return 0;
+}
+
+static int disk_resize_cmd(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "disk-format", required_argument, NULL, 'f' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *fmt = NULL;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "f:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'f':
+            fmt = optarg;
+            break;
+        case 'h':
+            printf("Usage: berth disk resize [-f raw|qcow2] FILE [+]SIZE\n\n"
+                   "Grows an image to SIZE (or by SIZE with '+'). Shrinking is refused. The image must not\n"
+                   "be in use.\n");
+            return 0;
+        default:
+            return EXIT_USAGE;
+        }
+    }
+    if (optind + 2 != argc)
+        return usage_error("resize", "expected FILE SIZE");
+    const char *path = argv[optind], *s = argv[optind + 1];
+    bool rel = s[0] == '+';
+    uint64_t size;
+    if (disk_parse_size(rel ? s + 1 : s, &size) < 0)
+        return usage_error("resize", "SIZE is not a size (e.g. 20G, +1G)");
+    struct berth_error err = { 0 };
+    if (rel) {
+        _cleanup_disk_ struct disk *d = NULL;
+        if (disk_open(path, fmt, true, &d, &err) < 0)
+            return fail("resize", &err);
+        if (size > UINT64_MAX - d->size)
+            return usage_error("resize", "SIZE overflows");
+        size += d->size;
+    }
+    if (disk_resize(path, fmt, size, &err) < 0)
+        return fail("resize", &err);
+    return 0;
+}
+
+static int disk_check(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "disk-format", required_argument, NULL, 'f' },
+        { "format", required_argument, NULL, 'o' },
+        { "repair", required_argument, NULL, 'r' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *fmt = NULL, *out = "text";
+    bool repair = false;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "f:r:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'f':
+            fmt = optarg;
+            break;
+        case 'o':
+            out = optarg;
+            break;
+        case 'r':
+            if (strcmp(optarg, "leaks"))
+                return usage_error("check", "--repair only knows 'leaks'");
+            repair = true;
+            break;
+        case 'h':
+            printf("Usage: berth disk check [-f qcow2] [--repair leaks] [--format text|json] FILE\n\n"
+                   "Checks a qcow2 image's refcounts against its references. Exit status, as qemu-img's:\n"
+                   "0 consistent, 1 the check could not complete, 2 corruptions found, 3 only leaked\n"
+                   "clusters found (harmless; --repair leaks reclaims them), 63 format without checks.\n");
+            return 0;
+        default:
+            return EXIT_USAGE;
+        }
+    }
+    if (check_output_format("check", out) < 0)
+        return EXIT_USAGE;
+    if (optind + 1 != argc)
+        return usage_error("check", "expected one FILE");
+    const char *path = argv[optind];
+    struct berth_error err = { 0 };
+    if (!fmt && disk_probe(path, &fmt, &err) < 0) {
+        fail("check", &err);
+        return 1;
+    }
+    if (strcmp(fmt, "qcow2")) {
+        fprintf(stderr, "berth disk check: %s: format '%s' has no metadata to check\n", path, fmt);
+        return 63;
+    }
+    struct qcow2_check_result res;
+    int r = qcow2_check(path, repair, &res, &err);
+    if (r < 0) {
+        fail("check", &err);
+        return r == -ENOTSUP ? 63 : 1;
+    }
+    int status = res.check_errors ? 1 : res.corruptions ? 2 : res.leaks > res.leaks_fixed ? 3 : 0;
+    if (!strcmp(out, "json")) {
+        json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "filename", path, "format", "qcow2",
+                              "check-errors", (json_int_t) res.check_errors, "corruptions",
+                              (json_int_t) res.corruptions, "leaks", (json_int_t) res.leaks, "leaks-fixed",
+                              (json_int_t) res.leaks_fixed, "image-end-offset", (json_int_t) res.image_end_offset,
+                              "allocated-clusters", (json_int_t) res.allocated_clusters, "total-clusters",
+                              (json_int_t) res.total_clusters);
+        if (res.first_problem[0])
+            json_object_set_new(o, "first-problem", json_string(res.first_problem));
+        json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        putchar('\n');
+        json_decref(o);
+    } else {
+        if (res.corruptions)
+            printf("%llu errors were found on the image (first: %s)\nData may be corrupted, or further writes to "
+                   "the image may corrupt it.\n",
+                   (unsigned long long) res.corruptions, res.first_problem);
+        if (res.leaks)
+            printf("%llu leaked clusters were found on the image%s\n", (unsigned long long) res.leaks,
+                   res.leaks_fixed ? " and repaired" : ".\nThis means waste of disk space, but no harm to data.");
+        if (res.check_errors)
+            printf("%llu internal errors occurred during the check.\n", (unsigned long long) res.check_errors);
+        if (!res.corruptions && !res.leaks && !res.check_errors)
+            printf("No errors were found on the image.\n");
+        printf("%llu/%llu = %.2f%% allocated\nImage end offset: %llu\n", (unsigned long long) res.allocated_clusters,
+               (unsigned long long) res.total_clusters,
+               res.total_clusters ? 100.0 * (double) res.allocated_clusters / (double) res.total_clusters : 0.0,
+               (unsigned long long) res.image_end_offset);
+    }
+    return status;
+}
+
+static const struct {
+    const char *name, *summary;
+    int (*run)(int argc, char **argv);
+} subcommands[] = {
+    { "check", "check a qcow2 image's consistency (like qemu-img check)", disk_check },
+    { "convert", "copy an image into a new one of another format", disk_convert_cmd },
+    { "create", "create an image (qcow2, optionally on a backing file; or raw)", disk_create },
+    { "info", "show an image's format, sizes and backing chain", disk_info },
+    { "resize", "grow an image", disk_resize_cmd },
+};
+
+int cmd_disk(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        FILE *f = argc < 2 ? stderr : stdout;
+        fprintf(f, "Usage: berth disk COMMAND [OPTIONS]\n\nDisk images (raw and qcow2) for VMs.\n\nCommands:\n");
+        for (size_t i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++)
+            fprintf(f, "  %-10s %s\n", subcommands[i].name, subcommands[i].summary);
+        fprintf(f, "\nRun 'berth disk COMMAND --help' for a command's options.\n");
+        return argc < 2 ? EXIT_USAGE : 0;
+    }
+    for (size_t i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++)
+        if (!strcmp(argv[1], subcommands[i].name))
+            return subcommands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "berth disk: unknown command '%s'; run 'berth disk --help' for the list\n", argv[1]);
+    return EXIT_USAGE;
+}

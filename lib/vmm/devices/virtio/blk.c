@@ -27,25 +27,6 @@ struct blk {
     struct iovec data[VIRTQ_CHAIN_MAX];
 };
 
-/* Builds in blk->data the iovecs covering [skip, skip + len) of iov[0..n). */
-static size_t slice_iov(struct iovec *out, const struct iovec *iov, size_t n, size_t skip, size_t len)
-{
-    size_t k = 0;
-    for (size_t i = 0; i < n && len > 0; i++) {
-        if (skip >= iov[i].iov_len) {
-            skip -= iov[i].iov_len;
-            continue;
-        }
-        size_t chunk = iov[i].iov_len - skip;
-        if (chunk > len)
-            chunk = len;
-        out[k++] = (struct iovec){ (uint8_t *) iov[i].iov_base + skip, chunk };
-        len -= chunk;
-        skip = 0;
-    }
-    return k;
-}
-
 static int disk_io(struct disk *d, uint64_t offset, const struct iovec *iov, size_t n, bool write)
 {
     for (size_t i = 0; i < n; i += BLK_IOV_BATCH) {
@@ -73,10 +54,10 @@ static uint8_t do_rw(struct blk *blk, const struct virtq_chain *c, uint64_t sect
         if (d->read_only)
             return VIRTIO_BLK_S_IOERR;
         len = c->out_len - VIRTIO_BLK_HDR_SIZE;
-        n = slice_iov(blk->data, c->iov, c->n_out, VIRTIO_BLK_HDR_SIZE, len);
+        n = iov_slice(blk->data, c->iov, c->n_out, VIRTIO_BLK_HDR_SIZE, len);
     } else {
         len = c->in_len - 1;
-        n = slice_iov(blk->data, c->iov + c->n_out, c->n_in, 0, len);
+        n = iov_slice(blk->data, c->iov + c->n_out, c->n_in, 0, len);
     }
     if (len % VIRTIO_BLK_SECTOR_SIZE || !sectors_in_range(d, sector, len / VIRTIO_BLK_SECTOR_SIZE))
         return VIRTIO_BLK_S_IOERR;

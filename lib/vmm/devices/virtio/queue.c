@@ -246,3 +246,21 @@ size_t buf_to_iov(const struct iovec *iov, size_t n, size_t offset, const void *
     }
     return done;
 }
+
+size_t iov_slice(struct iovec *out, const struct iovec *iov, size_t n, size_t skip, size_t len)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n && len > 0; i++) {
+        if (skip >= iov[i].iov_len) {
+            skip -= iov[i].iov_len;
+            continue;
+        }
+        size_t chunk = iov[i].iov_len - skip;
+        if (chunk > len)
+            chunk = len;
+        out[k++] = (struct iovec){ (uint8_t *) iov[i].iov_base + skip, chunk };
+        len -= chunk;
+        skip = 0;
+    }
+    return k;
+}

@@ -89,6 +89,10 @@ bool virtq_needs_interrupt(struct virtq *q);
  * avail_event). After enabling, re-check virtq_pending: a buffer may have arrived meanwhile. */
 void virtq_set_notification(struct virtq *q, bool enable);
 
+/* Fills out with the iovecs covering bytes [skip, skip + len) of iov[0..n); returns their count
+ * (at most n). */
+size_t iov_slice(struct iovec *out, const struct iovec *iov, size_t n, size_t skip, size_t len);
+
 /* Copies between a chain's iovecs (from byte offset) and a flat buffer; returns bytes copied. */
 size_t iov_to_buf(const struct iovec *iov, size_t n, size_t offset, void *buf, size_t len);
 size_t buf_to_iov(const struct iovec *iov, size_t n, size_t offset, const void *buf, size_t len);

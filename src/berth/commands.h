@@ -11,4 +11,5 @@ struct berth_command {
 extern const struct berth_command berth_commands[];
 
 int cmd_disk(int argc, char **argv);
+int cmd_registry(int argc, char **argv);
 int cmd_version(int argc, char **argv);

@@ -5,6 +5,10 @@
 /* Keep sorted by name: `berth --help` prints them in this order. */
 const struct berth_command berth_commands[] = {
     { "disk", "create, inspect, convert, resize and check disk images", cmd_disk },
+    { "login", "store credentials for a registry", cmd_login },
+    { "logout", "forget credentials for a registry", cmd_logout },
+    { "pull", "download an image from a registry", cmd_pull },
+    { "push", "upload an image to a registry", cmd_push },
     { "registry", "run an OCI image registry (serve, gc)", cmd_registry },
     { "version", "print berth's version", cmd_version },
     { NULL, NULL, NULL },

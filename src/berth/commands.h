@@ -11,5 +11,9 @@ struct berth_command {
 extern const struct berth_command berth_commands[];
 
 int cmd_disk(int argc, char **argv);
+int cmd_login(int argc, char **argv);
+int cmd_logout(int argc, char **argv);
+int cmd_pull(int argc, char **argv);
+int cmd_push(int argc, char **argv);
 int cmd_registry(int argc, char **argv);
 int cmd_version(int argc, char **argv);

@@ -1,0 +1,141 @@
+/* berth pull REF: fetches an image (the host's platform from a multi-arch index) into the local
+ * blob store, or into an OCI layout with --dest oci:DIR[:TAG]. */
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/cleanup.h"
+#include "base/fs.h"
+#include "commands.h"
+#include "registry-cli.h"
+#include "registry/oci-layout.h"
+#include "registry/reference.h"
+#include "registry/transfer.h"
+#include "store/store.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out, "Usage: berth pull [OPTIONS] REGISTRY/NAME[:TAG|@DIGEST]\n\n"
+                 "Downloads an image from a registry. Blobs already stored locally are not fetched again;\n"
+                 "an interrupted download resumes where it stopped.\n\n"
+                 "Options:\n"
+                 "  --platform OS/ARCH[/VARIANT]  image to pick from a multi-arch index (default: this host)\n"
+                 "  --dest oci:DIR[:TAG]       write into an OCI image layout instead of $BERTH_ROOT\n"
+                 REGISTRY_CLI_HELP
+                 "  -q, --quiet                no progress bars\n"
+                 "  --format text|json         output format\n");
+}
+
+int cmd_pull(int argc, char **argv)
+{
+    struct registry_cli cli = { .format = "text" };
+    const char *dest = NULL;
+    _cleanup_free_ char *dest_dir = NULL;   /* before any goto */
+    static const struct option opts[] = {
+        { "platform", required_argument, NULL, 'p' },
+        { "dest", required_argument, NULL, 'd' },
+        { "quiet", no_argument, NULL, 'q' },
+        { "format", required_argument, NULL, 'f' },
+        { "help", no_argument, NULL, 'h' },
+        REGISTRY_CLI_LONG_OPTIONS,
+        { NULL, 0, NULL, 0 },
+    };
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
+        int r = registry_cli_option(&cli, "pull", c, optarg);
+        if (r < 0)
+            goto usage_error;
+        if (r > 0)
+            continue;
+        switch (c) {
+        case 'p': cli.platform = optarg; break;
+        case 'd': dest = optarg; break;
+        case 'q': cli.quiet = true; break;
+        case 'f': cli.format = optarg; break;
+        case 'h': usage(stdout); registry_cli_clear(&cli); return 0;
+        default: goto usage_error;
+        }
+    }
+    if (optind != argc - 1) {
+        fprintf(stderr, "berth pull: expected one image reference (see berth pull --help)\n");
+        goto usage_error;
+    }
+    if (strcmp(cli.format, "text") && strcmp(cli.format, "json")) {
+        fprintf(stderr, "berth pull: unknown --format '%s' (expected text or json)\n", cli.format);
+        goto usage_error;
+    }
+    struct berth_error err = { 0 };
+    struct registry_platform plat;
+    if (cli.platform) {
+        if (registry_platform_parse(cli.platform, &plat, &err) < 0) {
+            fprintf(stderr, "berth pull: %s\n", berth_error_message(&err));
+            goto usage_error;
+        }
+    } else {
+        registry_platform_host(&plat);
+    }
+    const char *dest_tag = NULL;
+    if (dest) {
+        if (strncmp(dest, "oci:", 4) || !dest[4]) {
+            fprintf(stderr, "berth pull: --dest '%s': expected oci:DIR[:TAG]\n", dest);
+            goto usage_error;
+        }
+        dest_dir = strdup(dest + 4);
+        char *colon = dest_dir ? strrchr(dest_dir, ':') : NULL;
+        if (colon) {
+            *colon = '\0';
+            dest_tag = colon + 1;
+        }
+    }
+    struct registry_ref ref;
+    if (registry_ref_parse(argv[optind], &ref, &err) < 0) {
+        fprintf(stderr, "berth pull: %s\n", berth_error_message(&err));
+        goto usage_error;
+    }
+    registry_cli_enable_progress(&cli);
+    struct registry_client *client = NULL;
+    struct blobstore *bs = NULL;
+    struct registry_pulled out;
+    int r = dest_dir ? oci_layout_open(dest_dir, true, &bs, &err) : blobstore_open(berth_root_dir(), &bs, &err);
+    if (r == 0)
+        r = registry_client_new(ref.host, &cli.opts, &client, &err);
+    if (r == 0)
+        r = registry_pull(client, ref.name, registry_ref_target(&ref), &plat, bs, &out, &err);
+    if (r == 0 && dest_dir)
+        r = oci_layout_tag(dest_dir, out.media_type, out.digest, out.size,
+                           dest_tag ? dest_tag : (ref.tag ? ref.tag : "latest"), &err);
+    registry_client_free(client);
+    blobstore_free(bs);
+    /* the blob store's staging directory is berth's, not part of the layout: drop it when empty */
+    if (dest_dir) {
+        _cleanup_free_ char *staging = fs_path_join(dest_dir, "blobs/.staging");
+        if (staging)
+            rmdir(staging);
+    }
+    if (r < 0) {
+        fprintf(stderr, "berth pull: %s\n", berth_error_message(&err));
+        registry_ref_clear(&ref);
+        registry_cli_clear(&cli);
+        return 1;
+    }
+    if (!strcmp(cli.format, "json")) {
+        json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I}", "reference", argv[optind], "digest", out.digest,
+                              "index_digest", out.top_digest, "media_type", out.media_type, "blobs_fetched",
+                              (json_int_t) out.blobs_fetched, "blobs_present", (json_int_t) out.blobs_present);
+        json_dumpf(o, stdout, JSON_COMPACT);
+        putchar('\n');
+        json_decref(o);
+    } else {
+        printf("%s\n", out.digest);
+    }
+    registry_ref_clear(&ref);
+    registry_cli_clear(&cli);
+    return 0;
+usage_error:
+    registry_cli_clear(&cli);
+    return 125;
+}

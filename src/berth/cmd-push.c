@@ -1,0 +1,133 @@
+/* berth push IMAGE REF: uploads an image (an OCI layout's, oci:DIR[:TAG]) to a registry,
+ * skipping blobs the registry already has. */
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/cleanup.h"
+#include "base/fs.h"
+#include "commands.h"
+#include "registry-cli.h"
+#include "registry/oci-layout.h"
+#include "registry/reference.h"
+#include "registry/transfer.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out, "Usage: berth push [OPTIONS] oci:DIR[:TAG] REGISTRY/NAME[:TAG]\n\n"
+                 "Uploads an image and everything it references (all platforms of a multi-arch index).\n"
+                 "Blobs the registry already holds are skipped.\n\n"
+                 "Options:\n"
+                 "  --mount-from NAME          try cross-repository mounts from this repository first\n"
+                 REGISTRY_CLI_HELP
+                 "  -q, --quiet                no progress bars\n"
+                 "  --format text|json         output format\n");
+}
+
+int cmd_push(int argc, char **argv)
+{
+    struct registry_cli cli = { .format = "text" };
+    const char *mount_from = NULL;
+    _cleanup_free_ char *dir = NULL, *mt = NULL;   /* before any goto */
+    static const struct option opts[] = {
+        { "mount-from", required_argument, NULL, 'm' },
+        { "quiet", no_argument, NULL, 'q' },
+        { "format", required_argument, NULL, 'f' },
+        { "help", no_argument, NULL, 'h' },
+        REGISTRY_CLI_LONG_OPTIONS,
+        { NULL, 0, NULL, 0 },
+    };
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
+        int r = registry_cli_option(&cli, "push", c, optarg);
+        if (r < 0)
+            goto usage_error;
+        if (r > 0)
+            continue;
+        switch (c) {
+        case 'm': mount_from = optarg; break;
+        case 'q': cli.quiet = true; break;
+        case 'f': cli.format = optarg; break;
+        case 'h': usage(stdout); registry_cli_clear(&cli); return 0;
+        default: goto usage_error;
+        }
+    }
+    if (optind != argc - 2) {
+        fprintf(stderr, "berth push: expected IMAGE and a destination reference (see berth push --help)\n");
+        goto usage_error;
+    }
+    if (strcmp(cli.format, "text") && strcmp(cli.format, "json")) {
+        fprintf(stderr, "berth push: unknown --format '%s' (expected text or json)\n", cli.format);
+        goto usage_error;
+    }
+    const char *image = argv[optind];
+    if (strncmp(image, "oci:", 4) || !image[4]) {
+        fprintf(stderr, "berth push: '%s': expected an OCI layout as oci:DIR[:TAG]\n", image);
+        goto usage_error;
+    }
+    dir = strdup(image + 4);
+    const char *tag = NULL;
+    char *colon = dir ? strrchr(dir, ':') : NULL;
+    if (colon) {
+        *colon = '\0';
+        tag = colon + 1;
+    }
+    struct berth_error err = { 0 };
+    struct registry_ref ref;
+    if (registry_ref_parse(argv[optind + 1], &ref, &err) < 0) {
+        fprintf(stderr, "berth push: %s\n", berth_error_message(&err));
+        goto usage_error;
+    }
+    if (ref.digest) {
+        fprintf(stderr, "berth push: '%s': push to a tag, not a digest\n", argv[optind + 1]);
+        registry_ref_clear(&ref);
+        goto usage_error;
+    }
+    registry_cli_enable_progress(&cli);
+    struct blobstore *bs = NULL;
+    struct registry_client *client = NULL;
+    char digest[72];
+    uint64_t size = 0;
+    struct registry_pushed st;
+    int r = oci_layout_open(dir, false, &bs, &err);
+    if (r == 0)
+        r = oci_layout_find(dir, tag, digest, &mt, &size, &err);
+    if (r == 0)
+        r = registry_client_new(ref.host, &cli.opts, &client, &err);
+    if (r == 0)
+        r = registry_push(client, bs, digest, mt, ref.name, ref.tag, mount_from, &st, &err);
+    registry_client_free(client);
+    blobstore_free(bs);
+    /* the blob store's staging directory is berth's, not part of the layout: drop it when empty */
+    if (dir) {
+        _cleanup_free_ char *staging = fs_path_join(dir, "blobs/.staging");
+        if (staging)
+            rmdir(staging);
+    }
+    if (r < 0) {
+        fprintf(stderr, "berth push: %s\n", berth_error_message(&err));
+        registry_ref_clear(&ref);
+        registry_cli_clear(&cli);
+        return 1;
+    }
+    if (!strcmp(cli.format, "json")) {
+        json_t *o = json_pack("{s:s, s:s, s:I, s:I}", "reference", argv[optind + 1], "digest", digest,
+                              "blobs_uploaded", (json_int_t) st.blobs_uploaded, "blobs_skipped",
+                              (json_int_t) st.blobs_skipped);
+        json_dumpf(o, stdout, JSON_COMPACT);
+        putchar('\n');
+        json_decref(o);
+    } else {
+        printf("%s\n", digest);
+    }
+    registry_ref_clear(&ref);
+    registry_cli_clear(&cli);
+    return 0;
+usage_error:
+    registry_cli_clear(&cli);
+    return 125;
+}

@@ -229,6 +229,13 @@ void blob_writer_abort(struct blob_writer *w)
 int blob_writer_commit(struct blob_writer *w, const char *expected_digest, char **ret_digest,
                        struct berth_error *err)
 {
+    return blob_writer_commit_new(w, expected_digest, ret_digest, NULL, err);
+}
+
+int blob_writer_commit_new(struct blob_writer *w, const char *expected_digest, char **ret_digest, bool *ret_created,
+                           struct berth_error *err)
+{
+    bool created = true;
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
     char actual[72];
@@ -253,8 +260,34 @@ int blob_writer_commit(struct blob_writer *w, const char *expected_digest, char 
         r = berth_error_set(err, -ENOMEM, "out of memory");
         goto out;
     }
-    if (fchmod(w->fd, 0644) < 0 || rename(w->tmp_path, final_path) < 0) {
+    if (fchmod(w->fd, 0644) < 0) {
         r = berth_error_errno(err, -errno, "publishing blob %s", actual);
+        goto out;
+    }
+    /* NOREPLACE: an existing blob (same content by construction) stays as it is, so that readers
+     * and the caller's bookkeeping of which blobs it created both stay right. */
+    if (renameat2(AT_FDCWD, w->tmp_path, AT_FDCWD, final_path, RENAME_NOREPLACE) < 0) {
+        if (errno == EEXIST) {
+            created = false;
+        } else if (errno == EINVAL || errno == ENOSYS) {
+            if (rename(w->tmp_path, final_path) < 0) {
+                r = berth_error_errno(err, -errno, "publishing blob %s", actual);
+                goto out;
+            }
+        } else {
+            r = berth_error_errno(err, -errno, "publishing blob %s", actual);
+            goto out;
+        }
+    }
+    if (!created) {
+        /* blob_writer_abort unlinks tmp_path. */
+        if (ret_created)
+            *ret_created = false;
+        if (ret_digest) {
+            *ret_digest = strdup(actual);
+            if (!*ret_digest)
+                r = berth_error_set(err, -ENOMEM, "out of memory");
+        }
         goto out;
     }
     free(w->tmp_path);
@@ -264,6 +297,8 @@ int blob_writer_commit(struct blob_writer *w, const char *expected_digest, char 
         fsync(dfd);
         close(dfd);
     }
+    if (ret_created)
+        *ret_created = created;
     if (ret_digest) {
         *ret_digest = strdup(actual);
         if (!*ret_digest)

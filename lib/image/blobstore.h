@@ -44,6 +44,11 @@ uint64_t blob_writer_size(const struct blob_writer *w);
 int blob_writer_commit(struct blob_writer *w, const char *expected_digest, char **ret_digest,
                        struct berth_error *err);
 void blob_writer_abort(struct blob_writer *w);
+/* Like blob_writer_commit; *ret_created (may be NULL) tells whether the blob is new (false: an
+ * identical blob was already stored, and is left untouched). Lets an importer remove exactly the
+ * blobs it added when it fails. */
+int blob_writer_commit_new(struct blob_writer *w, const char *expected_digest, char **ret_digest, bool *ret_created,
+                           struct berth_error *err);
 
 int blobstore_delete(struct blobstore *bs, const char *digest, struct berth_error *err);
 

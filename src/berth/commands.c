@@ -10,6 +10,8 @@ const struct berth_command berth_commands[] = {
     { "pull", "download an image from a registry", cmd_pull },
     { "push", "upload an image to a registry", cmd_push },
     { "registry", "run an OCI image registry (serve, gc)", cmd_registry },
+    { "image", "manage images (import, export, ls, inspect, tag, rm, prune, history)", cmd_image },
+    { "images", "list images (berth image ls)", cmd_images },
     { "version", "print berth's version", cmd_version },
     { NULL, NULL, NULL },
 };

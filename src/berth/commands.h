@@ -16,4 +16,6 @@ int cmd_logout(int argc, char **argv);
 int cmd_pull(int argc, char **argv);
 int cmd_push(int argc, char **argv);
 int cmd_registry(int argc, char **argv);
+int cmd_image(int argc, char **argv);
+int cmd_images(int argc, char **argv);
 int cmd_version(int argc, char **argv);

@@ -1,0 +1,122 @@
+/* berth images / berth image ls */
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/cleanup.h"
+#include "base/strv.h"
+#include "cmd-image.h"
+#include "image/reference.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out, "Usage: berth images [OPTIONS]\n       berth image ls [OPTIONS]\n\n"
+                 "Lists the images in the store, newest first, one line per name.\n\n"
+                 "Options:\n"
+                 "  -a, --all             also list untagged images (default: they are listed too)\n"
+                 "  -q, --quiet           print image ids only\n"
+                 "      --no-trunc        full ids\n"
+                 "      --format FORMAT   text (default) or json\n"
+                 "  -h, --help            this help\n");
+}
+
+static json_t *image_json(const struct image *img)
+{
+    json_t *names = json_array();
+    for (size_t i = 0; img->names[i]; i++)
+        json_array_append_new(names, json_string(img->names[i]));
+    return json_pack("{s:s, s:s, s:o, s:I, s:s?, s:I, s:i, s:i}", "id", img->config_digest, "digest", img->digest,
+                     "names", names, "size", (json_int_t) img->size, "created", img->created, "added",
+                     (json_int_t) img->added, "layers", (int) img->n_layers, "containers", (int) img->n_holds);
+}
+
+int cmd_image_ls(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "all", no_argument, NULL, 'a' },   { "quiet", no_argument, NULL, 'q' },
+        { "no-trunc", no_argument, NULL, 'T' }, { "format", required_argument, NULL, 'f' },
+        { "help", no_argument, NULL, 'h' },  { NULL, 0, NULL, 0 },
+    };
+    enum out_format fmt = OUT_TEXT;
+    bool quiet = false, no_trunc = false;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "aqh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'a':
+            break;
+        case 'q':
+            quiet = true;
+            break;
+        case 'T':
+            no_trunc = true;
+            break;
+        case 'f':
+            if (image_cli_format("images", optarg, &fmt) < 0)
+                return 125;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 125;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "berth images: unexpected argument '%s'\n", argv[optind]);
+        return 125;
+    }
+    _cleanup_image_store_ struct image_store *is = image_cli_open("images");
+    if (!is)
+        return 1;
+    struct berth_error err = { 0 };
+    struct image **list = NULL;
+    size_t n = 0;
+    if (image_list(is, &list, &n, &err) < 0)
+        return image_cli_fail("images", &err);
+    if (fmt == OUT_JSON) {
+        json_t *a = json_array();
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(a, image_json(list[i]));
+        json_dumpf(a, stdout, JSON_COMPACT);
+        putchar('\n');
+        json_decref(a);
+        image_list_free(list, n);
+        return 0;
+    }
+    if (!quiet)
+        printf("%-40s %-16s %-14s %-16s %s\n", "REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE");
+    for (size_t i = 0; i < n; i++) {
+        const struct image *img = list[i];
+        char id[80];
+        snprintf(id, sizeof(id), "%.*s", no_trunc ? 71 : 12, no_trunc ? img->config_digest : img->config_digest + 7);
+        if (quiet) {
+            printf("%s\n", id);
+            continue;
+        }
+        char created[48], size[32];
+        int64_t t = image_cli_parse_time(img->created);
+        image_cli_ago(t ? t : img->added, created, sizeof(created));
+        image_cli_size(img->size, size, sizeof(size));
+        size_t nn = strv_length(img->names);
+        for (size_t k = 0; k < (nn ? nn : 1); k++) {
+            char repo[300] = "<none>", tag[140] = "<none>";
+            if (nn) {
+                const char *name = img->names[k];
+                const char *slash = strrchr(name, '/');
+                const char *colon = strrchr(slash ? slash : name, ':');
+                if (colon) {
+                    snprintf(repo, sizeof(repo), "%.*s", (int) (colon - name), name);
+                    snprintf(tag, sizeof(tag), "%s", colon + 1);
+                } else {
+                    snprintf(repo, sizeof(repo), "%s", name);
+                }
+            }
+            printf("%-40s %-16s %-14s %-16s %s\n", repo, tag, id, created, size);
+        }
+    }
+    image_list_free(list, n);
+    return 0;
+}

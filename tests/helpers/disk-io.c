@@ -6,7 +6,7 @@
  *     flush                flush
  *     read:OFF:LEN:BYTE    read and compare with BYTE; exit 2 on a mismatch
  *     dump:PATH            write the whole virtual disk to PATH (raw)
- *     crash:SEED:BLOCKS:LOG  forever: write 4 KiB blocks at random among BLOCKS, flush every 8
+ *     crash:SEED:BLOCKS:LOG  forever (SEED grows from run to run): write 4 KiB blocks at random among BLOCKS, flush every 8
  *                          writes; after each flush append "gen block..." lines of what is now
  *                          durable to LOG. Meant to be killed.
  * Errors: one line on stderr, exit 1. */
@@ -43,14 +43,16 @@ static void fill_block(uint8_t *b, uint64_t block, uint64_t gen)
         b[i] = (uint8_t) (block * 31 + gen * 7 + i);
 }
 
-static int crash_loop(struct disk *d, uint64_t blocks, const char *log)
+static int crash_loop(struct disk *d, uint64_t seed, uint64_t blocks, const char *log)
 {
     int lfd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (lfd < 0)
         return -errno;
     uint8_t buf[4096];
     uint64_t pending[8];
-    for (uint64_t gen = 1;; gen++) {
+    /* Generations grow across runs (the seed is the high half), so a later run's writes are
+     * always newer than an earlier run's. */
+    for (uint64_t gen = (seed << 32) + 1;; gen++) {
         uint64_t block = rnd() % blocks;
         fill_block(buf, block, gen);
         int r = disk_write(d, block * 4096, buf, sizeof(buf));
@@ -142,8 +144,9 @@ int main(int argc, char **argv)
                 r = -EIO;
             free(buf);
         } else if (!strcmp(name, "crash") && f[2]) {
-            rng = strtoull(f[0], NULL, 0) | 1;
-            r = crash_loop(d, strtoull(f[1], NULL, 0), f[2]);
+            uint64_t seed = strtoull(f[0], NULL, 0);
+            rng = seed * 2654435761u + 1;
+            r = crash_loop(d, seed, strtoull(f[1], NULL, 0), f[2]);
         } else {
             fprintf(stderr, "disk-io: unknown op %s\n", argv[a]);
             return 1;

@@ -37,6 +37,8 @@ static int copy(struct disk *s, struct disk *d, struct berth_error *err)
     for (uint64_t off = 0; off < s->size; off += CHUNK) {
         size_t n = s->size - off < CHUNK ? (size_t) (s->size - off) : CHUNK;
         int r = disk_read(s, off, buf, n);
+        if (r < 0 && s->last_error.code)
+            return berth_error_set(err, r, "%s", s->last_error.msg);
         if (r < 0)
             return berth_error_errno(err, r, "%s: read at %llu", s->path, (unsigned long long) off);
         /* The new file reads as zeroes already: writing zeroes would only un-sparse it. */
@@ -45,6 +47,8 @@ static int copy(struct disk *s, struct disk *d, struct berth_error *err)
             if (all_zero(buf + at, len))
                 continue;
             r = disk_write(d, off + at, buf + at, len);
+            if (r < 0 && d->last_error.code)
+                return berth_error_set(err, r, "%s", d->last_error.msg);
             if (r < 0)
                 return berth_error_errno(err, r, "%s: write at %llu", d->path, (unsigned long long) (off + at));
         }

@@ -30,6 +30,9 @@ struct disk {
     bool read_only;
     char *path;
     void *priv;          /* the backend's state */
+    /* Why the last failed I/O failed, when the backend knows more than the errno (qcow2: which
+     * table entry is corrupt); for logs and `berth disk`. Only meaningful after a failure. */
+    struct berth_error last_error;
 };
 
 /* The format of path by its content: "qcow2" when it has the qcow2 magic, else "raw". */

@@ -127,7 +127,7 @@ static int compare(struct check *c, bool repair)
     uint64_t past_end = 0;
     for (uint64_t ci = 0; ci < limit; ci++) {
         uint64_t rti = ci / q->rb_entries;
-        if (ci >= c->n && ++past_end > MAX_CHECK_CLUSTERS) {
+        if (ci >= c->n && ++past_end > (1ull << 22)) {
             problem(c, "refcount table describes too many clusters past the end of the file");
             break;
         }

@@ -125,7 +125,7 @@ static int read_cluster_part(struct qcow2 *q, const struct qcow2_map *m, uint64_
         iov_zero(iov, cnt);
         return 0;
     case QCOW2_COMPRESSED: {
-        int r = qcow2_read_compressed(q, m, NULL);
+        int r = qcow2_read_compressed(q, m, &q->disk->last_error);
         if (r < 0)
             return r;
         iov_from_buf(iov, cnt, q->dbuf + in);
@@ -146,12 +146,13 @@ static int qcow2_readv(struct disk *d, uint64_t offset, const struct iovec *iov,
     if (iovcnt > MAX_IOV)
         return -E2BIG;
     pthread_mutex_lock(&q->lock);
+    berth_error_clear(&d->last_error);
     int r = 0;
     for (size_t pos = 0; pos < total && r >= 0;) {
         uint64_t voff = offset + pos, in = voff & (q->cluster_size - 1);
         size_t n = q->cluster_size - in < total - pos ? (size_t) (q->cluster_size - in) : total - pos;
         struct qcow2_map m;
-        r = qcow2_map_get(q, voff >> q->cluster_bits, false, &m, NULL, NULL);
+        r = qcow2_map_get(q, voff >> q->cluster_bits, false, &m, NULL, &d->last_error);
         if (r < 0)
             break;
         struct iovec sub[MAX_IOV];
@@ -168,7 +169,7 @@ static int write_cluster(struct qcow2 *q, uint64_t vc, uint64_t in, const struct
 {
     struct qcow2_map m;
     uint64_t *slot;
-    int r = qcow2_map_get(q, vc, true, &m, &slot, NULL);
+    int r = qcow2_map_get(q, vc, true, &m, &slot, &q->disk->last_error);
     if (r < 0)
         return r;
     if (m.kind == QCOW2_NORMAL && (m.entry & QCOW2_OFLAG_COPIED))
@@ -245,6 +246,7 @@ static int qcow2_writev(struct disk *d, uint64_t offset, const struct iovec *iov
     if (q->read_only)
         return -EROFS;
     pthread_mutex_lock(&q->lock);
+    berth_error_clear(&d->last_error);
     int r = writev_locked(q, offset, iov, iovcnt, total);
     pthread_mutex_unlock(&q->lock);
     return r;
@@ -257,7 +259,7 @@ static int discard_cluster(struct qcow2 *q, uint64_t vc)
         return -EOPNOTSUPP; /* v2 has no zero flag: the backing data would show through */
     struct qcow2_map m;
     uint64_t *slot;
-    int r = qcow2_map_get(q, vc, backed, &m, &slot, NULL);
+    int r = qcow2_map_get(q, vc, backed, &m, &slot, &q->disk->last_error);
     if (r < 0 || !slot)
         return r;
     uint64_t entry = backed ? QCOW2_OFLAG_ZERO : 0;
@@ -280,6 +282,7 @@ static int qcow2_discard(struct disk *d, uint64_t offset, uint64_t len)
     if (q->read_only)
         return -EROFS;
     pthread_mutex_lock(&q->lock);
+    berth_error_clear(&d->last_error);
     int r = 0;
     for (uint64_t pos = 0; pos < len && r >= 0;) {
         uint64_t voff = offset + pos, in = voff & (q->cluster_size - 1);
@@ -289,7 +292,7 @@ static int qcow2_discard(struct disk *d, uint64_t offset, uint64_t len)
         } else {
             /* A partial cluster reads back as zeroes because zeroes are written to it. */
             struct qcow2_map m = { 0 };
-            r = qcow2_map_get(q, voff >> q->cluster_bits, false, &m, NULL, NULL);
+            r = qcow2_map_get(q, voff >> q->cluster_bits, false, &m, NULL, &d->last_error);
             bool reads_zero = m.kind == QCOW2_ZERO || (m.kind == QCOW2_UNALLOCATED && (!q->backing || voff >= q->backing->size));
             if (r >= 0 && !reads_zero) {
                 struct iovec z = { q->zero_buf, (size_t) n };

@@ -193,12 +193,13 @@ int qcow2_alloc_init(struct qcow2 *q)
     uint64_t ci_end = end >> q->cluster_bits;
     /* Refcounts past the end of the file are leaks from an interrupted allocation: step over
      * them. Bounded, because a hostile table could describe petabytes of them. */
-    unsigned scanned = 0;
+    uint64_t scanned = 0;
     for (uint64_t rti = ci_end / q->rb_entries; rti < q->rt_entries; rti++) {
         uint64_t off = q->rt[rti] & ~QCOW2_RT_RESERVED;
         if (!off)
             continue;
-        if (++scanned > 1024)
+        scanned += q->rb_entries;
+        if (scanned > (1ull << 24))
             return -EFBIG;
         uint8_t *b;
         int r = qcow2_cache_get(q, &q->rb_cache, off, false, &b);

@@ -13,19 +13,25 @@
 
 int vmm_unix_listen(const char *path, struct berth_error *err)
 {
+    /* Bound under a temporary name and renamed once listening: a client that sees PATH can
+     * connect at once. */
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    if (strlen(path) >= sizeof(sa.sun_path))
+    char tmp[sizeof(sa.sun_path)];
+    if ((size_t) snprintf(tmp, sizeof(tmp), "%s.%d~", path, (int) getpid()) >= sizeof(tmp))
         return berth_error_set(err, -ENAMETOOLONG, "socket %s: path too long", path);
-    strcpy(sa.sun_path, path);
+    strcpy(sa.sun_path, tmp);
     _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
         return berth_error_errno(err, -errno, "socket %s", path);
+    struct stat st;
+    if (lstat(path, &st) == 0)
+        return berth_error_set(err, -EEXIST, "socket %s: the path already exists", path);
     if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
         return berth_error_errno(err, -errno, "socket %s: bind", path);
-    if (listen(fd, 4) < 0) {
+    if (listen(fd, 4) < 0 || rename(tmp, path) < 0) {
         int e = -errno;
-        unlink(path);
-        return berth_error_errno(err, e, "socket %s: listen", path);
+        unlink(tmp);
+        return berth_error_errno(err, e, "socket %s", path);
     }
     return TAKE_FD(fd);
 }

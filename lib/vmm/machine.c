@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "vmm/boot/entry.h"
+#include "vmm/devices/virtio/virtio-mmio.h"
 
 const char *vmm_state_name(enum vmm_state s)
 {
@@ -47,7 +48,7 @@ const char *vmm_exit_reason_name(enum vmm_exit_reason r)
     return "?";
 }
 
-static int eventfd_trigger(void *opaque, uint32_t gsi)
+int vmm_eventfd_trigger(void *opaque, uint32_t gsi)
 {
     (void) gsi;
     uint64_t one = 1;
@@ -121,16 +122,16 @@ int vmm_machine_create(const struct vmm_config *cfg, int console_fd, struct vmm_
     int r = vmm_config_validate(cfg, err);
     if (r < 0)
         return r;
-    if (cfg->n_disks || cfg->n_nets || cfg->vsock_cid)
-        return berth_error_set(err, -ENOTSUP, "%s: virtio devices are not wired into this berth-vmm yet",
-                               cfg->n_disks ? "--disk" : cfg->n_nets ? "--net" : "--vsock");
     _cleanup_(vmm_machine_freep) struct vmm_machine *m = calloc(1, sizeof(*m));
     if (!m)
         return -ENOMEM;
     pthread_mutex_init(&m->lock, NULL);
     m->exit_fd = m->serial_irq_fd = -1;
-    for (unsigned i = 0; i < VMM_MAX_MMIO_DEVICES; i++)
+    for (unsigned i = 0; i < VMM_MAX_MMIO_DEVICES; i++) {
         m->mmio[i].irq_fd = -1;
+        for (unsigned q = 0; q < ARRAY_SIZE(m->mmio[i].notify_fd); q++)
+            m->mmio[i].notify_fd[q] = -1;
+    }
     m->cfg = *cfg; /* shallow: strings stay owned by the caller's config, which outlives us */
     clock_gettime(CLOCK_MONOTONIC, &m->t_created);
 
@@ -151,7 +152,7 @@ int vmm_machine_create(const struct vmm_config *cfg, int console_fd, struct vmm_
     r = kvm_vm_add_irqfd(m->vm, m->serial_irq_fd, SERIAL_COM1_IRQ);
     if (r < 0)
         return berth_error_errno(err, r, "KVM_IRQFD for the serial port");
-    struct irq_line serial_irq = { .gsi = SERIAL_COM1_IRQ, .trigger = eventfd_trigger,
+    struct irq_line serial_irq = { .gsi = SERIAL_COM1_IRQ, .trigger = vmm_eventfd_trigger,
                                    .opaque = (void *) (intptr_t) m->serial_irq_fd };
     serial_init(&m->serial, console_fd, serial_irq);
     m->serial.on_first_output = on_first_output;
@@ -183,34 +184,6 @@ int vmm_machine_create(const struct vmm_config *cfg, int console_fd, struct vmm_
     }
     m->state = VMM_STATE_CREATED;
     *ret = TAKE_PTR(m);
-    return 0;
-}
-
-int vmm_machine_add_mmio(struct vmm_machine *m, const struct bus_device_ops *ops, void *opaque, const char *name,
-                         uint64_t *ret_base, struct irq_line *ret_irq, struct berth_error *err)
-{
-    /* GSIs of the IOAPIC left free by the legacy devices (4 serial, 8 RTC, 9 SCI, 12 mouse). */
-    static const uint32_t gsis[VMM_MAX_MMIO_DEVICES] = { 5, 6, 7, 10, 11, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23 };
-    if (m->state != VMM_STATE_CREATED || m->boot.protocol != BOOT_PROTO_NONE)
-        return berth_error_set(err, -EBUSY, "%s: devices are added before boot", name);
-    if (m->n_mmio >= VMM_MAX_MMIO_DEVICES)
-        return berth_error_set(err, -ENOSPC, "%s: at most %d virtio-mmio devices", name, VMM_MAX_MMIO_DEVICES);
-    struct vmm_mmio_device *d = &m->mmio[m->n_mmio];
-    d->base = VMM_MMIO_BASE + m->n_mmio * VMM_MMIO_SLOT;
-    d->gsi = gsis[m->n_mmio];
-    d->name = name;
-    int r = bus_register(&m->vm->mmio, d->base, VMM_MMIO_WINDOW, ops, opaque, name);
-    if (r < 0)
-        return berth_error_errno(err, r, "%s: MMIO window at 0x%llx", name, (unsigned long long) d->base);
-    d->irq_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (d->irq_fd < 0)
-        return berth_error_errno(err, -errno, "%s: eventfd", name);
-    r = kvm_vm_add_irqfd(m->vm, d->irq_fd, d->gsi);
-    if (r < 0)
-        return berth_error_errno(err, r, "%s: KVM_IRQFD for GSI %u", name, d->gsi);
-    m->n_mmio++;
-    *ret_base = d->base;
-    *ret_irq = (struct irq_line){ .gsi = d->gsi, .trigger = eventfd_trigger, .opaque = (void *) (intptr_t) d->irq_fd };
     return 0;
 }
 
@@ -381,9 +354,15 @@ void vmm_machine_free(struct vmm_machine *m)
             vcpu_free(m->vcpus[i]);
         free(m->vcpus);
     }
-    for (unsigned i = 0; i < VMM_MAX_MMIO_DEVICES; i++)
+    /* Devices go after the vCPUs (which call into them) have been joined. */
+    for (unsigned i = 0; i < VMM_MAX_MMIO_DEVICES; i++) {
+        virtio_mmio_free(m->mmio[i].virtio);
+        for (unsigned q = 0; q < ARRAY_SIZE(m->mmio[i].notify_fd); q++)
+            if (m->mmio[i].notify_fd[q] >= 0)
+                close(m->mmio[i].notify_fd[q]);
         if (m->mmio[i].irq_fd >= 0)
             close(m->mmio[i].irq_fd);
+    }
     if (m->vm) {
         serial_destroy(&m->serial);
         kvm_vm_free(m->vm);

@@ -49,11 +49,19 @@ enum vmm_exit_reason {
 #define VMM_STATUS_INTERNAL_ERROR 6
 #define VMM_STATUS_MONITOR 8
 
+struct virtio_mmio;
+struct virtio_dev;
+
 struct vmm_mmio_device {
     uint64_t base;
     uint32_t gsi;
     int irq_fd;
-    const char *name;
+    char name[32];
+    struct virtio_mmio *virtio;
+    /* ioeventfds on QueueNotify, one per queue (datamatch on the index): the event loop calls
+     * virtio_mmio_queue_notify() when one fires, so the vCPU never exits to userspace for it. */
+    int notify_fd[8];
+    unsigned n_notify;
 };
 
 struct vmm_machine {
@@ -90,10 +98,14 @@ struct vmm_machine {
 int vmm_machine_create(const struct vmm_config *cfg, int console_fd, struct vmm_machine **ret,
                        struct berth_error *err);
 
-/* Registers a virtio-mmio device's window at the next slot and wires an irqfd to its line.
- * Before vmm_machine_boot(). */
-int vmm_machine_add_mmio(struct vmm_machine *m, const struct bus_device_ops *ops, void *opaque, const char *name,
-                         uint64_t *ret_base, struct irq_line *ret_irq, struct berth_error *err);
+/* Puts a virtio device behind an MMIO transport at the next slot (0x200-byte window, irqfd
+ * line, ioeventfds on QueueNotify). Takes dev, also on failure. Before vmm_machine_boot(). */
+int vmm_machine_attach_virtio(struct vmm_machine *m, struct virtio_dev *dev, const char *name,
+                              struct berth_error *err);
+
+/* Attaches what the configuration asks for: --disk (virtio-blk over raw/qcow2), --net (virtio-net
+ * on a tap), --vsock, and a virtio-rng that every VM gets. */
+int vmm_machine_attach_devices(struct vmm_machine *m, struct berth_error *err);
 
 int vmm_machine_boot(struct vmm_machine *m, struct berth_error *err);
 int vmm_machine_start(struct vmm_machine *m, struct berth_error *err);
@@ -108,6 +120,9 @@ bool vmm_machine_power_button(struct vmm_machine *m);
 
 /* Joins the vCPU threads after an exit and moves to VMM_STATE_STOPPED. */
 void vmm_machine_finish(struct vmm_machine *m);
+
+/* irq_line trigger writing to the eventfd in opaque (an irqfd): safe from any thread. */
+int vmm_eventfd_trigger(void *opaque, uint32_t gsi);
 
 const char *vmm_state_name(enum vmm_state s);
 const char *vmm_exit_reason_name(enum vmm_exit_reason r);

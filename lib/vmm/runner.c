@@ -14,19 +14,34 @@
 #include "base/cleanup.h"
 #include "base/json.h"
 #include "vmm/console.h"
+#include "vmm/devices/virtio/virtio-mmio.h"
 #include "vmm/machine.h"
 
 #define CONTROL_MAX_CLIENTS 8
 #define CONTROL_MAX_REQUEST 65536
 
-enum watch_kind { W_SIGNAL, W_EXIT, W_CONSOLE_IN, W_CONSOLE_LISTEN, W_CONTROL_LISTEN, W_CONTROL_CLIENT, W_TIMER };
+enum watch_kind {
+    W_SIGNAL,
+    W_EXIT,
+    W_CONSOLE_IN,
+    W_CONSOLE_LISTEN,
+    W_CONTROL_LISTEN,
+    W_CONTROL_CLIENT,
+    W_TIMER,
+    W_QUEUE_NOTIFY, /* ioeventfd of a virtqueue */
+    W_DEVICE,       /* a virtio device's backend epoll set */
+};
 
 struct watch {
     enum watch_kind kind;
     int fd;
     char *buf;
     size_t len;
+    struct vmm_mmio_device *dev;
+    unsigned queue;
 };
+
+#define DEVICE_WATCHES (VMM_MAX_MMIO_DEVICES * 9)
 
 struct runner {
     int epfd;
@@ -36,6 +51,8 @@ struct runner {
     struct vmm_console console;
     struct watch sig, exitw, con_in, con_listen, ctl_listen, timer;
     struct watch clients[CONTROL_MAX_CLIENTS];
+    struct watch devices[DEVICE_WATCHES];
+    unsigned n_devices;
     char *api_path;
     bool done, term_pressed;
     int status;
@@ -90,6 +107,8 @@ static int runner_start(struct runner *r, struct berth_error *err)
     struct vmm_machine *m = NULL;
     int ret = vmm_machine_create(r->cfg, r->console.out_fd, &m, err);
     if (ret >= 0)
+        ret = vmm_machine_attach_devices(m, err);
+    if (ret >= 0)
         ret = vmm_machine_boot(m, err);
     if (ret >= 0)
         ret = vmm_machine_start(m, err);
@@ -101,6 +120,23 @@ static int runner_start(struct runner *r, struct berth_error *err)
     ret = watch_add(r, &r->exitw, W_EXIT, m->exit_fd);
     if (ret < 0)
         return berth_error_errno(err, ret, "epoll");
+    for (unsigned i = 0; i < m->n_mmio; i++) {
+        struct vmm_mmio_device *d = &m->mmio[i];
+        for (unsigned q = 0; q < d->n_notify && r->n_devices < DEVICE_WATCHES; q++) {
+            struct watch *w = &r->devices[r->n_devices++];
+            w->dev = d;
+            w->queue = q;
+            if ((ret = watch_add(r, w, W_QUEUE_NOTIFY, d->notify_fd[q])) < 0)
+                return berth_error_errno(err, ret, "epoll");
+        }
+        int efd = virtio_mmio_event_fd(d->virtio);
+        if (efd >= 0 && r->n_devices < DEVICE_WATCHES) {
+            struct watch *w = &r->devices[r->n_devices++];
+            w->dev = d;
+            if ((ret = watch_add(r, w, W_DEVICE, efd)) < 0)
+                return berth_error_errno(err, ret, "epoll");
+        }
+    }
     return 0;
 }
 
@@ -393,6 +429,9 @@ static void runner_cleanup(struct runner *r)
     watch_del(r, &r->timer, true);
     if (r->m)
         watch_del(r, &r->exitw, false);
+    /* The fds belong to the machine's devices: only leave the epoll set. */
+    for (unsigned i = 0; i < r->n_devices; i++)
+        watch_del(r, &r->devices[i], false);
     if (r->api_path) {
         unlink(r->api_path);
         free(r->api_path);
@@ -509,6 +548,15 @@ int vmm_run(struct vmm_config *cfg, const struct vmm_run_options *opts, int *ret
                 break;
             case W_TIMER:
                 on_timer(&r);
+                break;
+            case W_QUEUE_NOTIFY: {
+                uint64_t v;
+                if (read(w->fd, &v, sizeof(v)) == sizeof(v))
+                    virtio_mmio_queue_notify(w->dev->virtio, w->queue);
+                break;
+            }
+            case W_DEVICE:
+                virtio_mmio_handle_events(w->dev->virtio);
                 break;
             }
         }

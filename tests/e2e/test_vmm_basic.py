@@ -62,6 +62,22 @@ def test_acpi_walk_finds_our_tables(cpus):
     assert f"acpi: MADT {cpus} cpus 1 ioapics" in r.stdout
 
 
+def test_virtio_devices_are_described_and_answer(tmp_path):
+    """--disk/--vsock devices (and the virtio-rng every VM gets) appear in the DSDT as LNRO0005
+    with their window and GSI, and their MMIO registers answer the guest."""
+    disk = tmp_path / "disk.img"
+    disk.write_bytes(b"\0" * (1 << 20))
+    vsock = tmp_path / "vsock.sock"
+    r = vmm("--kernel", guest("acpi-walk.pvh"), "--disk", str(disk), "--disk", f"{disk},ro",
+            "--vsock", f"7:{vsock}")
+    assert r.returncode == 1, r.stdout + r.stderr
+    expected = [(0xd0000000, 5, 2), (0xd0001000, 6, 2), (0xd0002000, 7, 19), (0xd0003000, 10, 4)]
+    for base, gsi, dev_id in expected:
+        assert f"acpi: device LNRO0005 mmio {base:#x} size 0x200 io 0x0 irq {gsi}" in r.stdout
+        assert f"virtio: {base:#x} magic 0x74726976 version 2 device {dev_id}" in r.stdout
+    assert sorted(os.listdir(tmp_path)) == ["disk.img"]  # the vsock socket is gone
+
+
 def test_console_to_file(tmp_path):
     out = tmp_path / "console.log"
     r = vmm("--kernel", guest("hello.pvh"), "--console", str(out))
@@ -147,8 +163,10 @@ def test_control_socket_lifecycle(tmp_path):
         assert c("resume")["state"] == "running"
         s = c("status")
         assert s["config"]["cpus"] == 2 and s["boot_protocol"] == "pvh"
+        expected = ("hello from the berth test guest (pvh)\ncmdline: spin=1\nhello from ring 3\n"
+                    "ring-3 loop of 1000 iterations: sum 499500\nspinning in ring 3\n")
         deadline = time.time() + 10
-        while c("metrics")["metrics"]["serial_tx_bytes"] == 0:
+        while c("metrics")["metrics"]["serial_tx_bytes"] < len(expected):
             assert time.time() < deadline, "the guest printed nothing"
             time.sleep(0.05)
         r = c("nonsense")
@@ -162,7 +180,7 @@ def test_control_socket_lifecycle(tmp_path):
             p.wait()
     assert p.returncode == 0, err
     assert "stopped: stopped by the control socket" in err
-    assert "spinning in ring 3" in out
+    assert out == expected
     assert not os.path.exists(api)
 
 

@@ -22,9 +22,16 @@ static long walk(long expect_cpus)
     printk("acpi: DSDT %s\n", dsdt ? "found" : "missing");
     struct acpi_device devs[32];
     int nd = acpi_find_devices(devs, 32);
-    for (int i = 0; i < nd; i++)
+    for (int i = 0; i < nd; i++) {
         printk("acpi: device %s mmio 0x%lx size 0x%x io 0x%x irq %u\n", devs[i].hid, (unsigned long) devs[i].mmio_base,
                devs[i].mmio_size, devs[i].io_base, devs[i].irq);
+        /* A virtio-mmio window answers its magic, version 2 and a device ID (MMIO from ring 3). */
+        if (!memcmp(devs[i].hid, "LNRO0005", 8) && devs[i].mmio_base) {
+            uint64_t b = devs[i].mmio_base;
+            printk("virtio: 0x%lx magic 0x%x version %u device %u\n", (unsigned long) b, mmio_read32(b),
+                   mmio_read32(b + 4), mmio_read32(b + 8));
+        }
+    }
     const uint8_t *madt = (const uint8_t *) (uintptr_t) acpi_find_table("APIC");
     if (!madt) {
         puts_serial("acpi: no MADT\n");

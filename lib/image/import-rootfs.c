@@ -42,18 +42,28 @@ static la_ssize_t out_write(struct archive *a, void *userdata, const void *buf, 
 /* Copies the data of the current entry of in (a tar or the disk) into out. */
 static int copy_data(struct archive *in, struct archive *out, const char *name, struct berth_error *err)
 {
+    static const char zeros[65536];
     const void *buf;
     size_t size;
-    la_int64_t offset;
+    la_int64_t offset, pos = 0;
     for (;;) {
         int r = archive_read_data_block(in, &buf, &size, &offset);
         if (r == ARCHIVE_EOF)
-            return 0;
+            break;
         if (r < ARCHIVE_WARN)
             return berth_error_set(err, -EIO, "%s: %s", name, archive_error_string(in));
-        if (archive_write_data_block(out, buf, size, offset) < ARCHIVE_WARN)
+        /* Holes of sparse files are written out as zeros: the layer is a plain tar. */
+        while (pos < offset) {
+            size_t n = (size_t) (offset - pos) < sizeof(zeros) ? (size_t) (offset - pos) : sizeof(zeros);
+            if (archive_write_data(out, zeros, n) < 0)
+                return berth_error_set(err, -EIO, "%s: %s", name, archive_error_string(out));
+            pos += (la_int64_t) n;
+        }
+        if (size && archive_write_data(out, buf, size) < 0)
             return berth_error_set(err, -EIO, "%s: %s", name, archive_error_string(out));
+        pos += (la_int64_t) size;
     }
+    return 0;
 }
 
 /* Entry names relative to the rootfs, without "./" (what docker and podman write). */

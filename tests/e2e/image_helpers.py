@@ -61,6 +61,15 @@ def sha256(data):
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
+class Entry(tarfile.TarInfo):
+    """A TarInfo carrying its data (TarInfo itself has __slots__)."""
+    __slots__ = ("data",)
+
+    def __init__(self, name):
+        super().__init__(name)
+        self.data = None
+
+
 def tar_bytes(entries, fmt=tarfile.PAX_FORMAT):
     """entries: list of tarfile.TarInfo (with .data attribute for regular files)."""
     buf = io.BytesIO()
@@ -76,35 +85,35 @@ def tar_bytes(entries, fmt=tarfile.PAX_FORMAT):
 
 
 def file_entry(name, data=b"", mode=0o644):
-    ti = tarfile.TarInfo(name)
+    ti = Entry(name)
     ti.mode = mode
     ti.data = data
     return ti
 
 
 def dir_entry(name):
-    ti = tarfile.TarInfo(name)
+    ti = Entry(name)
     ti.type = tarfile.DIRTYPE
     ti.mode = 0o755
     return ti
 
 
 def symlink_entry(name, target):
-    ti = tarfile.TarInfo(name)
+    ti = Entry(name)
     ti.type = tarfile.SYMTYPE
     ti.linkname = target
     return ti
 
 
 def hardlink_entry(name, target):
-    ti = tarfile.TarInfo(name)
+    ti = Entry(name)
     ti.type = tarfile.LNKTYPE
     ti.linkname = target
     return ti
 
 
 def device_entry(name, major=1, minor=3):
-    ti = tarfile.TarInfo(name)
+    ti = Entry(name)
     ti.type = tarfile.CHRTYPE
     ti.devmajor, ti.devminor = major, minor
     ti.mode = 0o666

@@ -1,0 +1,33 @@
+/* Messages between the runtime (parent) and a container process it is setting up, over a
+ * SOCK_SEQPACKET socketpair: one message per packet, errors travel back as text. */
+#pragma once
+
+#include <stdint.h>
+
+#include "base/error.h"
+
+enum sync_type {
+    SYNC_GO = 1,       /* parent -> child: ids mapped, cgroup joined: set up */
+    SYNC_MAPS,         /* child -> parent: write my uid/gid maps (value: unused) */
+    SYNC_MAPS_DONE,    /* parent -> child */
+    SYNC_PID,          /* child -> parent: value is the process that will run the container */
+    SYNC_HOOKS,        /* child -> parent: run prestart/createRuntime hooks now */
+    SYNC_HOOKS_DONE,   /* parent -> child */
+    SYNC_READY,        /* child -> parent: set up, waiting for start (or about to exec) */
+    SYNC_ERROR,        /* child -> parent: text is the message, value the -errno */
+};
+
+struct sync_msg {
+    uint32_t type;
+    int32_t value;
+    char text[BERTH_ERROR_MAX];
+};
+
+int sync_send(int fd, enum sync_type type, int value, const char *text);
+/* Receives one message; EOF (the peer died) is -EPIPE. */
+int sync_recv(int fd, struct sync_msg *ret);
+/* Receives one message and checks it has the expected type; SYNC_ERROR becomes the error it
+ * carries (copied to err). */
+int sync_expect(int fd, enum sync_type type, struct sync_msg *ret, struct berth_error *err);
+/* From a child: reports err (or code) to the parent and exits. */
+__attribute__((noreturn)) void sync_fail(int fd, int code, const struct berth_error *err);

@@ -137,9 +137,10 @@ static int parse_idmaps(json_t *linux_, const char *key, struct oci_idmap **ret,
         }
         if (m[i].size == 0 || (uint64_t) m[i].container_id + m[i].size > (uint64_t) UINT32_MAX + 1 ||
             (uint64_t) m[i].host_id + m[i].size > (uint64_t) UINT32_MAX + 1) {
+            uint32_t size = m[i].size;
             free(m);
             return berth_error_set(err, -EINVAL, "%s: size %u is zero or runs past the 32-bit id range",
-                                   field, m[i].size);
+                                   field, size);
         }
         for (size_t j = 0; j < i; j++) {
             bool cover = m[i].container_id < m[j].container_id + m[j].size &&

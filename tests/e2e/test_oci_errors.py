@@ -6,18 +6,19 @@ import os
 from ocilib import default_config, oci  # noqa: F401
 
 
-def mounts_now():
+def mounts_under(path):
+    """Mounts on the host below path (other tests may mount elsewhere meanwhile)."""
     with open("/proc/self/mountinfo") as f:
-        return len(f.readlines())
+        return [line.split()[4] for line in f if line.split()[4].startswith(str(path))]
 
 
 def check_fails(oci, bundle, contains):
     cid = oci.new_id()
-    before = mounts_now()
     oci.fails("create", "--bundle", bundle, cid, contains=contains)
     assert cid not in oci.list_ids()
     assert not os.path.exists(os.path.join(oci.root, cid))
-    assert mounts_now() == before
+    assert mounts_under(oci.tmp) == []
+    assert not any(os.path.exists(f"/sys/fs/cgroup/{c}/berth/{cid}") for c in ("pids", "memory", "freezer"))
     # run takes the same path.
     oci.fails("run", "--bundle", bundle, cid, contains=contains)
     assert cid not in oci.list_ids()

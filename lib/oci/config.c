@@ -419,7 +419,7 @@ int oci_config_from_json(json_t *json, const char *bundle, const char *what, str
 {
     if (!json_is_object(json))
         return berth_error_set(err, -EINVAL, "%s: must be a JSON object", what);
-    _cleanup_(oci_config_freep) struct oci_config *c = calloc(1, sizeof(*c));
+    _cleanup_(oci_runtime_config_freep) struct oci_config *c = calloc(1, sizeof(*c));
     if (!c)
         return -ENOMEM;
     c->json = json_incref(json);
@@ -471,7 +471,7 @@ int oci_config_load_bundle(const char *bundle, struct oci_config **ret, struct b
     return r;
 }
 
-void oci_config_free(struct oci_config *c)
+void oci_runtime_config_free(struct oci_config *c)
 {
     if (!c)
         return;

@@ -145,8 +145,8 @@ int oci_config_load_bundle(const char *bundle, struct oci_config **ret, struct b
 int oci_config_from_json(json_t *json, const char *bundle, const char *what, struct oci_config **ret,
                          struct berth_error *err);
 
-void oci_config_free(struct oci_config *c);
-DEFINE_CLEANUP_FUNC(struct oci_config, oci_config_free)
+void oci_runtime_config_free(struct oci_config *c);
+DEFINE_CLEANUP_FUNC(struct oci_config, oci_runtime_config_free)
 
 /* Parses a "process" object (config.json's, or exec --process's). Pointers stay valid while json
  * lives. */

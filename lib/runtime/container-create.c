@@ -111,7 +111,7 @@ static int wait_ready(const struct oci_config *c, const char *id, pid_t pid, int
 
 int container_create(const struct container_create_opts *o, pid_t *ret_pid, struct berth_error *err)
 {
-    _cleanup_(oci_config_freep) struct oci_config *c = NULL;
+    _cleanup_(oci_runtime_config_freep) struct oci_config *c = NULL;
     int r = oci_config_load_bundle(o->bundle, &c, err);
     if (r < 0)
         return r;

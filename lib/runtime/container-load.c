@@ -24,7 +24,7 @@ void container_free(struct container *c)
         return;
     if (c->cg)
         cgroup_manager_free(c->cg);
-    oci_config_free(c->cfg);
+    oci_runtime_config_free(c->cfg);
     json_decref(c->state);
     oci_state_dir_free(c->dir);
     free(c);

@@ -15,7 +15,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     struct oci_config *c = NULL;
     if (oci_config_from_json(j, NULL, "fuzz", &c, &err) == 0)
-        oci_config_free(c);
+        oci_runtime_config_free(c);
     json_decref(j);
     return 0;
 }

@@ -47,7 +47,7 @@ static void test_valid_minimal(void **state)
     assert_true(c->ns[OCI_NS_UTS].present);
     assert_false(c->ns[OCI_NS_PID].present);
     assert_string_equal(c->hostname, "h");
-    oci_config_free(c);
+    oci_runtime_config_free(c);
 }
 
 static void test_errors_name_the_field(void **state)
@@ -100,7 +100,7 @@ static void test_ids_and_default_spec(void **state)
     struct berth_error err = { 0 };
     assert_int_equal(oci_config_from_json(spec, NULL, "default", &c, &err), 0);
     assert_true(c->process.rlimits[0].hard <= 20000);
-    oci_config_free(c);
+    oci_runtime_config_free(c);
     json_decref(spec);
 }
 

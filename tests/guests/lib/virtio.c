@@ -479,7 +479,8 @@ static int vs_send(struct vg_vsock *s, uint16_t op, uint32_t flags, const void *
     put32(h + 32, flags);
     put32(h + 36, VS_BUF_ALLOC);
     put32(h + 40, s->fwd_cnt);
-    memcpy(h + VS_HDR, data, len);
+    if (len)
+        memcpy(h + VS_HDR, data, len);
     struct vg_buf out = { h, VS_HDR + len };
     return send_and_wait(s->d, 1, &out, 1);
 }

@@ -63,6 +63,10 @@ def test_kill_writer_mid_write(tmp_path, with_backing):
                              stderr=subprocess.PIPE)
         time.sleep(0.4 + 0.2 * round_)
         assert p.poll() is None, p.stderr.read()
+        if round_ == 0:
+            # One writer per image: a second one is refused while the first runs.
+            r = berth_disk("resize", img, "+1M", check=False)
+            assert r.returncode == 1 and "in use" in r.stderr, r.stderr
         os.kill(p.pid, signal.SIGKILL)
         p.wait()
         p.stderr.close()

@@ -116,6 +116,21 @@ static void test_roundtrip(void **state)
     disk_close(d);
 }
 
+static void test_single_writer(void **state)
+{
+    create("lock.qcow2", 1 << 20, 0, NULL);
+    struct disk *d = open_rw("lock.qcow2"), *d2 = NULL;
+    struct berth_error err = { 0 };
+    assert_int_equal(disk_open(p("lock.qcow2"), NULL, false, &d2, &err), -EBUSY);
+    assert_non_null(strstr(err.msg, "in use"));
+    /* Readers are not kept out. */
+    assert_int_equal(disk_open(p("lock.qcow2"), NULL, true, &d2, &err), 0);
+    disk_close(d2);
+    disk_close(d);
+    d = open_rw("lock.qcow2");
+    disk_close(d);
+}
+
 static void test_backing_cow_and_discard(void **state)
 {
     create("base.qcow2", 4 << 20, 0, NULL);
@@ -413,6 +428,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roundtrip),
+        cmocka_unit_test(test_single_writer),
         cmocka_unit_test(test_backing_cow_and_discard),
         cmocka_unit_test(test_small_clusters_resize),
         cmocka_unit_test(test_refcount_entries),

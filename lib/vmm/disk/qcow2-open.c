@@ -105,6 +105,20 @@ int qcow2_open_chain(const char *path, const struct qcow2_open_opts *opts, struc
         close(fd);
         return r;
     }
+    if (!opts->read_only) {
+        /* One writer per image: two VMMs (or a VMM and `berth disk resize`) writing the same
+         * metadata would corrupt it. An OFD lock on one byte far past any data; it goes away
+         * with the last descriptor, so a killed writer never leaves it behind. Readers
+         * (info, backing files) do not lock. */
+        struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = QCOW2_LOCK_OFFSET, .l_len = 1 };
+        if (fcntl(fd, F_OFD_SETLK, &fl) < 0) {
+            r = -errno;
+            close(fd);
+            if (r == -EAGAIN || r == -EACCES)
+                return berth_error_set(err, -EBUSY, "%s: in use: another process has it open for writing", path);
+            return berth_error_errno(err, r, "%s: lock", path);
+        }
+    }
     struct qcow2 *q = calloc(1, sizeof(*q));
     if (!q) {
         close(fd);

@@ -37,6 +37,9 @@
 /* Implementation limits, as QEMU's: 32 MiB of L1 table, 8 MiB of refcount table. */
 #define QCOW2_MAX_L1_BYTES (32u << 20)
 #define QCOW2_MAX_RT_BYTES (8u << 20)
+/* The byte a writer locks (F_OFD_SETLK) to keep other writers out: past any real data, and clear
+ * of the bytes QEMU's own image locking uses (100..299). */
+#define QCOW2_LOCK_OFFSET 0x7fffffff00000000ll
 /* 2^55 bytes: the largest virtual size whose clusters all stay addressable. */
 #define QCOW2_MAX_VIRTUAL_SIZE (1ull << 55)
 

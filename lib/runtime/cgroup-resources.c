@@ -181,13 +181,24 @@ static int parse_hugepages(json_t *arr, struct cgroup_resources *r, struct berth
     return 0;
 }
 
+/* Appended after the spec's rules, as runc and crun do: the device nodes every container gets
+ * (null, zero, full, random, urandom, tty, console, ptmx, pts, tun) stay usable whatever the
+ * spec denies, and mknod stays allowed (creating a node does not grant access to it). podman
+ * and containerd only send a deny-all rule and rely on this list, so `-t` needs ptmx and pts. */
+static const struct cgroup_dev_rule default_allowed[] = {
+    { true, 'c', -1, -1, "m" },  { true, 'b', -1, -1, "m" },  { true, 'c', 1, 3, "rwm" },
+    { true, 'c', 1, 5, "rwm" },  { true, 'c', 1, 7, "rwm" },  { true, 'c', 1, 8, "rwm" },
+    { true, 'c', 1, 9, "rwm" },  { true, 'c', 5, 0, "rwm" },  { true, 'c', 5, 1, "rwm" },
+    { true, 'c', 5, 2, "rwm" },  { true, 'c', 136, -1, "rwm" }, { true, 'c', 10, 200, "rwm" },
+};
+
 static int parse_devices(json_t *arr, struct cgroup_resources *r, struct berth_error *err)
 {
     if (!json_is_array(arr))
         return berth_error_set(err, -EINVAL, W ".devices: must be an array");
     if (json_array_size(arr) > 4096)
         return berth_error_set(err, -E2BIG, W ".devices: too many entries");
-    r->devices = calloc(json_array_size(arr) + 1, sizeof(*r->devices));
+    r->devices = calloc(json_array_size(arr) + ARRAY_SIZE(default_allowed) + 1, sizeof(*r->devices));
     if (!r->devices)
         return -ENOMEM;
     r->has_devices = true;
@@ -218,6 +229,10 @@ static int parse_devices(json_t *arr, struct cgroup_resources *r, struct berth_e
             return berth_error_set(err, -EINVAL, "%s.access: '%s' is not made of r, w, m", what, access);
         memcpy(d->access, access, strlen(access) + 1);
         r->n_devices++;
+    }
+    if (r->n_devices) {
+        memcpy(r->devices + r->n_devices, default_allowed, sizeof(default_allowed));
+        r->n_devices += ARRAY_SIZE(default_allowed);
     }
     return 0;
 }

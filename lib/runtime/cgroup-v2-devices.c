@@ -124,18 +124,28 @@ int cgroup_v2_devices_apply(struct cgroup_manager *m, const struct cgroup_dev_ru
     if (cgfd < 0)
         return berth_error_errno(err, -errno, "cgroup: opening %s", m->dir);
 
+    /* Load without a verifier log first: with one, a log longer than the buffer fails the load
+     * (ENOSPC) even though the program is fine. The log is only wanted to explain a refusal. */
     static char log[4096];
     union bpf_attr a;
-    memset(&a, 0, sizeof(a));
-    a.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE;
-    a.insns = (uint64_t) (uintptr_t) prog;
-    a.insn_cnt = (uint32_t) n;
-    a.license = (uint64_t) (uintptr_t) "Apache-2.0";
-    a.log_buf = (uint64_t) (uintptr_t) log;
-    a.log_size = sizeof(log);
-    a.log_level = 1;
-    log[0] = '\0';
-    _cleanup_close_ int progfd = (int) sys_bpf(BPF_PROG_LOAD, &a);
+    int progfd_raw = -1;
+    for (int attempt = 0; attempt < 2 && progfd_raw < 0; attempt++) {
+        memset(&a, 0, sizeof(a));
+        a.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE;
+        a.insns = (uint64_t) (uintptr_t) prog;
+        a.insn_cnt = (uint32_t) n;
+        a.license = (uint64_t) (uintptr_t) "Apache-2.0";
+        log[0] = '\0';
+        if (attempt == 1) {
+            a.log_buf = (uint64_t) (uintptr_t) log;
+            a.log_size = sizeof(log);
+            a.log_level = 1;
+        }
+        progfd_raw = (int) sys_bpf(BPF_PROG_LOAD, &a);
+        if (progfd_raw < 0 && attempt == 0 && errno != EINVAL && errno != EACCES)
+            break;
+    }
+    _cleanup_close_ int progfd = progfd_raw;
     if (progfd < 0)
         return berth_error_errno(err, -errno, "linux.resources.devices: loading the eBPF device filter (%.200s)", log);
 

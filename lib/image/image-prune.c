@@ -11,6 +11,7 @@
 #include "base/cleanup.h"
 #include "base/fs.h"
 #include "image/image-internal.h"
+#include "registry/storage.h"
 
 struct blob_sweep {
     struct image_store *is;
@@ -27,6 +28,9 @@ static int collect_blob(const char *digest, uint64_t size, void *userdata)
     if (refs < 0)
         return refs;
     if (refs > 0)
+        return 0;
+    /* A registry serving from the same root (berth registry serve) holds blobs no image lists. */
+    if (registry_store_references(image_store_db(s->is), digest) != 0)
         return 0;
     if (s->n == s->cap) {
         size_t ncap = s->cap ? s->cap * 2 : 32;

@@ -420,8 +420,30 @@ static int referenced_locked(struct registry_storage *s, const char *digest)
     return r;
 }
 
+int registry_store_references(struct store *db, const char *digest)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    if (store_prepare(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'registry_blobs'", &st, NULL) < 0)
+        return 0;
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW)
+        return rc == SQLITE_DONE ? 0 : store_errno(rc);
+    sqlite3_finalize(TAKE_PTR(st));
+    if (store_prepare(db, "SELECT 1 FROM registry_blobs WHERE digest = ?1 UNION ALL"
+                          " SELECT 1 FROM registry_manifest_refs WHERE digest = ?1 LIMIT 1", &st, NULL) < 0)
+        return -EIO;
+    sqlite3_bind_text(st, 1, digest, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(st);
+    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : store_errno(rc);
+}
+
+struct gc_veto {
+    int (*in_use)(const char *digest, void *userdata);
+    void *userdata;
+};
+
 static int gc_one(struct registry_storage *s, const char *digest, bool owned, time_t cutoff, bool dry_run,
-                  struct registry_gc_stats *st, struct berth_error *err)
+                  const struct gc_veto *veto, struct registry_gc_stats *st, struct berth_error *err)
 {
     LOCKED(s);
     /* declared before the first goto: a jump must not skip a cleanup variable's initialisation */
@@ -449,6 +471,8 @@ static int gc_one(struct registry_storage *s, const char *digest, bool owned, ti
             goto out;
         }
     }
+    if (owned && veto->in_use && veto->in_use(digest, veto->userdata) != 0)
+        owned = false;   /* someone else uses the content: drop our links, keep the file */
     if (owned && blobstore_path(s->bs, digest, &path, NULL) == 0) {
         struct stat sb;
         /* A file published after the cutoff may be an upload whose link is not written yet. */
@@ -520,6 +544,14 @@ static int collect(struct registry_storage *s, const char *sql, char ***ret, siz
 int registry_gc(struct registry_storage *s, int64_t grace_seconds, bool dry_run, struct registry_gc_stats *ret,
                 struct berth_error *err)
 {
+    return registry_gc_with(s, grace_seconds, dry_run, NULL, NULL, ret, err);
+}
+
+int registry_gc_with(struct registry_storage *s, int64_t grace_seconds, bool dry_run,
+                     int (*in_use)(const char *digest, void *userdata), void *userdata,
+                     struct registry_gc_stats *ret, struct berth_error *err)
+{
+    const struct gc_veto veto = { in_use, userdata };
     struct registry_gc_stats st = { 0 };
     time_t cutoff = time(NULL) - (time_t) grace_seconds;
     char **owned = NULL, **linked = NULL;
@@ -529,9 +561,9 @@ int registry_gc(struct registry_storage *s, int64_t grace_seconds, bool dry_run,
         r = collect(s, "SELECT DISTINCT digest FROM registry_blobs WHERE digest NOT IN"
                        " (SELECT digest FROM registry_owned)", &linked, &n_linked);
     for (size_t i = 0; r == 0 && i < n_owned; i++)
-        r = gc_one(s, owned[i], true, cutoff, dry_run, &st, err);
+        r = gc_one(s, owned[i], true, cutoff, dry_run, &veto, &st, err);
     for (size_t i = 0; r == 0 && i < n_linked; i++)
-        r = gc_one(s, linked[i], false, cutoff, dry_run, &st, err);
+        r = gc_one(s, linked[i], false, cutoff, dry_run, &veto, &st, err);
     for (size_t i = 0; i < n_owned; i++)
         free(owned[i]);
     for (size_t i = 0; i < n_linked; i++)

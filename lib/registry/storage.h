@@ -52,6 +52,12 @@ int registry_catalog(struct registry_storage *s, const char *last, uint64_t n, j
 int registry_referrers(struct registry_storage *s, const char *repo, const char *digest, const char *artifact_type,
                        json_t **ret);
 
+/* Whether any repository of a registry on the state database db holds or references digest:
+ * 1 yes, 0 no (also when no registry ever ran on it). For the image store's prune, which must
+ * not delete what a registry on the same root serves. */
+struct store;
+int registry_store_references(struct store *db, const char *digest);
+
 struct registry_gc_stats {
     uint64_t blobs_removed;
     uint64_t bytes_removed;
@@ -64,3 +70,7 @@ struct registry_gc_stats {
  * re-checks references, so it is safe while a server writes to the same root. */
 int registry_gc(struct registry_storage *s, int64_t grace_seconds, bool dry_run, struct registry_gc_stats *ret,
                 struct berth_error *err);
+/* Like registry_gc; in_use (may be NULL) vetoes removing a blob file others (the image store) use. */
+int registry_gc_with(struct registry_storage *s, int64_t grace_seconds, bool dry_run,
+                     int (*in_use)(const char *digest, void *userdata), void *userdata,
+                     struct registry_gc_stats *ret, struct berth_error *err);

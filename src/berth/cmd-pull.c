@@ -1,5 +1,5 @@
 /* berth pull REF: fetches an image (the host's platform from a multi-arch index) into the local
- * blob store, or into an OCI layout with --dest oci:DIR[:TAG]. */
+ * image store (tagged HOST/NAME:TAG, layers unpacked), or into an OCI layout with --dest. */
 #include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -11,6 +11,7 @@
 #include "base/fs.h"
 #include "commands.h"
 #include "registry-cli.h"
+#include "image/image.h"
 #include "registry/oci-layout.h"
 #include "registry/reference.h"
 #include "registry/transfer.h"
@@ -23,7 +24,7 @@ static void usage(FILE *out)
                  "an interrupted download resumes where it stopped.\n\n"
                  "Options:\n"
                  "  --platform OS/ARCH[/VARIANT]  image to pick from a multi-arch index (default: this host)\n"
-                 "  --dest oci:DIR[:TAG]       write into an OCI image layout instead of $BERTH_ROOT\n"
+                 "  --dest oci:DIR[:TAG]       write into an OCI image layout instead of the image store\n"
                  REGISTRY_CLI_HELP
                  "  -q, --quiet                no progress bars\n"
                  "  --format text|json         output format\n");
@@ -98,18 +99,39 @@ int cmd_pull(int argc, char **argv)
     }
     registry_cli_enable_progress(&cli);
     struct registry_client *client = NULL;
-    struct blobstore *bs = NULL;
+    struct blobstore *bs = NULL;           /* the OCI layout's (owned) or the image store's */
+    struct image_store *is = NULL;
     struct registry_pulled out;
-    int r = dest_dir ? oci_layout_open(dest_dir, true, &bs, &err) : blobstore_open(berth_root_dir(), &bs, &err);
+    _cleanup_free_ char *recorded = NULL;
+    int r;
+    if (dest_dir) {
+        r = oci_layout_open(dest_dir, true, &bs, &err);
+    } else {
+        /* The shared lock keeps an image prune from removing blobs not recorded yet. */
+        r = image_store_open(NULL, &is, &err);
+        if (r == 0)
+            r = image_store_lock_shared(is, &err);
+    }
     if (r == 0)
         r = registry_client_new(ref.host, &cli.opts, &client, &err);
     if (r == 0)
-        r = registry_pull(client, ref.name, registry_ref_target(&ref), &plat, bs, &out, &err);
+        r = registry_pull(client, ref.name, registry_ref_target(&ref), &plat, bs ? bs : image_store_blobs(is), &out,
+                          &err);
     if (r == 0 && dest_dir)
         r = oci_layout_tag(dest_dir, out.media_type, out.digest, out.size,
                            dest_tag ? dest_tag : (ref.tag ? ref.tag : "latest"), &err);
+    if (r == 0 && is) {
+        _cleanup_free_ char *tagged = NULL;
+        if (ref.tag && asprintf(&tagged, "%s/%s:%s", ref.host, ref.name, ref.tag) < 0)
+            tagged = NULL;
+        struct image_add_options ao = { .os = plat.os, .architecture = plat.arch };
+        r = image_store_add(is, out.digest, tagged, &ao, &recorded, &err);
+    }
+    if (is)
+        image_store_unlock(is);
     registry_client_free(client);
     blobstore_free(bs);
+    image_store_free(is);
     /* the blob store's staging directory is berth's, not part of the layout: drop it when empty */
     if (dest_dir) {
         _cleanup_free_ char *staging = fs_path_join(dest_dir, "blobs/.staging");
@@ -126,6 +148,8 @@ int cmd_pull(int argc, char **argv)
         json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I}", "reference", argv[optind], "digest", out.digest,
                               "index_digest", out.top_digest, "media_type", out.media_type, "blobs_fetched",
                               (json_int_t) out.blobs_fetched, "blobs_present", (json_int_t) out.blobs_present);
+        if (recorded)
+            json_object_set_new(o, "image", json_string(recorded));
         json_dumpf(o, stdout, JSON_COMPACT);
         putchar('\n');
         json_decref(o);

@@ -1,5 +1,5 @@
-/* berth push IMAGE REF: uploads an image (an OCI layout's, oci:DIR[:TAG]) to a registry,
- * skipping blobs the registry already has. */
+/* berth push IMAGE REF: uploads a local image (or an OCI layout's, oci:DIR[:TAG]) to a
+ * registry, skipping blobs the registry already has. */
 #include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -11,13 +11,15 @@
 #include "base/fs.h"
 #include "commands.h"
 #include "registry-cli.h"
+#include "image/image.h"
 #include "registry/oci-layout.h"
 #include "registry/reference.h"
 #include "registry/transfer.h"
 
 static void usage(FILE *out)
 {
-    fprintf(out, "Usage: berth push [OPTIONS] oci:DIR[:TAG] REGISTRY/NAME[:TAG]\n\n"
+    fprintf(out, "Usage: berth push [OPTIONS] IMAGE|oci:DIR[:TAG] REGISTRY/NAME[:TAG]\n\n"
+                 "IMAGE is a local image (name, tag or id, see berth images) or an OCI layout.\n"
                  "Uploads an image and everything it references (all platforms of a multi-arch index).\n"
                  "Blobs the registry already holds are skipped.\n\n"
                  "Options:\n"
@@ -65,16 +67,19 @@ int cmd_push(int argc, char **argv)
         goto usage_error;
     }
     const char *image = argv[optind];
-    if (strncmp(image, "oci:", 4) || !image[4]) {
-        fprintf(stderr, "berth push: '%s': expected an OCI layout as oci:DIR[:TAG]\n", image);
+    bool layout = !strncmp(image, "oci:", 4);
+    if (layout && !image[4]) {
+        fprintf(stderr, "berth push: '%s': expected oci:DIR[:TAG]\n", image);
         goto usage_error;
     }
-    dir = strdup(image + 4);
     const char *tag = NULL;
-    char *colon = dir ? strrchr(dir, ':') : NULL;
-    if (colon) {
-        *colon = '\0';
-        tag = colon + 1;
+    if (layout) {
+        dir = strdup(image + 4);
+        char *colon = dir ? strrchr(dir, ':') : NULL;
+        if (colon) {
+            *colon = '\0';
+            tag = colon + 1;
+        }
     }
     struct berth_error err = { 0 };
     struct registry_ref ref;
@@ -88,20 +93,36 @@ int cmd_push(int argc, char **argv)
         goto usage_error;
     }
     registry_cli_enable_progress(&cli);
-    struct blobstore *bs = NULL;
+    struct blobstore *bs = NULL;          /* the layout's (owned) */
+    struct image_store *is = NULL;
+    struct image *img = NULL;
     struct registry_client *client = NULL;
-    char digest[72];
+    char digest[72] = "";
     uint64_t size = 0;
     struct registry_pushed st;
-    int r = oci_layout_open(dir, false, &bs, &err);
-    if (r == 0)
-        r = oci_layout_find(dir, tag, digest, &mt, &size, &err);
+    int r;
+    if (layout) {
+        r = oci_layout_open(dir, false, &bs, &err);
+        if (r == 0)
+            r = oci_layout_find(dir, tag, digest, &mt, &size, &err);
+    } else {
+        r = image_store_open(NULL, &is, &err);
+        if (r == 0)
+            r = image_lookup(is, image, &img, &err);
+        if (r == 0) {
+            snprintf(digest, sizeof(digest), "%s", img->digest);
+            mt = strdup(img->media_type);
+        }
+    }
     if (r == 0)
         r = registry_client_new(ref.host, &cli.opts, &client, &err);
     if (r == 0)
-        r = registry_push(client, bs, digest, mt, ref.name, ref.tag, mount_from, &st, &err);
+        r = registry_push(client, bs ? bs : image_store_blobs(is), digest, mt, ref.name, ref.tag, mount_from, &st,
+                          &err);
     registry_client_free(client);
     blobstore_free(bs);
+    image_free(img);
+    image_store_free(is);
     /* the blob store's staging directory is berth's, not part of the layout: drop it when empty */
     if (dir) {
         _cleanup_free_ char *staging = fs_path_join(dir, "blobs/.staging");

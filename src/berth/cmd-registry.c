@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "base/log.h"
+#include "image/image.h"
 #include "commands.h"
 #include "registry/server.h"
 #include "registry/storage.h"
@@ -139,6 +140,12 @@ static int serve(int argc, char **argv)
     return 0;
 }
 
+static int image_uses_blob(const char *digest, void *userdata)
+{
+    int r = image_store_blob_refs(userdata, digest, NULL);
+    return r == 0 ? 0 : 1;   /* errors count as "in use": keep the blob */
+}
+
 static int gc(int argc, char **argv)
 {
     const char *root = berth_root_dir(), *format = "text";
@@ -176,14 +183,26 @@ static int gc(int argc, char **argv)
         return 125;
     }
     struct registry_storage *st = NULL;
+    struct image_store *is = NULL;
     struct berth_error err = { 0 };
     struct registry_gc_stats stats;
-    if (registry_storage_open(root, &st, &err) < 0 || registry_gc(st, grace, dry_run, &stats, &err) < 0) {
-        fprintf(stderr, "berth registry gc: %s\n", berth_error_message(&err));
-        registry_storage_free(st);
-        return 1;
+    /* The image store shares the blobs: its images' blobs are never removed, and its exclusive
+     * lock keeps a pull from recording a blob while this gc decides about it. */
+    int r = image_store_open(root, &is, &err);
+    if (r == 0)
+        r = image_store_lock_exclusive(is, &err);
+    if (r == 0) {
+        r = registry_storage_open(root, &st, &err);
+        if (r == 0)
+            r = registry_gc_with(st, grace, dry_run, image_uses_blob, is, &stats, &err);
+        image_store_unlock(is);
     }
     registry_storage_free(st);
+    image_store_free(is);
+    if (r < 0) {
+        fprintf(stderr, "berth registry gc: %s\n", berth_error_message(&err));
+        return 1;
+    }
     if (!strcmp(format, "json")) {
         json_t *o = json_pack("{s:I, s:I, s:I, s:b}", "blobs_removed", (json_int_t) stats.blobs_removed,
                               "bytes_removed", (json_int_t) stats.bytes_removed, "links_removed",

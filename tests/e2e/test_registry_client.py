@@ -288,3 +288,40 @@ def test_tls_verification_default_on(layout, berth_env, tmp_path):
         assert out["digest"] == digest
     finally:
         srv.stop()
+
+
+def test_pull_into_image_store_push_local_image_and_shared_root(layout, berth_env, tmp_path):
+    """pull records a tagged image in the store; push takes a local image by name; a registry on
+    the store's own root shares its blobs, and neither gc removes what the other uses."""
+    path, digest = layout
+    root = berth_env["BERTH_ROOT"]
+    srv = Server(berth_env, root)   # the registry serves from the image store's root
+    try:
+        berth(berth_env, "push", "--tls-verify=false", f"oci:{path}:bb", f"{srv.addr}/lib/bb:v1")
+        layers_before = sorted(os.listdir(os.path.join(root, "blobs", "sha256")))
+        out = json.loads(berth(berth_env, "pull", "--tls-verify=false", "--format", "json",
+                               f"{srv.addr}/lib/bb:v1").stdout)
+        assert out["image"] == digest and out["blobs_fetched"] == 0   # same root: nothing to copy
+        assert sorted(os.listdir(os.path.join(root, "blobs", "sha256"))) == layers_before
+        imgs = json.loads(berth(berth_env, "images", "--format", "json").stdout)
+        names = json.dumps(imgs)
+        assert f"{srv.addr}/lib/bb:v1" in names
+        # push the local image by name to another repository: mounted/skipped, same digest
+        out = json.loads(berth(berth_env, "push", "--tls-verify=false", "--format", "json", "--mount-from", "lib/bb",
+                               f"{srv.addr}/lib/bb:v1", f"{srv.addr}/copy/bb:v1").stdout)
+        assert out["digest"] == digest and out["blobs_uploaded"] == 0
+        # the registry's gc keeps blobs the image store uses even once no manifest references them
+        api = Api(srv.addr)
+        for repo in ("lib/bb", "copy/bb"):
+            assert api.req("DELETE", f"/v2/{repo}/manifests/{digest}")[0] == 202
+        berth(berth_env, "registry", "gc", "--root", root, "--grace", "0")
+        assert sorted(os.listdir(os.path.join(root, "blobs", "sha256"))) == layers_before
+        # and the image store's prune keeps blobs a registry repository holds
+        d2 = api.push_blob("keep/me", b"registry-only blob")
+        berth(berth_env, "image", "prune", "--all")
+        assert os.path.exists(os.path.join(root, "blobs", "sha256", d2[7:]))
+        assert api.req("GET", f"/v2/keep/me/blobs/{d2}")[2] == b"registry-only blob"
+    finally:
+        srv.stop()
+    r = berth(berth_env, "push", "--tls-verify=false", "no-such-image", f"{srv.addr}/x:y", check=False)
+    assert r.returncode == 1 and "not found" in r.stderr

@@ -34,7 +34,7 @@ int cmd_pull(int argc, char **argv)
 {
     struct registry_cli cli = { .format = "text" };
     const char *dest = NULL;
-    _cleanup_free_ char *dest_dir = NULL;   /* before any goto */
+    _cleanup_free_ char *dest_dir = NULL, *recorded = NULL;   /* before any goto */
     static const struct option opts[] = {
         { "platform", required_argument, NULL, 'p' },
         { "dest", required_argument, NULL, 'd' },
@@ -102,7 +102,6 @@ int cmd_pull(int argc, char **argv)
     struct blobstore *bs = NULL;           /* the OCI layout's (owned) or the image store's */
     struct image_store *is = NULL;
     struct registry_pulled out;
-    _cleanup_free_ char *recorded = NULL;
     int r;
     if (dest_dir) {
         r = oci_layout_open(dest_dir, true, &bs, &err);

@@ -1,6 +1,8 @@
 /* The berth CLI's command table: one entry per verb, one file per verb (cmd-<verb>.c). */
 #pragma once
 
+#include <stddef.h>
+
 struct berth_command {
     const char *name;
     const char *summary;
@@ -18,4 +20,8 @@ int cmd_push(int argc, char **argv);
 int cmd_registry(int argc, char **argv);
 int cmd_image(int argc, char **argv);
 int cmd_images(int argc, char **argv);
+int cmd_kernel(int argc, char **argv);
 int cmd_version(int argc, char **argv);
+
+/* Path of berth-agent (BERTH_AGENT, or beside the berth binary); 0 when found. */
+int berth_agent_path(char *buf, size_t cap);

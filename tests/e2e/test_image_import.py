@@ -167,3 +167,34 @@ def test_help_of_every_verb(berth_env):
     assert p.returncode == 125 and "unknown command 'frob'" in p.stderr
     p = berth(berth_env, "images", "--format", "yaml", check=False)
     assert p.returncode == 125 and "unknown --format 'yaml'" in p.stderr
+
+
+def test_progress_on_a_tty_quiet_otherwise(berth_env, images):
+    import pty
+    import select
+    from conftest import binary
+    master, slave = pty.openpty()
+    p = subprocess.Popen([binary("berth"), "image", "import", images["archive"]], env=berth_env,
+                         stdout=subprocess.PIPE, stderr=slave, text=True)
+    os.close(slave)
+    out = b""
+    while True:
+        r, _, _ = select.select([master], [], [], 30)
+        if not r:
+            break
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    p.wait(timeout=30)
+    os.close(master)
+    assert p.returncode == 0
+    text = out.decode(errors="replace")
+    assert "Copying blobs" in text and "Unpacking layer 1/1" in text, text
+    # Not a tty: nothing on stderr.
+    berth(berth_env, "image", "rm", "busybox:e2e")
+    q = berth(berth_env, "image", "import", images["archive"])
+    assert q.stderr == ""

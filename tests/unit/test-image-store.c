@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -18,6 +20,7 @@
 #include "base/strv.h"
 #include "image/image.h"
 #include "image/manifest.h"
+#include "image/mount.h"
 
 static char tmpl[64];
 static struct image_store *is;
@@ -35,33 +38,49 @@ static int teardown(void **state)
 {
     image_store_free(is);
     is = NULL;
+    /* A failed mount test must not leave its mount behind. */
+    _cleanup_free_ char *mnt = fs_path_join(tmpl, "mnt");
+    if (mnt)
+        umount2(mnt, MNT_DETACH);
     fs_rm_rf(tmpl);
     return 0;
 }
 
-/* A one-file uncompressed layer; its digest is also its diff_id. */
-static void put_layer(const char *file, const char *content, char digest[72])
+/* An uncompressed layer of files (NULL-terminated name, content pairs; a name ending in '/' is
+ * a directory); its digest is also its diff_id. */
+static void put_layer_files(const char *const *files, char digest[72])
 {
-    static char buf[16384];
+    static char buf[65536];
     size_t used = 0;
     struct archive *a = archive_write_new();
     archive_write_set_format_pax_restricted(a);
     archive_write_set_bytes_in_last_block(a, 1);
     assert_int_equal(archive_write_open_memory(a, buf, sizeof(buf), &used), ARCHIVE_OK);
-    struct archive_entry *e = archive_entry_new();
-    archive_entry_set_pathname(e, file);
-    archive_entry_set_filetype(e, AE_IFREG);
-    archive_entry_set_perm(e, 0644);
-    archive_entry_set_size(e, (la_int64_t) strlen(content));
-    archive_write_header(a, e);
-    archive_write_data(a, content, strlen(content));
-    archive_entry_free(e);
+    for (size_t i = 0; files[i]; i += 2) {
+        const char *file = files[i], *content = files[i + 1];
+        bool dir = file[strlen(file) - 1] == '/';
+        struct archive_entry *e = archive_entry_new();
+        archive_entry_set_pathname(e, file);
+        archive_entry_set_filetype(e, dir ? AE_IFDIR : AE_IFREG);
+        archive_entry_set_perm(e, dir ? 0755 : 0644);
+        archive_entry_set_size(e, dir ? 0 : (la_int64_t) strlen(content));
+        archive_write_header(a, e);
+        if (!dir)
+            archive_write_data(a, content, strlen(content));
+        archive_entry_free(e);
+    }
     archive_write_close(a);
     archive_write_free(a);
     char *d = NULL;
     assert_int_equal(blobstore_put(image_store_blobs(is), buf, used, NULL, &d, NULL), 0);
     strcpy(digest, d);
     free(d);
+}
+
+static void put_layer(const char *file, const char *content, char digest[72])
+{
+    const char *files[] = { file, content, NULL };
+    put_layer_files(files, digest);
 }
 
 static uint64_t blob_size(const char *digest)
@@ -233,12 +252,69 @@ static void test_diff_id_mismatch_is_refused(void **state)
     assert_non_null(strstr(err.msg, "not in the blob store"));
 }
 
+static bool visible(const char *dir, const char *name)
+{
+    _cleanup_free_ char *p = fs_path_join(dir, name);
+    return fs_exists(p);
+}
+
+static void test_overlay_mount_honours_whiteouts(void **state)
+{
+    if (geteuid() != 0)
+        skip();
+    const char *lower[] = { "a", "1", "b", "2", "d/", "", "d/x", "3", NULL };
+    const char *upper[] = { ".wh.a", "", "d/", "", "d/.wh..wh..opq", "", "d/y", "4", NULL };
+    char layers[2][72], m[72];
+    put_layer_files(lower, layers[0]);
+    put_layer_files(upper, layers[1]);
+    put_image(layers, layers, 2, "ovl", m);
+    struct berth_error err = { 0 };
+    if (image_store_add(is, m, "ovl", NULL, NULL, &err) < 0)
+        fail_msg("%s", err.msg);
+    struct image *img = NULL;
+    assert_int_equal(image_lookup(is, "ovl", &img, &err), 0);
+    _cleanup_free_ char *target = fs_path_join(tmpl, "mnt");
+    _cleanup_free_ char *up = fs_path_join(tmpl, "upper");
+    _cleanup_free_ char *work = fs_path_join(tmpl, "work");
+    assert_int_equal(mkdir(target, 0755), 0);
+    assert_int_equal(mkdir(up, 0755), 0);
+    assert_int_equal(mkdir(work, 0755), 0);
+    int r = image_mount_rootfs(is, img, NULL, NULL, target, &err);
+    if (r == -EPERM || r == -ENODEV) {
+        image_free(img);
+        skip();
+    }
+    if (r < 0)
+        fail_msg("%s", err.msg);
+    assert_false(visible(target, "a"));
+    assert_true(visible(target, "b"));
+    assert_false(visible(target, "d/x"));
+    assert_true(visible(target, "d/y"));
+    assert_int_equal(image_umount_rootfs(target, &err), 0);
+    /* Writable: writes land in upperdir, the layers stay untouched. */
+    if (image_mount_rootfs(is, img, up, work, target, &err) < 0)
+        fail_msg("%s", err.msg);
+    _cleanup_free_ char *newfile = fs_path_join(target, "new");
+    assert_int_equal(fs_write_atomic(newfile, "x", 1, 0644, &err), 0);
+    assert_int_equal(image_umount_rootfs(target, &err), 0);
+    assert_true(visible(up, "new"));
+    _cleanup_strv_ char **dirs = NULL;
+    assert_int_equal(image_layer_dirs(is, img, &dirs, &err), 0);
+    assert_false(visible(dirs[1], "new"));
+    _cleanup_free_ char *opts = NULL;
+    assert_int_equal(image_overlay_options(is, img, up, work, &opts, &err), 0);
+    assert_non_null(strstr(opts, dirs[1]));
+    assert_true(strstr(opts, dirs[1]) < strstr(opts, dirs[0])); /* top layer first */
+    image_free(img);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_add_lookup_and_layers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refcounts_rm_and_prune, setup, teardown),
         cmocka_unit_test_setup_teardown(test_diff_id_mismatch_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_overlay_mount_honours_whiteouts, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -43,7 +43,7 @@ __attribute__((noreturn)) void init_main(struct init_ctx *ctx);
 __attribute__((noreturn)) void exec_main(struct init_ctx *ctx);
 
 /* Mount namespace setup, in order (rootfs.c, mounts.c, devices.c). */
-int rootfs_prepare(const struct oci_config *c, int *ret_rootfd, struct berth_error *err);
+int rootfs_prepare(const struct oci_config *c, int early_fd, int *ret_rootfd, struct berth_error *err);
 int mounts_setup(const struct oci_config *c, int rootfd, bool userns, struct berth_error *err);
 int devices_setup(const struct oci_config *c, int rootfd, bool userns, struct berth_error *err);
 int rootfs_pivot(int rootfd, bool no_pivot, unsigned long propagation, struct berth_error *err);

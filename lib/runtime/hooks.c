@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -23,7 +24,7 @@ static int64_t now_ms(void)
     return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int run_one(const struct oci_hook *h, const char *name, const char *state_json, struct berth_error *err)
+static int run_one(const struct oci_hook *h, int fd, const char *name, const char *state_json, struct berth_error *err)
 {
     int pipefd[2];
     if (pipe2(pipefd, O_CLOEXEC) < 0)
@@ -41,13 +42,18 @@ static int run_one(const struct oci_hook *h, const char *name, const char *state
     if (pid == 0) {
         dup2(pipefd[0], STDIN_FILENO);
         /* The hook must not see the runtime's other descriptors. */
-        proc_close_fds_from(3, NULL, 0);
+        proc_close_fds_from(3, &fd, fd >= 0 ? 1 : 0);
         sigset_t all;
         sigemptyset(&all);
         sigprocmask(SIG_SETMASK, &all, NULL);
         char *const default_args[] = { (char *) h->path, NULL };
         char *const empty_env[] = { NULL };
-        execve(h->path, h->args && h->args[0] ? h->args : default_args, h->env ? h->env : empty_env);
+        char *const *argv = h->args && h->args[0] ? h->args : default_args;
+        char *const *envp = h->env ? h->env : empty_env;
+        if (fd >= 0)
+            syscall(SYS_execveat, fd, "", argv, envp, AT_EMPTY_PATH);
+        else
+            execve(h->path, argv, envp);
         fprintf(stderr, "%s %s: %s\n", name, h->path, strerror(errno));
         _exit(127);
     }
@@ -91,10 +97,38 @@ static int run_one(const struct oci_hook *h, const char *name, const char *state
 int hooks_run(const struct oci_hooks *hooks, enum oci_hook_kind kind, const char *state_json,
               struct berth_error *err)
 {
+    return hooks_run_fds(hooks, kind, NULL, state_json, err);
+}
+
+int hooks_open(const struct oci_hooks *hooks, enum oci_hook_kind kind, int **ret, struct berth_error *err)
+{
+    size_t n = hooks->n[kind];
+    int *fds = calloc(n ? n : 1, sizeof(int));
+    if (!fds)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        /* Not close-on-exec: a script hook is run by its interpreter as /dev/fd/N. */
+        fds[i] = open(hooks->list[kind][i].path, O_PATH);
+        if (fds[i] < 0) {
+            int r = berth_error_errno(err, -errno, "hooks.%s[%zu] %s", oci_hook_name(kind), i,
+                                      hooks->list[kind][i].path);
+            while (i-- > 0)
+                close(fds[i]);
+            free(fds);
+            return r;
+        }
+    }
+    *ret = fds;
+    return 0;
+}
+
+int hooks_run_fds(const struct oci_hooks *hooks, enum oci_hook_kind kind, const int *fds, const char *state_json,
+                  struct berth_error *err)
+{
     for (size_t i = 0; i < hooks->n[kind]; i++) {
         char name[64];
         snprintf(name, sizeof(name), "hooks.%s[%zu]", oci_hook_name(kind), i);
-        int r = run_one(&hooks->list[kind][i], name, state_json, err);
+        int r = run_one(&hooks->list[kind][i], fds ? fds[i] : -1, name, state_json, err);
         if (r < 0)
             return r;
     }

@@ -71,12 +71,12 @@ static char *state_for_hooks(struct init_ctx *ctx, const char *status)
     return out;
 }
 
-static int setup_mount_ns(struct init_ctx *ctx, bool userns, int *ret_rootfd, struct berth_error *err)
+static int setup_mount_ns(struct init_ctx *ctx, bool userns, int early_fd, int *ret_rootfd, struct berth_error *err)
 {
     const struct oci_config *c = ctx->cfg;
     int r;
     _cleanup_close_ int rootfd = -1;
-    if ((r = rootfs_prepare(c, &rootfd, err)) < 0 || (r = mounts_setup(c, rootfd, userns, err)) < 0 ||
+    if ((r = rootfs_prepare(c, early_fd, &rootfd, err)) < 0 || (r = mounts_setup(c, rootfd, userns, err)) < 0 ||
         (r = devices_setup(c, rootfd, userns, err)) < 0)
         return r;
     /* cwd is created now: a read-only rootfs would refuse it later. */
@@ -98,6 +98,11 @@ void init_main(struct init_ctx *ctx)
     umask(0);
     if (sync_expect(fd, SYNC_GO, NULL, &err) < 0)
         _exit(1);
+    _cleanup_close_ int early_fd = open(c->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (early_fd < 0) {
+        berth_error_errno(&err, -errno, "root.path: %s", c->rootfs);
+        sync_fail(fd, err.code, &err);
+    }
     if (userns && !c->ns[OCI_NS_USER].path && (r = become_root_in_userns(&err)) < 0)
         sync_fail(fd, r, &err);
     /* Rooted at the cgroup the runtime just moved us into. */
@@ -114,7 +119,7 @@ void init_main(struct init_ctx *ctx)
         sync_fail(fd, err.code, &err);
     }
     _cleanup_close_ int rootfd = -1;
-    if ((r = setup_mount_ns(ctx, userns, &rootfd, &err)) < 0)
+    if ((r = setup_mount_ns(ctx, userns, early_fd, &rootfd, &err)) < 0)
         sync_fail(fd, r, &err);
 
     if (c->hooks.n[OCI_HOOK_PRESTART] || c->hooks.n[OCI_HOOK_CREATE_RUNTIME]) {
@@ -126,6 +131,10 @@ void init_main(struct init_ctx *ctx)
         if (!state || (r = hooks_run(&c->hooks, OCI_HOOK_CREATE_CONTAINER, state, &err)) < 0)
             sync_fail(fd, -EIO, &err);
     }
+    int *start_hook_fds = NULL;
+    if (c->hooks.n[OCI_HOOK_START_CONTAINER] &&
+        (r = hooks_open(&c->hooks, OCI_HOOK_START_CONTAINER, &start_hook_fds, &err)) < 0)
+        sync_fail(fd, r, &err);
     if (c->process.has_oom_score_adj) {
         char v[16];
         snprintf(v, sizeof(v), "%d", c->process.oom_score_adj);
@@ -175,15 +184,17 @@ void init_main(struct init_ctx *ctx)
     while (n < 0 && errno == EINTR);
     if (n != 1)
         _exit(1);
-    close(ctx->fifo_fd);
+    /* ctx->fifo_fd stays open until execve (close-on-exec): start waits for that to run poststart. */
 
     if (c->hooks.n[OCI_HOOK_START_CONTAINER]) {
         _cleanup_free_ char *state = state_for_hooks(ctx, "running");
-        if (!state || hooks_run(&c->hooks, OCI_HOOK_START_CONTAINER, state, &err) < 0) {
+        if (!state || hooks_run_fds(&c->hooks, OCI_HOOK_START_CONTAINER, start_hook_fds, state, &err) < 0) {
             fprintf(stderr, "berth-oci: %s\n", berth_error_message(&err));
             _exit(127);
         }
     }
+    for (size_t i = 0; start_hook_fds && i < c->hooks.n[OCI_HOOK_START_CONTAINER]; i++)
+        close(start_hook_fds[i]);
     process_exec(exe, p, env, ctx->preserve_fds, &err);
     fprintf(stderr, "berth-oci: %s\n", berth_error_message(&err));
     _exit(127);

@@ -95,18 +95,30 @@ int container_start(const char *root, const char *id, struct berth_error *err)
     if (s != CONTAINER_CREATED)
         return berth_error_set(err, -EINVAL, "cannot start container %s: it is %s (only a created container starts)",
                                id, container_status_name(s));
-    _cleanup_close_ int fifo = openat(c->dir->dirfd, "exec.fifo", O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    if ((r = container_load_config(c, err)) < 0)
+        return r;
+    bool poststart = c->cfg->hooks.n[OCI_HOOK_POSTSTART] > 0;
+    /* poststart hooks run once the program runs: a read end of the fifo sees POLLHUP when the
+     * init's descriptor closes at its execve. */
+    _cleanup_close_ int reader = poststart ? openat(c->dir->dirfd, "exec.fifo", O_RDONLY | O_NONBLOCK | O_CLOEXEC) : -1;
+    int fifo = openat(c->dir->dirfd, "exec.fifo", O_WRONLY | O_NONBLOCK | O_CLOEXEC);
     if (fifo < 0) {
         if (errno == ENXIO)
             return berth_error_set(err, -ESRCH, "cannot start container %s: its init is gone", id);
         return berth_error_errno(err, -errno, "container %s: exec fifo", id);
     }
-    if (write(fifo, "0", 1) != 1)
-        return berth_error_errno(err, -errno, "container %s: signalling start", id);
+    ssize_t w = write(fifo, "0", 1);
+    int e = errno;
+    close(fifo);
+    if (w != 1)
+        return berth_error_errno(err, -e, "container %s: signalling start", id);
     unlinkat(c->dir->dirfd, "exec.fifo", 0);
-    if ((r = container_load_config(c, err)) < 0)
-        return r;
-    if (c->cfg->hooks.n[OCI_HOOK_POSTSTART]) {
+    if (poststart) {
+        if (reader >= 0) {
+            struct pollfd p = { .fd = reader, .events = 0 };
+            while (poll(&p, 1, 10000) < 0 && errno == EINTR)
+                ;
+        }
         _cleanup_free_ char *state = container_state_string(c);
         struct berth_error herr = { 0 };
         if (state && hooks_run(&c->cfg->hooks, OCI_HOOK_POSTSTART, state, &herr) < 0)

@@ -16,18 +16,24 @@
 #include "base/fs.h"
 #include "runtime/container-internal.h"
 
-int rootfs_prepare(const struct oci_config *c, int *ret_rootfd, struct berth_error *err)
+int rootfs_prepare(const struct oci_config *c, int early_fd, int *ret_rootfd, struct berth_error *err)
 {
     /* Nothing we mount may propagate back to the host unless the spec asks for it. */
     unsigned long prop = c->rootfs_propagation ? c->rootfs_propagation : MS_SLAVE | MS_REC;
     if (mount(NULL, "/", NULL, MS_REC | (prop & ~(unsigned long) MS_REC), NULL) < 0)
         return berth_error_errno(err, -errno, "making / a %s mount", prop & MS_SHARED ? "shared" : "slave");
-    if (mount(c->rootfs, c->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
+    /* Bind the rootfs onto itself through the descriptor opened before we became the user
+     * namespace's root, which may not be allowed to walk the host path to it. */
+    int tree = open_tree(early_fd, "", AT_EMPTY_PATH | AT_RECURSIVE | OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+    if (tree < 0)
         return berth_error_errno(err, -errno, "root.path: bind-mounting %s", c->rootfs);
-    int fd = open(c->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return berth_error_errno(err, -errno, "root.path: %s", c->rootfs);
-    *ret_rootfd = fd;
+    if (move_mount(tree, "", early_fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0) {
+        int r = berth_error_errno(err, -errno, "root.path: bind-mounting %s", c->rootfs);
+        close(tree);
+        return r;
+    }
+    /* Attached, the tree descriptor is the root of the new mount. */
+    *ret_rootfd = tree;
     return 0;
 }
 

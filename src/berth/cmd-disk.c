@@ -315,7 +315,7 @@ static int disk_check(int argc, char **argv)
         { NULL, 0, NULL, 0 },
     };
     const char *fmt = NULL, *out = "text";
-    bool repair = false;
+    enum qcow2_repair repair = QCOW2_REPAIR_NONE;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "f:r:h", opts, NULL)) != -1) {
@@ -327,15 +327,20 @@ static int disk_check(int argc, char **argv)
             out = optarg;
             break;
         case 'r':
-            if (strcmp(optarg, "leaks"))
-                return usage_error("check", "--repair only knows 'leaks'");
-            repair = true;
+            if (!strcmp(optarg, "leaks"))
+                repair = QCOW2_REPAIR_LEAKS;
+            else if (!strcmp(optarg, "all"))
+                repair = QCOW2_REPAIR_ALL;
+            else
+                return usage_error("check", "--repair takes 'leaks' or 'all'");
             break;
         case 'h':
-            printf("Usage: berth disk check [-f qcow2] [--repair leaks] [--format text|json] FILE\n\n"
+            printf("Usage: berth disk check [-f qcow2] [--repair leaks|all] [--format text|json] FILE\n\n"
                    "Checks a qcow2 image's refcounts against its references. Exit status, as qemu-img's:\n"
                    "0 consistent, 1 the check could not complete, 2 corruptions found, 3 only leaked\n"
-                   "clusters found (harmless; --repair leaks reclaims them), 63 format without checks.\n");
+                   "clusters found (harmless), 63 format without checks. --repair leaks lowers leaked\n"
+                   "refcounts; --repair all rebuilds every refcount from the tables. The image must not be\n"
+                   "in use while it is repaired; the result describes it after the repair.\n");
             return 0;
         default:
             return EXIT_USAGE;
@@ -363,18 +368,20 @@ static int disk_check(int argc, char **argv)
     }
     int status = res.check_errors ? 1 : res.corruptions ? 2 : res.leaks > res.leaks_fixed ? 3 : 0;
     if (!strcmp(out, "json")) {
-        json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "filename", path, "format", "qcow2",
+        json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}", "filename", path, "format", "qcow2",
                               "check-errors", (json_int_t) res.check_errors, "corruptions",
                               (json_int_t) res.corruptions, "leaks", (json_int_t) res.leaks, "leaks-fixed",
                               (json_int_t) res.leaks_fixed, "image-end-offset", (json_int_t) res.image_end_offset,
                               "allocated-clusters", (json_int_t) res.allocated_clusters, "total-clusters",
-                              (json_int_t) res.total_clusters);
+                              (json_int_t) res.total_clusters, "refcounts-rebuilt", (int) res.refcounts_rebuilt);
         if (res.first_problem[0])
             json_object_set_new(o, "first-problem", json_string(res.first_problem));
         json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         putchar('\n');
         json_decref(o);
     } else {
+        if (res.refcounts_rebuilt)
+            printf("Refcounts were rebuilt from the tables.\n");
         if (res.corruptions)
             printf("%llu errors were found on the image (first: %s)\nData may be corrupted, or further writes to "
                    "the image may corrupt it.\n",

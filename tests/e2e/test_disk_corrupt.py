@@ -123,11 +123,27 @@ def test_leaks_exit_3_and_repair(good):
     run(disk_io(), good, "read:0:8k:0x61", "read:1M:64k:0x62")
 
 
+def test_refcount_too_low_repair_all(good):
+    h = header(good)
+    rb = read_be(good, h["rt_offset"], "Q")
+    l2_cluster = first_l2(good) >> h["cluster_bits"]
+    poke(good, rb + 2 * l2_cluster, "H", 0)  # an L2 table in use, refcount 0: reusable = dangerous
+    assert qemu_check(good) == 2
+    p = berth_disk("check", good, check=False)
+    assert p.returncode == 2 and "below its 1 references" in p.stdout
+    assert berth_disk("check", "--repair", "leaks", good, check=False).returncode == 2  # not a leak
+    p = berth_disk("check", "--repair", "all", good, check=False)
+    assert p.returncode == 0 and "rebuilt" in p.stdout
+    assert qemu_check(good) == 0
+    run(disk_io(), good, "read:0:8k:0x61", "read:1M:64k:0x62")
+
+
 def test_dirty_and_corrupt_bits(good):
     poke(good, 72, "Q", 1)  # dirty: refcounts may be stale
     run(disk_io(), good, "read:0:8k:0x61")  # reads are fine
-    p = run(disk_io(), good, "write:0:1k:1", check=False)
-    assert p.returncode == 1 and "dirty bit" in p.stderr
+    run(disk_io(), good, "write:0:1k:1")  # a writer first rebuilds refcounts, then clears the bit
+    assert read_be(good, 72, "Q") == 0
+    assert qemu_check(good) == 0
     poke(good, 72, "Q", 2)  # corrupt
     p = run(disk_io(), good, "write:0:1k:1", check=False)
     assert p.returncode == 1 and "marked corrupt" in p.stderr

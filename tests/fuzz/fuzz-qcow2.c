@@ -51,7 +51,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     struct qcow2_check_result res;
     berth_error_clear(&err);
-    qcow2_check(path, false, &res, &err);
+    qcow2_check(path, QCOW2_REPAIR_NONE, &res, &err);
 
     /* The write path: allocation, copy-on-write out of compressed clusters, discard, the
      * ordered flush; then the result must still parse and check. */
@@ -71,7 +71,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct stat st;
         if (fstat(fd, &st) == 0 && st.st_size < (64 << 20)) {
             berth_error_clear(&err);
-            qcow2_check(path, false, &res, &err);
+            qcow2_check(path, QCOW2_REPAIR_NONE, &res, &err);
         }
     }
     return 0;

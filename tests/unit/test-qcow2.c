@@ -85,7 +85,7 @@ static void expect_clean(const char *name)
 {
     struct qcow2_check_result res;
     struct berth_error err = { 0 };
-    assert_int_equal(qcow2_check(p(name), false, &res, &err), 0);
+    assert_int_equal(qcow2_check(p(name), QCOW2_REPAIR_NONE, &res, &err), 0);
     if (res.corruptions || res.leaks || res.check_errors)
         fail_msg("%s: %llu corruptions, %llu leaks, %llu errors: %s", name, (unsigned long long) res.corruptions,
                  (unsigned long long) res.leaks, (unsigned long long) res.check_errors, res.first_problem);
@@ -215,10 +215,10 @@ static void *clone_thread(void *arg)
 {
     struct clone_job *j = arg;
     for (int i = j->first; i < j->first + j->n; i++) {
-        char name[64];
-        snprintf(name, sizeof(name), "clone-%d.qcow2", i);
+        char path[256]; /* not p(): its buffers are not per thread */
+        snprintf(path, sizeof(path), "%s/clone-%d.qcow2", dir, i);
         struct berth_error err = { 0 };
-        if (qcow2_template_create(j->t, p(name), &err) < 0)
+        if (qcow2_template_create(j->t, path, &err) < 0)
             j->failures++;
     }
     return NULL;
@@ -368,7 +368,7 @@ static void test_corrupt_tables(void **state)
     assert_int_equal(disk_read(d, 0, buf, sizeof(buf)), -EUCLEAN);
     expect_bytes(d, 65536, 4096, 0); /* the rest of the disk still reads */
     disk_close(d);
-    assert_int_equal(qcow2_check(p("t.qcow2"), false, &res, &err), 0);
+    assert_int_equal(qcow2_check(p("t.qcow2"), QCOW2_REPAIR_NONE, &res, &err), 0);
     assert_true(res.corruptions >= 1);
     assert_non_null(strstr(res.first_problem, "beyond the end of the file"));
     /* Unaligned data cluster. */
@@ -399,7 +399,7 @@ static void test_corrupt_tables(void **state)
     disk_close(d);
     l2 = peek64("o.qcow2", peek64("o.qcow2", 40)) & QCOW2_OFFSET_MASK;
     poke("o.qcow2", l2 + 8, peek64("o.qcow2", l2), 8);
-    assert_int_equal(qcow2_check(p("o.qcow2"), false, &res, &err), 0);
+    assert_int_equal(qcow2_check(p("o.qcow2"), QCOW2_REPAIR_NONE, &res, &err), 0);
     assert_true(res.corruptions >= 1);
     assert_non_null(strstr(res.first_problem, "refcount overflow"));
 }

@@ -172,37 +172,20 @@ static int compare(struct check *c, bool repair)
     return 0;
 }
 
-int qcow2_check(const char *path, bool repair_leaks, struct qcow2_check_result *ret, struct berth_error *err)
+/* Counts the references to every host cluster of q into c (c->refs of c->n clusters). */
+static void count_refs(struct check *c, uint8_t *tbl)
 {
-    struct qcow2_open_opts o = { .read_only = !repair_leaks, .no_backing = true };
-    _cleanup_disk_ struct disk *d = NULL;
-    int r = qcow2_open(path, &o, &d, err);
-    if (r < 0)
-        return r;
-    struct qcow2 *q = d->priv;
-    if (q->nb_snapshots)
-        return berth_error_set(err, -ENOTSUP, "%s: checking images with internal snapshots is not supported", path);
-    uint64_t n = ((q->file_size + q->cluster_size - 1) >> q->cluster_bits) + 1;
-    if (n > MAX_CHECK_CLUSTERS)
-        return berth_error_set(err, -EFBIG, "%s: too many clusters to check (%llu)", path, (unsigned long long) n);
-    _cleanup_free_ uint16_t *refs = calloc(n, sizeof(uint16_t));
-    _cleanup_free_ uint8_t *tbl = malloc(q->cluster_size);
-    if (!refs || !tbl)
-        return -ENOMEM;
-    struct qcow2_check_result res = { 0 };
-    struct check c = { .q = q, .res = &res, .refs = refs, .n = n };
-    res.total_clusters = (q->size + q->cluster_size - 1) >> q->cluster_bits;
-
-    add_ref(&c, 0, q->cluster_size, "header");
-    add_ref(&c, q->l1_offset, (uint64_t) q->l1_size * 8, "L1 table");
-    add_ref(&c, q->rt_offset, (uint64_t) q->rt_clusters << q->cluster_bits, "refcount table");
+    struct qcow2 *q = c->q;
+    add_ref(c, 0, q->cluster_size, "header");
+    add_ref(c, q->l1_offset, (uint64_t) q->l1_size * 8, "L1 table");
+    add_ref(c, q->rt_offset, (uint64_t) q->rt_clusters << q->cluster_bits, "refcount table");
     for (uint64_t i = 0; i < q->rt_entries; i++)
         if (q->rt[i] & ~QCOW2_RT_RESERVED)
-            add_ref(&c, q->rt[i] & ~QCOW2_RT_RESERVED, q->cluster_size, "refcount block");
+            add_ref(c, q->rt[i] & ~QCOW2_RT_RESERVED, q->cluster_size, "refcount block");
     for (uint64_t i = 0; i < q->l1_size; i++) {
         uint64_t e = q->l1[i], l2off = e & QCOW2_OFFSET_MASK;
         if (e & QCOW2_L1_RESERVED) {
-            problem(&c, "L1 entry %llu: reserved bits set (0x%llx)", (unsigned long long) i, (unsigned long long) e);
+            problem(c, "L1 entry %llu: reserved bits set (0x%llx)", (unsigned long long) i, (unsigned long long) e);
             continue;
         }
         if (!l2off)
@@ -211,13 +194,106 @@ int qcow2_check(const char *path, bool repair_leaks, struct qcow2_check_result *
         char what[64];
         snprintf(what, sizeof(what), "L1 entry %llu (L2 table)", (unsigned long long) i);
         if (qcow2_check_host(q, l2off, what, &e2) < 0) {
-            problem(&c, "%s", berth_error_message(&e2));
+            problem(c, "%s", berth_error_message(&e2));
             continue;
         }
-        add_ref(&c, l2off, q->cluster_size, "L2 table");
-        walk_l2(&c, i, l2off, tbl);
+        add_ref(c, l2off, q->cluster_size, "L2 table");
+        walk_l2(c, i, l2off, tbl);
     }
-    r = compare(&c, repair_leaks);
+}
+
+static int set_refcount(struct qcow2 *q, uint64_t ci, uint64_t v)
+{
+    uint64_t rti = ci / q->rb_entries;
+    uint64_t off = rti < q->rt_entries ? q->rt[rti] & ~QCOW2_RT_RESERVED : 0;
+    if (!off)
+        return v ? -EUCLEAN : 0;
+    uint8_t *b;
+    int r = qcow2_cache_get(q, &q->rb_cache, off, false, &b);
+    if (r < 0)
+        return r;
+    if (qcow2_refcount_get_entry(b, ci % q->rb_entries, q->refcount_order) != v) {
+        qcow2_refcount_set_entry(b, ci % q->rb_entries, q->refcount_order, v);
+        qcow2_cache_dirty(&q->rb_cache, b, q->cluster_size);
+    }
+    return 0;
+}
+
+int qcow2_rebuild_refcounts(struct qcow2 *q, struct berth_error *err)
+{
+    uint64_t n = ((q->file_size + q->cluster_size - 1) >> q->cluster_bits) + 1;
+    if (n > MAX_CHECK_CLUSTERS)
+        return berth_error_set(err, -EFBIG, "%s: too many clusters to rebuild refcounts (%llu)", q->path,
+                               (unsigned long long) n);
+    _cleanup_free_ uint16_t *refs = calloc(n, sizeof(uint16_t));
+    _cleanup_free_ uint8_t *tbl = malloc(q->cluster_size);
+    if (!refs || !tbl)
+        return -ENOMEM;
+    struct qcow2_check_result res = { 0 };
+    struct check c = { .q = q, .res = &res, .refs = refs, .n = n };
+    count_refs(&c, tbl);
+    if (res.corruptions || res.check_errors)
+        return berth_error_set(err, -EUCLEAN, "%s: cannot rebuild refcounts: %s", q->path,
+                               res.first_problem[0] ? res.first_problem : "I/O error while reading tables");
+    /* New refcount blocks (and table) go past everything, as any allocation: their own
+     * refcounts are set as they are made; everything below gets exactly its references. */
+    uint64_t first_new = q->alloc_next >> q->cluster_bits;
+    int r = 0;
+    for (uint64_t ci = 0; ci < n && r >= 0; ci++) {
+        if (refs[ci] > q->refcount_max)
+            return berth_error_set(err, -EUCLEAN, "%s: cluster %llu: refcount overflow", q->path, (unsigned long long) ci);
+        uint64_t rti = ci / q->rb_entries;
+        if (refs[ci] && (rti >= q->rt_entries || !(q->rt[rti] & ~QCOW2_RT_RESERVED)))
+            r = qcow2_refcount_update(q, ci << q->cluster_bits, q->cluster_size, +1);
+    }
+    for (uint64_t ci = 0; ci < first_new && r >= 0; ci++)
+        r = set_refcount(q, ci, ci < n ? refs[ci] : 0);
+    if (r < 0)
+        return berth_error_errno(err, r, "%s: rebuild refcounts", q->path);
+    r = qcow2_flush_locked(q);
+    if (r < 0)
+        return berth_error_errno(err, r, "%s: rebuild refcounts", q->path);
+    if (q->incompatible & QCOW2_INCOMPAT_DIRTY) {
+        uint8_t h[8];
+        be64_store(h, q->incompatible & ~QCOW2_INCOMPAT_DIRTY);
+        r = qcow2_pwrite(q->fd, h, 8, 72);
+        if (r < 0 || fdatasync(q->fd) < 0)
+            return berth_error_errno(err, r < 0 ? r : -errno, "%s: clear the dirty bit", q->path);
+        q->incompatible &= ~QCOW2_INCOMPAT_DIRTY;
+    }
+    return 0;
+}
+
+int qcow2_check(const char *path, enum qcow2_repair repair, struct qcow2_check_result *ret, struct berth_error *err)
+{
+    struct qcow2_open_opts o = { .read_only = repair == QCOW2_REPAIR_NONE, .no_backing = true };
+    _cleanup_disk_ struct disk *d = NULL;
+    int r = qcow2_open(path, &o, &d, err);
+    if (r < 0)
+        return r;
+    struct qcow2 *q = d->priv;
+    if (q->nb_snapshots)
+        return berth_error_set(err, -ENOTSUP, "%s: checking images with internal snapshots is not supported", path);
+    struct qcow2_check_result res = { 0 };
+    if (repair == QCOW2_REPAIR_ALL) {
+        struct berth_error e = { 0 };
+        pthread_mutex_lock(&q->lock);
+        r = qcow2_rebuild_refcounts(q, &e);
+        pthread_mutex_unlock(&q->lock);
+        if (r >= 0)
+            res.refcounts_rebuilt = true;
+    }
+    uint64_t n = ((q->file_size + q->cluster_size - 1) >> q->cluster_bits) + 1;
+    if (n > MAX_CHECK_CLUSTERS)
+        return berth_error_set(err, -EFBIG, "%s: too many clusters to check (%llu)", path, (unsigned long long) n);
+    _cleanup_free_ uint16_t *refs = calloc(n, sizeof(uint16_t));
+    _cleanup_free_ uint8_t *tbl = malloc(q->cluster_size);
+    if (!refs || !tbl)
+        return -ENOMEM;
+    struct check c = { .q = q, .res = &res, .refs = refs, .n = n };
+    res.total_clusters = (q->size + q->cluster_size - 1) >> q->cluster_bits;
+    count_refs(&c, tbl);
+    r = compare(&c, repair != QCOW2_REPAIR_NONE);
     if (r < 0)
         return berth_error_errno(err, r, "%s: repair", path);
     walk_copied(&c, tbl);

@@ -140,11 +140,6 @@ int qcow2_open_chain(const char *path, const struct qcow2_open_opts *opts, struc
             r = berth_error_set(err, -EUCLEAN, "%s: incompatible_features: the image is marked corrupt; open it read-only", path);
             goto fail;
         }
-        if (q->incompatible & QCOW2_INCOMPAT_DIRTY) {
-            r = berth_error_set(err, -EUCLEAN, "%s: incompatible_features: dirty bit set (lazy refcounts were in use); "
-                                "repair refcounts with 'qemu-img check -r all' first", path);
-            goto fail;
-        }
         if (q->nb_snapshots) {
             r = berth_error_set(err, -ENOTSUP, "%s: nb_snapshots: images with internal snapshots can only be opened read-only", path);
             goto fail;
@@ -173,6 +168,15 @@ int qcow2_open_chain(const char *path, const struct qcow2_open_opts *opts, struc
         if (r < 0) {
             r = berth_error_set(err, r, "%s: refcount table: refcounts describe clusters far past the end of the file", path);
             goto fail;
+        }
+        if (q->incompatible & QCOW2_INCOMPAT_DIRTY) {
+            /* Lazy refcounts were in use and the writer did not close cleanly: the spec says
+             * repair refcounts from the tables before using the image, as QEMU does on open. */
+            r = qcow2_rebuild_refcounts(q, err);
+            if (r < 0) {
+                berth_error_prefix(err, r, "%s: dirty bit set (lazy refcounts): ", path);
+                goto fail;
+            }
         }
         if (q->autoclear) {
             /* We keep none of the auto-clear features (bitmaps) up to date: the spec says clear them. */

@@ -216,6 +216,10 @@ int qcow2_check_host(struct qcow2 *q, uint64_t host, const char *what, struct be
 /* Reads and inflates a compressed cluster into q->dbuf. */
 int qcow2_read_compressed(struct qcow2 *q, const struct qcow2_map *m, struct berth_error *err);
 
+/* qcow2-check.c: sets every refcount to its reference count and clears the dirty bit (for images
+ * left dirty by lazy refcounts). q must be open read-write, allocation initialised. */
+int qcow2_rebuild_refcounts(struct qcow2 *q, struct berth_error *err);
+
 /* qcow2-io.c */
 int qcow2_flush_locked(struct qcow2 *q);
 extern const struct disk_ops qcow2_ops;

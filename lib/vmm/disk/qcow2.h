@@ -87,11 +87,19 @@ struct qcow2_check_result {
     uint64_t total_clusters;    /* of the virtual disk */
     uint64_t image_end_offset;
     uint64_t leaks_fixed;
+    bool refcounts_rebuilt;     /* QCOW2_REPAIR_ALL rebuilt every refcount from the references */
     char first_problem[512];    /* the first corruption found, for the one-line report */
 };
 
-/* Checks refcounts against references, like `qemu-img check`. With repair_leaks, clusters with a
- * refcount higher than their references get it lowered (the image must not be open elsewhere).
- * Returns 0 when the check ran (see the counts), -errno when it could not run. */
-int qcow2_check(const char *path, bool repair_leaks, struct qcow2_check_result *ret,
+enum qcow2_repair {
+    QCOW2_REPAIR_NONE,
+    QCOW2_REPAIR_LEAKS,  /* lower refcounts higher than their references */
+    QCOW2_REPAIR_ALL,    /* rebuild every refcount from the references (fixes refcounts that are
+                          * too low too), unless a table entry itself is corrupt */
+};
+
+/* Checks refcounts against references, like `qemu-img check` (and repairs: the image must not be
+ * open elsewhere). Returns 0 when the check ran (see the counts, which describe the image after
+ * any repair), -errno when it could not run. */
+int qcow2_check(const char *path, enum qcow2_repair repair, struct qcow2_check_result *ret,
                 struct berth_error *err);

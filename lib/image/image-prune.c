@@ -159,12 +159,13 @@ int image_store_prune(struct image_store *is, bool all, struct image_prune_resul
     r = sweep_layers(is, &res, err);
     if (r < 0)
         goto out;
-    /* Leftovers of interrupted imports and unpacks. Writers that follow the protocol hold the
-     * shared lock, so none is running; the age check spares a writer that does not. */
-    time_t cutoff = time(NULL) - 60;
-    sweep_staging(is->staging_dir, cutoff);
+    /* Leftovers of interrupted imports and unpacks. Unpacks hold the shared lock, so none is
+     * running now: every layer staging dir is a leftover. The blob staging dir is shared with
+     * the registry server, which writes uploads there without our lock: the age check spares
+     * an upload in progress. */
+    sweep_staging(is->staging_dir, time(NULL) + 1);
     if (blob_staging)
-        sweep_staging(blob_staging, cutoff);
+        sweep_staging(blob_staging, time(NULL) - 60);
 out:
     image_store_unlock(is);
     if (r >= 0 && ret)

@@ -2,6 +2,7 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/cleanup.h"
@@ -11,8 +12,9 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out, "Usage: berth images [OPTIONS]\n       berth image ls [OPTIONS]\n\n"
-                 "Lists the images in the store, newest first, one line per name.\n\n"
+    fprintf(out, "Usage: berth images [OPTIONS] [REPOSITORY[:TAG]]\n       berth image ls [OPTIONS] [REPOSITORY[:TAG]]\n\n"
+                 "Lists the images in the store, newest first, one line per name; with REPOSITORY, only\n"
+                 "the images with a name in it (and that tag, when given).\n\n"
                  "Options:\n"
                  "  -a, --all             also list untagged images (default: they are listed too)\n"
                  "  -q, --quiet           print image ids only\n"
@@ -64,9 +66,24 @@ int cmd_image_ls(int argc, char **argv)
             return 125;
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "berth images: unexpected argument '%s'\n", argv[optind]);
+    if (argc - optind > 1) {
+        fprintf(stderr, "berth images: unexpected argument '%s'\n", argv[optind + 1]);
         return 125;
+    }
+    /* The filter: "docker.io/library/busybox:" (any tag) or the full "name:tag". */
+    _cleanup_free_ char *filter = NULL;
+    if (optind < argc) {
+        struct berth_error perr = { 0 };
+        _cleanup_image_ref_ struct image_ref *ref = NULL;
+        if (image_ref_parse(argv[optind], &ref, &perr) < 0) {
+            fprintf(stderr, "berth images: %s\n", berth_error_message(&perr));
+            return 125;
+        }
+        const char *last = strrchr(argv[optind], '/');
+        bool tagged = strchr(last ? last : argv[optind], ':') != NULL;
+        _cleanup_free_ char *name = image_ref_name(ref);
+        if (!name || asprintf(&filter, "%s:%s", name, tagged && ref->tag ? ref->tag : "") < 0)
+            return 1;
     }
     _cleanup_image_store_ struct image_store *is = image_cli_open("images");
     if (!is)
@@ -76,6 +93,21 @@ int cmd_image_ls(int argc, char **argv)
     size_t n = 0;
     if (image_list(is, &list, &n, &err) < 0)
         return image_cli_fail("images", &err);
+    if (filter) {
+        size_t kept = 0;
+        bool exact = filter[strlen(filter) - 1] != ':';
+        for (size_t i = 0; i < n; i++) {
+            bool match = false;
+            for (size_t k = 0; list[i]->names[k] && !match; k++)
+                match = exact ? !strcmp(list[i]->names[k], filter)
+                              : !strncmp(list[i]->names[k], filter, strlen(filter));
+            if (match)
+                list[kept++] = list[i];
+            else
+                image_free(list[i]);
+        }
+        n = kept;
+    }
     if (fmt == OUT_JSON) {
         json_t *a = json_array();
         for (size_t i = 0; i < n; i++)

@@ -198,3 +198,40 @@ def test_progress_on_a_tty_quiet_otherwise(berth_env, images):
     berth(berth_env, "image", "rm", "busybox:e2e")
     q = berth(berth_env, "image", "import", images["archive"])
     assert q.stderr == ""
+
+
+def test_multi_platform_index(berth_env, tmp_path):
+    """A layout whose index.json points at an image index with amd64 and arm64 manifests."""
+    import hashlib
+    from image_helpers import file_entry, tar_bytes, write_oci_layout
+    layout = tmp_path / "multi"
+    amd = write_oci_layout(str(layout), [tar_bytes([file_entry("arch", b"amd64")])])
+    index0 = json.load(open(layout / "index.json"))
+    arm = write_oci_layout(str(layout), [tar_bytes([file_entry("arch", b"arm64")])],
+                           config_extra={"architecture": "arm64"})
+    sizes = {d: os.path.getsize(layout / "blobs" / "sha256" / d[7:]) for d in (amd, arm)}
+    image_index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [
+        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": arm, "size": sizes[arm],
+         "platform": {"os": "linux", "architecture": "arm64"}},
+        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": amd, "size": sizes[amd],
+         "platform": {"os": "linux", "architecture": "amd64"}}]}
+    data = json.dumps(image_index).encode()
+    idx_digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    (layout / "blobs" / "sha256" / idx_digest[7:]).write_bytes(data)
+    index0["manifests"] = [{"mediaType": "application/vnd.oci.image.index.v1+json", "digest": idx_digest,
+                            "size": len(data), "annotations": {"org.opencontainers.image.ref.name": "multi:1"}}]
+    (layout / "index.json").write_text(json.dumps(index0))
+
+    out = berth_json(berth_env, "image", "import", str(layout))
+    assert out["digests"] == [amd] and out["names"] == ["docker.io/library/multi:1"]
+    path = berth_json(berth_env, "image", "inspect", "multi:1")[0]["LayerBlobs"][0]["Path"]
+    assert open(os.path.join(path, "arch")).read() == "amd64"
+    # The index digest names the image too (what `name@digest` of a multi-arch pull gives).
+    assert berth_json(berth_env, "image", "inspect", "multi@" + idx_digest)[0]["Digest"] == amd
+    # Another platform on request, from an archive this time.
+    archive = str(tmp_path / "multi.tar")
+    subprocess.run(["tar", "-C", str(layout), "-cf", archive, "."], check=True)
+    out = berth_json(berth_env, "image", "import", "--platform", "linux/arm64", archive, "multi:arm")
+    assert out["digests"] == [arm]
+    p = berth(berth_env, "image", "import", "--platform", "linux/s390x", archive, check=False)
+    assert p.returncode == 1 and "no image for linux/s390x" in p.stderr and "linux/arm64" in p.stderr

@@ -52,6 +52,11 @@ def test_tag_rm_and_prune(berth_env, tmp_path):
     assert lines[0].split()[:3] == ["REPOSITORY", "TAG", "IMAGE"]
     assert len(lines) == 1 + 4
     assert len(berth(berth_env, "images", "-q").stdout.split()) == 2  # one id per image
+    # Filtering by repository, and by repository and tag.
+    assert [i["digest"] for i in berth_json(berth_env, "images", "one")] == [d1]
+    assert [i["digest"] for i in berth_json(berth_env, "images", "docker.io/library/two:1")] == [d2]
+    assert berth_json(berth_env, "images", "two:2") == []
+    assert len(berth(berth_env, "images", "quay.io/x/one").stdout.splitlines()) == 1 + 3
 
     # rm of one name of several only untags.
     p = berth(berth_env, "image", "rm", "one:alias")
@@ -119,3 +124,37 @@ def test_parallel_imports_share_layers(berth_env, tmp_path):
     assert len(imgs) == 1 and len(imgs[0]["names"]) == 4
     files = store_files(berth_env["BERTH_ROOT"])
     assert len(files["layers"]) == 1 and files["staging"] == []
+
+
+def test_kill_9_during_import_leaves_nothing_prune_cannot_clean(berth_env, tmp_path):
+    import signal
+    import time
+    from conftest import binary
+    layout = tmp_path / "big"
+    # Many small files: the unpack takes long enough to be interrupted.
+    write_oci_layout(str(layout), [tar_bytes([file_entry(f"d{i // 100}/f{i}", b"y" * 512) for i in range(1500)])])
+    killed = False
+    for delay in (0.3, 0.15, 0.05):
+        p = subprocess.Popen([binary("berth"), "image", "import", "-q", str(layout), "k:1"], env=berth_env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        if p.poll() is None:
+            p.send_signal(signal.SIGKILL)
+            p.wait()
+            killed = True
+            break
+        p.wait()
+        berth(berth_env, "image", "rm", "k:1")
+        berth(berth_env, "image", "prune")
+    assert killed, "import always finished before the kill"
+    # Whatever state it died in, the next commands work and prune empties the store.
+    berth(berth_env, "images")
+    if berth_json(berth_env, "images"):
+        berth(berth_env, "image", "rm", "k:1")
+    berth(berth_env, "image", "prune")
+    files = store_files(berth_env["BERTH_ROOT"])
+    assert files["layers"] == [] and files["blobs"] == []
+    assert os.listdir(os.path.join(berth_env["BERTH_ROOT"], "layers", ".staging")) == []
+    # And the same import then succeeds.
+    berth(berth_env, "image", "import", "-q", str(layout), "k:1")
+    assert len(store_files(berth_env["BERTH_ROOT"])["layers"]) == 1

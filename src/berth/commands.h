@@ -21,6 +21,7 @@ int cmd_registry(int argc, char **argv);
 int cmd_image(int argc, char **argv);
 int cmd_images(int argc, char **argv);
 int cmd_kernel(int argc, char **argv);
+int cmd_network(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 
 /* Path of berth-agent (BERTH_AGENT, or beside the berth binary); 0 when found. */

@@ -1,0 +1,326 @@
+#include "net/attach.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/cleanup.h"
+#include "net/cidr.h"
+#include "net/ipam.h"
+#include "net/network.h"
+#include "net/nft.h"
+#include "net/tap.h"
+
+static void fill_attachment(const struct net_network *nw, const struct net_lease *l, struct net_attachment *a)
+{
+    memset(a, 0, sizeof(*a));
+    snprintf(a->network, sizeof(a->network), "%s", nw->name);
+    snprintf(a->ifname, sizeof(a->ifname), "%s", l->ifname);
+    snprintf(a->host_ifname, sizeof(a->host_ifname), "%s", l->host_ifname);
+    cidr_format_ip(l->ip, a->ip);
+    a->prefix_len = nw->subnet.prefix;
+    cidr_format_ip(cidr_mask(nw->subnet.prefix), a->netmask);
+    cidr_format_ip(nw->gateway, a->gateway);
+    cidr_format_ip(nw->gateway, a->dns);
+    snprintf(a->search, sizeof(a->search), "%s", NET_DNS_DOMAIN);
+    snprintf(a->mac, sizeof(a->mac), "%s", l->mac);
+    a->mtu = nw->mtu;
+}
+
+/* Opens the store, resolves the network and brings it up. */
+static int prepare(const char *network, struct store **ret_store, struct nl **ret_nl, struct net_network *ret_nw,
+                   struct berth_error *err)
+{
+    _cleanup_store_ struct store *s = NULL;
+    int r = ipam_open(NULL, &s, err);
+    if (r < 0)
+        return r;
+    r = network_resolve(s, network, ret_nw, err);
+    if (r < 0)
+        return r;
+    _cleanup_nl_ struct nl *nl = NULL;
+    r = nl_open(&nl, err);
+    if (r < 0)
+        return r;
+    r = network_ensure_up(nl, ret_nw, err);
+    if (r < 0)
+        return r;
+    *ret_store = TAKE_PTR(s);
+    *ret_nl = TAKE_PTR(nl);
+    return 0;
+}
+
+/* A lease this workload already holds on the network whose host link is gone (the container was
+ * restarted in a new namespace, the host rebooted under a VM): it keeps its address and MAC. */
+static int reuse_lease(struct store *s, struct nl *nl, const char *network, const char *workload, struct net_lease *ret,
+                       struct berth_error *err)
+{
+    _cleanup_free_ struct net_lease *v = NULL;
+    size_t n = 0;
+    int r = ipam_lease_list(s, network, workload, &v, &n, err);
+    if (r < 0)
+        return r;
+    if (n == 0)
+        return 0;
+    if (nl_link_index(nl, v[0].host_ifname) >= 0)
+        return berth_error_set(err, -EEXIST, "%s is already attached to network '%s' (%s)", workload, network,
+                               v[0].host_ifname);
+    *ret = v[0];
+    return 1;
+}
+
+static int lease_get(struct store *s, struct nl *nl, const struct net_network *nw, const char *workload,
+                     const char *name, const char *kind, const struct net_attach_opts *opts, struct net_lease *ret,
+                     bool *ret_reused, struct berth_error *err)
+{
+    int r = reuse_lease(s, nl, nw->name, workload, ret, err);
+    if (r < 0)
+        return r;
+    if (r == 1) {
+        if (strcmp(ret->kind, kind))
+            return berth_error_set(err, -EEXIST, "%s is already attached to network '%s' as a %s", workload,
+                                   nw->name, ret->kind);
+        *ret_reused = true;
+        return 0;
+    }
+    uint32_t want = 0;
+    if (opts && opts->ip) {
+        r = cidr_parse_ip(opts->ip, &want, err);
+        if (r < 0)
+            return berth_error_prefix(err, r, "--ip: ");
+    }
+    *ret_reused = false;
+    return ipam_lease_alloc(s, nw, workload, name, kind, want, opts ? opts->mac : NULL, opts ? opts->ifname : NULL,
+                            ret, err);
+}
+
+static int publish_locked(struct store *s, const char *network, const char *workload, uint32_t ip,
+                          const struct net_port *ports, size_t n, struct berth_error *err)
+{
+    if (n == 0)
+        return 0;
+    int r = ipam_port_claim(s, workload, network, ip, ports, n, err);
+    if (r < 0)
+        return r;
+    r = nft_ports_add(workload, ip, ports, n, err);
+    if (r < 0) {
+        char tag[NET_WORKLOAD_MAX + 4];
+        snprintf(tag, sizeof(tag), "wl:%s", workload);
+        nft_delete_tagged(tag, NULL);
+        ipam_port_release(s, workload, NULL);
+    }
+    return r;
+}
+
+static int configure_inside(int netns_fd, const struct net_network *nw, const struct net_lease *l,
+                            struct berth_error *err)
+{
+    _cleanup_nl_ struct nl *in = NULL;
+    int r = nl_open_in_netns(netns_fd, &in, err);
+    if (r < 0)
+        return r;
+    r = nl_link_set(in, "lo", NULL, true, err);
+    if (r < 0)
+        return r;
+    r = nl_addr_add(in, l->ifname, l->ip, nw->subnet.prefix, err);
+    if (r < 0)
+        return r;
+    r = nl_link_set(in, l->ifname, NULL, true, err);
+    if (r < 0)
+        return r;
+    /* The first network of a workload carries its default route; others only their subnet. */
+    struct berth_error rerr = { 0 };
+    r = nl_route_add_default(in, l->ifname, nw->gateway, &rerr);
+    if (r < 0 && r != -EEXIST)
+        return berth_error_set(err, r, "%s", rerr.msg);
+    return 0;
+}
+
+int net_attach_container(const char *network, const char *workload_id, const char *name, const char *netns_path,
+                         pid_t pid, const struct net_attach_opts *opts, struct net_attachment *ret,
+                         struct berth_error *err)
+{
+    char pathbuf[64];
+    if (!netns_path) {
+        if (pid <= 0)
+            return berth_error_set(err, -EINVAL, "net_attach_container: no network namespace (path or pid) given");
+        snprintf(pathbuf, sizeof(pathbuf), "/proc/%d/ns/net", (int) pid);
+        netns_path = pathbuf;
+    }
+    _cleanup_close_ int nsfd = open(netns_path, O_RDONLY | O_CLOEXEC);
+    if (nsfd < 0)
+        return berth_error_errno(err, -errno, "%s", netns_path);
+    _cleanup_close_ int lk = network_lock(false, err);
+    if (lk < 0)
+        return lk;
+    _cleanup_store_ struct store *s = NULL;
+    _cleanup_nl_ struct nl *nl = NULL;
+    struct net_network nw;
+    int r = prepare(network, &s, &nl, &nw, err);
+    if (r < 0)
+        return r;
+    struct net_lease l;
+    bool reused = false;
+    r = lease_get(s, nl, &nw, workload_id, name, "container", opts, &l, &reused, err);
+    if (r < 0)
+        return r;
+    uint8_t mac[6];
+    r = ipam_parse_mac(l.mac, mac, err);
+    if (r < 0)
+        goto fail;
+    unsigned mtu = opts && opts->mtu ? opts->mtu : nw.mtu;
+    r = nl_veth_add(nl, l.host_ifname, l.ifname, nsfd, mac, mtu, err);
+    if (r < 0)
+        goto fail;
+    r = nl_link_set(nl, l.host_ifname, nw.bridge, true, err);
+    if (r < 0)
+        goto fail_link;
+    r = configure_inside(nsfd, &nw, &l, err);
+    if (r < 0)
+        goto fail_link;
+    if (opts && opts->n_ports) {
+        r = publish_locked(s, nw.name, workload_id, l.ip, opts->ports, opts->n_ports, err);
+        if (r < 0)
+            goto fail_link;
+    }
+    fill_attachment(&nw, &l, ret);
+    if (opts && opts->mtu)
+        ret->mtu = opts->mtu;
+    return 0;
+fail_link:
+    nl_link_del(nl, l.host_ifname, NULL);
+fail:
+    if (!reused)
+        ipam_lease_release(s, nw.name, workload_id, NULL);
+    return r;
+}
+
+int net_attach_vm(const char *network, const char *vm_id, const char *name, const struct net_attach_opts *opts,
+                  unsigned flags, struct net_vm_attachment *ret, struct berth_error *err)
+{
+    _cleanup_close_ int lk = network_lock(false, err);
+    if (lk < 0)
+        return lk;
+    _cleanup_store_ struct store *s = NULL;
+    _cleanup_nl_ struct nl *nl = NULL;
+    struct net_network nw;
+    int r = prepare(network, &s, &nl, &nw, err);
+    if (r < 0)
+        return r;
+    struct net_lease l;
+    bool reused = false;
+    r = lease_get(s, nl, &nw, vm_id, name, "vm", opts, &l, &reused, err);
+    if (r < 0)
+        return r;
+    _cleanup_close_ int fd = tap_create(l.host_ifname, flags, err);
+    if (fd < 0) {
+        r = fd;
+        goto fail;
+    }
+    r = nl_link_set(nl, l.host_ifname, nw.bridge, true, err);
+    if (r < 0)
+        goto fail_tap;
+    if (opts && opts->n_ports) {
+        r = publish_locked(s, nw.name, vm_id, l.ip, opts->ports, opts->n_ports, err);
+        if (r < 0)
+            goto fail_tap;
+    }
+    memset(ret, 0, sizeof(*ret));
+    fill_attachment(&nw, &l, &ret->net);
+    snprintf(ret->kernel_ip, sizeof(ret->kernel_ip), "ip=%s::%s:%s:%s:%s:off:%s", ret->net.ip, ret->net.gateway,
+             ret->net.netmask, l.name, l.ifname, ret->net.dns);
+    ret->tap_fd = TAKE_FD(fd);
+    return 0;
+fail_tap:
+    tap_destroy(l.host_ifname);
+fail:
+    if (!reused)
+        ipam_lease_release(s, nw.name, vm_id, NULL);
+    return r;
+}
+
+static int unpublish_locked(struct store *s, const char *workload_id, struct berth_error *err)
+{
+    _cleanup_free_ struct net_port_claim *claims = NULL;
+    size_t n = 0;
+    int r = ipam_port_list(s, workload_id, &claims, &n, err);
+    if (r < 0 || n == 0)
+        return r;
+    char tag[NET_WORKLOAD_MAX + 4];
+    snprintf(tag, sizeof(tag), "wl:%s", workload_id);
+    r = nft_delete_tagged(tag, err);
+    if (r < 0)
+        return r;
+    return ipam_port_release(s, workload_id, err);
+}
+
+int net_detach(const char *workload_id, struct berth_error *err)
+{
+    _cleanup_close_ int lk = network_lock(false, err);
+    if (lk < 0)
+        return lk;
+    _cleanup_store_ struct store *s = NULL;
+    int r = ipam_open(NULL, &s, err);
+    if (r < 0)
+        return r;
+    r = unpublish_locked(s, workload_id, err);
+    if (r < 0)
+        return r;
+    _cleanup_free_ struct net_lease *v = NULL;
+    size_t n = 0;
+    r = ipam_lease_list(s, NULL, workload_id, &v, &n, err);
+    if (r < 0 || n == 0)
+        return r;
+    _cleanup_nl_ struct nl *nl = NULL;
+    r = nl_open(&nl, err);
+    if (r < 0)
+        return r;
+    for (size_t i = 0; i < n; i++) {
+        if (!strcmp(v[i].kind, "vm"))
+            tap_destroy(v[i].host_ifname);
+        /* Deleting the host end of a veth takes the workload's end with it. */
+        r = nl_link_del(nl, v[i].host_ifname, err);
+        if (r < 0 && r != -ENODEV)
+            return r;
+        r = ipam_lease_release(s, v[i].network, workload_id, err);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+int net_publish(const char *network, const char *workload_id, const struct net_port *ports, size_t n_ports,
+                struct berth_error *err)
+{
+    _cleanup_close_ int lk = network_lock(false, err);
+    if (lk < 0)
+        return lk;
+    _cleanup_store_ struct store *s = NULL;
+    int r = ipam_open(NULL, &s, err);
+    if (r < 0)
+        return r;
+    _cleanup_free_ struct net_lease *v = NULL;
+    size_t n = 0;
+    r = ipam_lease_list(s, network, workload_id, &v, &n, err);
+    if (r < 0)
+        return r;
+    if (n == 0)
+        return berth_error_set(err, -ENOENT, "%s is not attached to %s%s%s", workload_id, network ? "network '" : "any network",
+                               network ? network : "", network ? "'" : "");
+    return publish_locked(s, v[0].network, workload_id, v[0].ip, ports, n_ports, err);
+}
+
+int net_unpublish(const char *workload_id, struct berth_error *err)
+{
+    _cleanup_close_ int lk = network_lock(false, err);
+    if (lk < 0)
+        return lk;
+    _cleanup_store_ struct store *s = NULL;
+    int r = ipam_open(NULL, &s, err);
+    if (r < 0)
+        return r;
+    return unpublish_locked(s, workload_id, err);
+}

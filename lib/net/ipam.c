@@ -1,0 +1,708 @@
+#include "net/ipam.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/cleanup.h"
+
+static const char schema_v1[] =
+    "CREATE TABLE net_networks ("
+    "  name TEXT PRIMARY KEY, bridge TEXT NOT NULL UNIQUE, subnet INTEGER NOT NULL, prefix INTEGER NOT NULL,"
+    "  gateway INTEGER NOT NULL, internal INTEGER NOT NULL, mtu INTEGER NOT NULL, created INTEGER NOT NULL,"
+    "  next_ip INTEGER NOT NULL);"
+    "CREATE TABLE net_leases ("
+    "  network TEXT NOT NULL REFERENCES net_networks(name), workload TEXT NOT NULL, name TEXT NOT NULL,"
+    "  kind TEXT NOT NULL, ip INTEGER NOT NULL, mac TEXT NOT NULL, host_ifname TEXT NOT NULL UNIQUE,"
+    "  ifname TEXT NOT NULL, seq INTEGER NOT NULL,"
+    "  PRIMARY KEY (network, ip), UNIQUE (network, workload), UNIQUE (network, mac));"
+    "CREATE INDEX net_leases_workload ON net_leases(workload);"
+    "CREATE INDEX net_leases_name ON net_leases(network, name);"
+    "CREATE TABLE net_ports ("
+    "  host_ip TEXT NOT NULL, host_port INTEGER NOT NULL, proto INTEGER NOT NULL, port INTEGER NOT NULL,"
+    "  workload TEXT NOT NULL, network TEXT NOT NULL, ip INTEGER NOT NULL,"
+    "  PRIMARY KEY (host_ip, host_port, proto));"
+    "CREATE INDEX net_ports_workload ON net_ports(workload);";
+
+int ipam_open(const char *root, struct store **ret, struct berth_error *err)
+{
+    struct store *s = NULL;
+    int r = store_open(root ? root : berth_root_dir(), &s, err);
+    if (r < 0)
+        return r;
+    r = store_ensure_schema(s, "net", 1, schema_v1, err);
+    if (r < 0) {
+        store_close(s);
+        return r;
+    }
+    *ret = s;
+    return 0;
+}
+
+int ipam_check_name(const char *what, const char *name, struct berth_error *err)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n >= NET_NAME_MAX)
+        return berth_error_set(err, -EINVAL, "%s '%s': must be 1 to %d characters", what, name, NET_NAME_MAX - 1);
+    if (!isalnum((unsigned char) name[0]))
+        return berth_error_set(err, -EINVAL, "%s '%s': must start with a letter or digit", what, name);
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char) name[i]) && !strchr("_.-", name[i]))
+            return berth_error_set(err, -EINVAL, "%s '%s': only letters, digits, '_', '.' and '-' are allowed",
+                                   what, name);
+    return 0;
+}
+
+static void copy_col(char *dst, size_t len, sqlite3_stmt *st, int col)
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+    snprintf(dst, len, "%s", t ? (const char *) t : "");
+}
+
+static void network_from_row(sqlite3_stmt *st, struct net_network *nw)
+{
+    memset(nw, 0, sizeof(*nw));
+    copy_col(nw->name, sizeof(nw->name), st, 0);
+    copy_col(nw->bridge, sizeof(nw->bridge), st, 1);
+    nw->subnet.addr = (uint32_t) sqlite3_column_int64(st, 2);
+    nw->subnet.prefix = (unsigned) sqlite3_column_int(st, 3);
+    nw->gateway = (uint32_t) sqlite3_column_int64(st, 4);
+    nw->internal = sqlite3_column_int(st, 5) != 0;
+    nw->mtu = (unsigned) sqlite3_column_int(st, 6);
+    nw->created = sqlite3_column_int64(st, 7);
+}
+
+#define NETWORK_COLS "name, bridge, subnet, prefix, gateway, internal, mtu, created"
+
+int ipam_network_get(struct store *s, const char *name, struct net_network *ret, struct berth_error *err)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int r = store_prepare(s, "SELECT " NETWORK_COLS " FROM net_networks WHERE name = ?", &st, err);
+    if (r < 0)
+        return r;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE)
+        return berth_error_set(err, -ENOENT, "network '%s' does not exist", name);
+    if (rc != SQLITE_ROW)
+        return berth_error_set(err, store_errno(rc), "state database: %s", sqlite3_errmsg(store_db(s)));
+    network_from_row(st, ret);
+    return 0;
+}
+
+int ipam_network_list(struct store *s, struct net_network **ret, size_t *ret_n, struct berth_error *err)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int r = store_prepare(s, "SELECT " NETWORK_COLS " FROM net_networks ORDER BY name", &st, err);
+    if (r < 0)
+        return r;
+    _cleanup_free_ struct net_network *v = NULL;
+    size_t n = 0, cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 8;
+            struct net_network *nv = realloc(v, cap * sizeof(*v));
+            if (!nv)
+                return berth_error_set(err, -ENOMEM, "out of memory");
+            v = nv;
+        }
+        network_from_row(st, &v[n++]);
+    }
+    if (rc != SQLITE_DONE)
+        return berth_error_set(err, store_errno(rc), "state database: %s", sqlite3_errmsg(store_db(s)));
+    *ret = TAKE_PTR(v);
+    *ret_n = n;
+    return 0;
+}
+
+static int step_done(struct store *s, sqlite3_stmt *st, struct berth_error *err)
+{
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        return berth_error_set(err, store_errno(rc), "state database: %s", sqlite3_errmsg(store_db(s)));
+    return 0;
+}
+
+static int network_check_overlap(struct store *s, struct net_network *nw, struct berth_error *err)
+{
+    _cleanup_free_ struct net_network *all = NULL;
+    size_t n = 0;
+    int r = ipam_network_list(s, &all, &n, err);
+    if (r < 0)
+        return r;
+    for (size_t i = 0; i < n; i++) {
+        if (!strcmp(all[i].name, nw->name))
+            return berth_error_set(err, -EEXIST, "network '%s' already exists", nw->name);
+        if (cidr_overlaps(&all[i].subnet, &nw->subnet)) {
+            char a[32], b[32];
+            return berth_error_set(err, -EADDRINUSE, "subnet %s overlaps network '%s' (%s)",
+                                   cidr_format(&nw->subnet, a, sizeof(a)), all[i].name,
+                                   cidr_format(&all[i].subnet, b, sizeof(b)));
+        }
+        if (nw->bridge[0] && !strcmp(all[i].bridge, nw->bridge))
+            return berth_error_set(err, -EEXIST, "bridge %s is already used by network '%s'", nw->bridge,
+                                   all[i].name);
+    }
+    if (!nw->bridge[0]) {
+        /* berth0 is the default network's; others get the first free berthN. */
+        for (unsigned k = 1; k < 100000; k++) {
+            char cand[IFNAMSIZ];
+            snprintf(cand, sizeof(cand), "berth%u", k);
+            bool used = false;
+            for (size_t i = 0; i < n && !used; i++)
+                used = !strcmp(all[i].bridge, cand);
+            if (!used) {
+                memcpy(nw->bridge, cand, sizeof(cand));
+                break;
+            }
+        }
+    }
+    return 0;
+}
+
+int ipam_network_insert(struct store *s, struct net_network *nw, struct berth_error *err)
+{
+    int r = ipam_check_name("network name", nw->name, err);
+    if (r < 0)
+        return r;
+    char sub[32], gw[INET_ADDRSTRLEN];
+    cidr_format(&nw->subnet, sub, sizeof(sub));
+    if (nw->subnet.prefix < 8 || nw->subnet.prefix > 30)
+        return berth_error_set(err, -EINVAL, "subnet %s: prefix length must be between /8 and /30", sub);
+    if (nw->gateway == 0)
+        nw->gateway = cidr_first_host(&nw->subnet);
+    if (!cidr_contains(&nw->subnet, nw->gateway) || nw->gateway < cidr_first_host(&nw->subnet) ||
+        nw->gateway > cidr_last_host(&nw->subnet))
+        return berth_error_set(err, -EINVAL, "gateway %s is not a host address of subnet %s",
+                               cidr_format_ip(nw->gateway, gw), sub);
+    if (nw->mtu == 0)
+        nw->mtu = 1500;
+    if (nw->mtu < 68 || nw->mtu > 65535)
+        return berth_error_set(err, -EINVAL, "mtu %u: must be 68..65535", nw->mtu);
+    if (!nw->created)
+        nw->created = (int64_t) time(NULL);
+    r = store_begin(s, err);
+    if (r < 0)
+        return r;
+    r = network_check_overlap(s, nw, err);
+    if (r < 0)
+        goto fail;
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    r = store_prepare(s,
+                      "INSERT INTO net_networks (" NETWORK_COLS ", next_ip) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                      &st, err);
+    if (r < 0)
+        goto fail;
+    sqlite3_bind_text(st, 1, nw->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, nw->bridge, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, nw->subnet.addr);
+    sqlite3_bind_int(st, 4, (int) nw->subnet.prefix);
+    sqlite3_bind_int64(st, 5, nw->gateway);
+    sqlite3_bind_int(st, 6, nw->internal);
+    sqlite3_bind_int(st, 7, (int) nw->mtu);
+    sqlite3_bind_int64(st, 8, nw->created);
+    sqlite3_bind_int64(st, 9, cidr_first_host(&nw->subnet));
+    r = step_done(s, st, err);
+    if (r < 0)
+        goto fail;
+    return store_commit(s, err);
+fail:
+    store_rollback(s);
+    return r;
+}
+
+int ipam_network_delete(struct store *s, const char *name, struct berth_error *err)
+{
+    int r = store_begin(s, err);
+    if (r < 0)
+        return r;
+    struct net_network nw;
+    r = ipam_network_get(s, name, &nw, err);
+    if (r < 0)
+        goto fail;
+    {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        r = store_prepare(s, "SELECT count(*), min(workload) FROM net_leases WHERE network = ?", &st, err);
+        if (r < 0)
+            goto fail;
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) > 0) {
+            r = berth_error_set(err, -EBUSY, "network '%s' is in use by %d workload(s) (e.g. %s)", name,
+                                sqlite3_column_int(st, 0), (const char *) sqlite3_column_text(st, 1));
+            goto fail;
+        }
+    }
+    {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        r = store_prepare(s, "DELETE FROM net_networks WHERE name = ?", &st, err);
+        if (r < 0)
+            goto fail;
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+        r = step_done(s, st, err);
+        if (r < 0)
+            goto fail;
+    }
+    return store_commit(s, err);
+fail:
+    store_rollback(s);
+    return r;
+}
+
+int ipam_pick_subnet(struct store *s, struct net_cidr *ret, struct berth_error *err)
+{
+    _cleanup_free_ struct net_network *all = NULL;
+    size_t n = 0;
+    int r = ipam_network_list(s, &all, &n, err);
+    if (r < 0)
+        return r;
+    for (uint32_t base = (10u << 24) | (90u << 16); base < ((10u << 24) | (128u << 16)); base += 256) {
+        struct net_cidr c = { base, 24 };
+        bool used = false;
+        for (size_t i = 0; i < n && !used; i++)
+            used = cidr_overlaps(&c, &all[i].subnet);
+        if (!used) {
+            *ret = c;
+            return 0;
+        }
+    }
+    return berth_error_set(err, -ENOSPC, "no free /24 left in 10.90.0.0-10.127.255.0; pass --subnet");
+}
+
+static uint64_t fnv1a(const char *a, const char *b, unsigned attempt)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (const char *p = a; p && *p; p++)
+        h = (h ^ (unsigned char) *p) * 0x100000001b3ULL;
+    h = (h ^ 0xff) * 0x100000001b3ULL;
+    for (const char *p = b; p && *p; p++)
+        h = (h ^ (unsigned char) *p) * 0x100000001b3ULL;
+    for (int i = 0; i < 4; i++)
+        h = (h ^ ((attempt >> (8 * i)) & 0xff)) * 0x100000001b3ULL;
+    return h;
+}
+
+void ipam_mac_for(const char *workload, unsigned attempt, char ret[NET_MAC_STRLEN])
+{
+    uint64_t h = fnv1a("mac", workload, attempt);
+    /* 0x02: locally administered, unicast. The second byte marks berth's MACs. */
+    snprintf(ret, NET_MAC_STRLEN, "02:b7:%02x:%02x:%02x:%02x", (unsigned) (h >> 24) & 0xff,
+             (unsigned) (h >> 16) & 0xff, (unsigned) (h >> 8) & 0xff, (unsigned) h & 0xff);
+}
+
+int ipam_parse_mac(const char *s, uint8_t ret[6], struct berth_error *err)
+{
+    unsigned b[6];
+    char tail;
+    if (strlen(s) != 17 || sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &tail) != 6)
+        return berth_error_set(err, -EINVAL, "MAC address '%s': expected xx:xx:xx:xx:xx:xx", s);
+    for (int i = 0; i < 17; i++)
+        if ((i % 3 == 2) != (s[i] == ':') || (i % 3 != 2 && !isxdigit((unsigned char) s[i])))
+            return berth_error_set(err, -EINVAL, "MAC address '%s': expected xx:xx:xx:xx:xx:xx", s);
+    if (b[0] & 1)
+        return berth_error_set(err, -EINVAL, "MAC address '%s' is a multicast address", s);
+    if (!(b[0] | b[1] | b[2] | b[3] | b[4] | b[5]))
+        return berth_error_set(err, -EINVAL, "MAC address '%s' is all zeros", s);
+    for (int i = 0; i < 6; i++)
+        ret[i] = (uint8_t) b[i];
+    return 0;
+}
+
+static int exists_q(struct store *s, const char *sql, const char *t1, const char *t2, int64_t i1, bool *ret,
+                    struct berth_error *err)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int r = store_prepare(s, sql, &st, err);
+    if (r < 0)
+        return r;
+    int k = 1;
+    if (t1)
+        sqlite3_bind_text(st, k++, t1, -1, SQLITE_STATIC);
+    if (t2)
+        sqlite3_bind_text(st, k++, t2, -1, SQLITE_STATIC);
+    if (i1 >= 0)
+        sqlite3_bind_int64(st, k++, i1);
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return berth_error_set(err, store_errno(rc), "state database: %s", sqlite3_errmsg(store_db(s)));
+    *ret = rc == SQLITE_ROW;
+    return 0;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *) a, y = *(const uint32_t *) b;
+    return x < y ? -1 : x > y;
+}
+
+static int pick_ip(struct store *s, const struct net_network *nw, uint32_t *ret, struct berth_error *err)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int r = store_prepare(s, "SELECT ip FROM net_leases WHERE network = ? ORDER BY ip", &st, err);
+    if (r < 0)
+        return r;
+    sqlite3_bind_text(st, 1, nw->name, -1, SQLITE_STATIC);
+    _cleanup_free_ uint32_t *held = NULL;
+    size_t n = 0, cap = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            uint32_t *nv = realloc(held, cap * sizeof(*held));
+            if (!nv)
+                return berth_error_set(err, -ENOMEM, "out of memory");
+            held = nv;
+        }
+        held[n++] = (uint32_t) sqlite3_column_int64(st, 0);
+    }
+    _cleanup_stmt_ sqlite3_stmt *cur = NULL;
+    r = store_prepare(s, "SELECT next_ip FROM net_networks WHERE name = ?", &cur, err);
+    if (r < 0)
+        return r;
+    sqlite3_bind_text(cur, 1, nw->name, -1, SQLITE_STATIC);
+    uint32_t first = cidr_first_host(&nw->subnet), last = cidr_last_host(&nw->subnet);
+    uint32_t start = first;
+    if (sqlite3_step(cur) == SQLITE_ROW)
+        start = (uint32_t) sqlite3_column_int64(cur, 0);
+    if (start < first || start > last)
+        start = first;
+    uint64_t span = (uint64_t) last - first + 1;
+    for (uint64_t i = 0; i < span; i++) {
+        uint32_t ip = first + (uint32_t) (((uint64_t) start - first + i) % span);
+        if (ip == nw->gateway)
+            continue;
+        if (n && bsearch(&ip, held, n, sizeof(*held), cmp_u32))
+            continue;
+        *ret = ip;
+        return 0;
+    }
+    char sub[32];
+    return berth_error_set(err, -ENOSPC, "network '%s': no free address left in %s (%zu held)", nw->name,
+                           cidr_format(&nw->subnet, sub, sizeof(sub)), n);
+}
+
+static int lease_alloc_locked(struct store *s, const struct net_network *nw, const char *workload, const char *name,
+                              const char *kind, uint32_t want_ip, const char *want_mac, const char *want_ifname,
+                              struct net_lease *l, struct berth_error *err)
+{
+    bool held;
+    int r = exists_q(s, "SELECT 1 FROM net_leases WHERE network = ? AND workload = ?", nw->name, workload, -1,
+                     &held, err);
+    if (r < 0)
+        return r;
+    if (held)
+        return berth_error_set(err, -EEXIST, "%s is already attached to network '%s'", workload, nw->name);
+    char ipbuf[INET_ADDRSTRLEN];
+    if (want_ip) {
+        char sub[32];
+        if (!cidr_contains(&nw->subnet, want_ip) || want_ip < cidr_first_host(&nw->subnet) ||
+            want_ip > cidr_last_host(&nw->subnet))
+            return berth_error_set(err, -EINVAL, "address %s is not a host address of network '%s' (%s)",
+                                   cidr_format_ip(want_ip, ipbuf), nw->name,
+                                   cidr_format(&nw->subnet, sub, sizeof(sub)));
+        if (want_ip == nw->gateway)
+            return berth_error_set(err, -EADDRINUSE, "address %s is network '%s''s gateway",
+                                   cidr_format_ip(want_ip, ipbuf), nw->name);
+        r = exists_q(s, "SELECT 1 FROM net_leases WHERE network = ? AND ip = ?", nw->name, NULL, want_ip, &held, err);
+        if (r < 0)
+            return r;
+        if (held)
+            return berth_error_set(err, -EADDRINUSE, "address %s on network '%s' is already in use",
+                                   cidr_format_ip(want_ip, ipbuf), nw->name);
+        l->ip = want_ip;
+    } else {
+        r = pick_ip(s, nw, &l->ip, err);
+        if (r < 0)
+            return r;
+    }
+    if (want_mac) {
+        uint8_t b[6];
+        r = ipam_parse_mac(want_mac, b, err);
+        if (r < 0)
+            return r;
+        snprintf(l->mac, sizeof(l->mac), "%02x:%02x:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3], b[4], b[5]);
+        r = exists_q(s, "SELECT 1 FROM net_leases WHERE network = ? AND mac = ?", nw->name, l->mac, -1, &held, err);
+        if (r < 0)
+            return r;
+        if (held)
+            return berth_error_set(err, -EADDRINUSE, "MAC address %s is already used on network '%s'", l->mac,
+                                   nw->name);
+    } else {
+        for (unsigned attempt = 0;; attempt++) {
+            ipam_mac_for(workload, attempt, l->mac);
+            r = exists_q(s, "SELECT 1 FROM net_leases WHERE network = ? AND mac = ?", nw->name, l->mac, -1, &held, err);
+            if (r < 0)
+                return r;
+            if (!held)
+                break;
+        }
+    }
+    for (unsigned attempt = 0;; attempt++) {
+        uint64_t h = fnv1a(nw->name, workload, attempt);
+        snprintf(l->host_ifname, sizeof(l->host_ifname), "%s%012llx", strcmp(kind, "vm") ? "bv" : "bt",
+                 (unsigned long long) (h & 0xffffffffffffULL));
+        r = exists_q(s, "SELECT 1 FROM net_leases WHERE host_ifname = ?", l->host_ifname, NULL, -1, &held, err);
+        if (r < 0)
+            return r;
+        if (!held)
+            break;
+    }
+    int64_t seq = 0;
+    {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        r = store_prepare(s, "SELECT count(*), coalesce(max(seq) + 1, 0) FROM net_leases WHERE workload = ?", &st, err);
+        if (r < 0)
+            return r;
+        sqlite3_bind_text(st, 1, workload, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            seq = sqlite3_column_int64(st, 1);
+    }
+    if (want_ifname)
+        snprintf(l->ifname, sizeof(l->ifname), "%s", want_ifname);
+    else
+        snprintf(l->ifname, sizeof(l->ifname), "eth%lld", (long long) seq);
+    snprintf(l->network, sizeof(l->network), "%s", nw->name);
+    snprintf(l->workload, sizeof(l->workload), "%s", workload);
+    snprintf(l->name, sizeof(l->name), "%s", name ? name : workload);
+    snprintf(l->kind, sizeof(l->kind), "%s", kind);
+
+    _cleanup_stmt_ sqlite3_stmt *ins = NULL;
+    r = store_prepare(s,
+                      "INSERT INTO net_leases (network, workload, name, kind, ip, mac, host_ifname, ifname, seq)"
+                      " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                      &ins, err);
+    if (r < 0)
+        return r;
+    sqlite3_bind_text(ins, 1, l->network, -1, SQLITE_STATIC);
+    sqlite3_bind_text(ins, 2, l->workload, -1, SQLITE_STATIC);
+    sqlite3_bind_text(ins, 3, l->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(ins, 4, l->kind, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(ins, 5, l->ip);
+    sqlite3_bind_text(ins, 6, l->mac, -1, SQLITE_STATIC);
+    sqlite3_bind_text(ins, 7, l->host_ifname, -1, SQLITE_STATIC);
+    sqlite3_bind_text(ins, 8, l->ifname, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(ins, 9, seq);
+    r = step_done(s, ins, err);
+    if (r < 0)
+        return r;
+    _cleanup_stmt_ sqlite3_stmt *up = NULL;
+    r = store_prepare(s, "UPDATE net_networks SET next_ip = ? WHERE name = ?", &up, err);
+    if (r < 0)
+        return r;
+    sqlite3_bind_int64(up, 1, (int64_t) l->ip + 1);
+    sqlite3_bind_text(up, 2, nw->name, -1, SQLITE_STATIC);
+    return step_done(s, up, err);
+}
+
+int ipam_lease_alloc(struct store *s, const struct net_network *nw, const char *workload, const char *name,
+                     const char *kind, uint32_t want_ip, const char *want_mac, const char *want_ifname,
+                     struct net_lease *ret, struct berth_error *err)
+{
+    if (!workload || !*workload || strlen(workload) >= NET_WORKLOAD_MAX)
+        return berth_error_set(err, -EINVAL, "workload id must be 1 to %d characters", NET_WORKLOAD_MAX - 1);
+    if (name && *name) {
+        int r = ipam_check_name("workload name", name, err);
+        if (r < 0)
+            return r;
+    }
+    if (want_ifname && (!*want_ifname || strlen(want_ifname) >= IFNAMSIZ || strchr(want_ifname, '/')))
+        return berth_error_set(err, -EINVAL, "interface name '%s': must be 1 to %d characters without '/'",
+                               want_ifname, IFNAMSIZ - 1);
+    int r = store_begin(s, err);
+    if (r < 0)
+        return r;
+    struct net_lease l;
+    memset(&l, 0, sizeof(l));
+    r = lease_alloc_locked(s, nw, workload, name && *name ? name : NULL, kind, want_ip, want_mac, want_ifname, &l, err);
+    if (r < 0) {
+        store_rollback(s);
+        return r;
+    }
+    r = store_commit(s, err);
+    if (r < 0)
+        return r;
+    *ret = l;
+    return 0;
+}
+
+int ipam_lease_release(struct store *s, const char *network, const char *workload, struct berth_error *err)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int r = store_prepare(s, "DELETE FROM net_leases WHERE network = ? AND workload = ?", &st, err);
+    if (r < 0)
+        return r;
+    sqlite3_bind_text(st, 1, network, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, workload, -1, SQLITE_STATIC);
+    return step_done(s, st, err);
+}
+
+int ipam_lease_list(struct store *s, const char *network, const char *workload, struct net_lease **ret,
+                    size_t *ret_n, struct berth_error *err)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int r = store_prepare(s,
+                          "SELECT network, workload, name, kind, ip, mac, host_ifname, ifname FROM net_leases"
+                          " WHERE (?1 IS NULL OR network = ?1) AND (?2 IS NULL OR workload = ?2) ORDER BY seq, network, ip",
+                          &st, err);
+    if (r < 0)
+        return r;
+    if (network)
+        sqlite3_bind_text(st, 1, network, -1, SQLITE_STATIC);
+    if (workload)
+        sqlite3_bind_text(st, 2, workload, -1, SQLITE_STATIC);
+    _cleanup_free_ struct net_lease *v = NULL;
+    size_t n = 0, cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 8;
+            struct net_lease *nv = realloc(v, cap * sizeof(*v));
+            if (!nv)
+                return berth_error_set(err, -ENOMEM, "out of memory");
+            v = nv;
+        }
+        struct net_lease *l = &v[n++];
+        memset(l, 0, sizeof(*l));
+        copy_col(l->network, sizeof(l->network), st, 0);
+        copy_col(l->workload, sizeof(l->workload), st, 1);
+        copy_col(l->name, sizeof(l->name), st, 2);
+        copy_col(l->kind, sizeof(l->kind), st, 3);
+        l->ip = (uint32_t) sqlite3_column_int64(st, 4);
+        copy_col(l->mac, sizeof(l->mac), st, 5);
+        copy_col(l->host_ifname, sizeof(l->host_ifname), st, 6);
+        copy_col(l->ifname, sizeof(l->ifname), st, 7);
+    }
+    if (rc != SQLITE_DONE)
+        return berth_error_set(err, store_errno(rc), "state database: %s", sqlite3_errmsg(store_db(s)));
+    *ret = TAKE_PTR(v);
+    *ret_n = n;
+    return 0;
+}
+
+int ipam_lookup_name(struct store *s, const char *network, const char *name, uint32_t *ret_ip)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(store_db(s), "SELECT ip FROM net_leases WHERE network = ? AND name = ? COLLATE NOCASE"
+                                        " ORDER BY seq LIMIT 1", -1, &st, NULL) != SQLITE_OK)
+        return -EIO;
+    sqlite3_bind_text(st, 1, network, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *ret_ip = (uint32_t) sqlite3_column_int64(st, 0);
+        return 0;
+    }
+    return rc == SQLITE_DONE ? -ENOENT : store_errno(rc);
+}
+
+static const char *proto_name(int proto)
+{
+    return proto == IPPROTO_UDP ? "udp" : "tcp";
+}
+
+int ipam_port_claim(struct store *s, const char *workload, const char *network, uint32_t ip,
+                    const struct net_port *ports, size_t n, struct berth_error *err)
+{
+    if (n == 0)
+        return 0;
+    int r = store_begin(s, err);
+    if (r < 0)
+        return r;
+    for (size_t i = 0; i < n; i++) {
+        const struct net_port *p = &ports[i];
+        /* An address-less claim (all host addresses) conflicts with every claim of that port, and
+         * the reverse; two specific addresses conflict only when equal. */
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        r = store_prepare(s,
+                          "SELECT workload, host_ip FROM net_ports WHERE host_port = ? AND proto = ?"
+                          " AND (host_ip = ? OR host_ip = '' OR ? = '') LIMIT 1",
+                          &st, err);
+        if (r < 0)
+            goto fail;
+        sqlite3_bind_int(st, 1, p->host_port);
+        sqlite3_bind_int(st, 2, p->proto);
+        sqlite3_bind_text(st, 3, p->host_ip, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, p->host_ip, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            const char *holder = (const char *) sqlite3_column_text(st, 0);
+            r = berth_error_set(err, -EADDRINUSE, "host port %s%s%u/%s is already published by %s", p->host_ip,
+                                p->host_ip[0] ? ":" : "", p->host_port, proto_name(p->proto), holder);
+            goto fail;
+        }
+        _cleanup_stmt_ sqlite3_stmt *ins = NULL;
+        r = store_prepare(s,
+                          "INSERT INTO net_ports (host_ip, host_port, proto, port, workload, network, ip)"
+                          " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                          &ins, err);
+        if (r < 0)
+            goto fail;
+        sqlite3_bind_text(ins, 1, p->host_ip, -1, SQLITE_STATIC);
+        sqlite3_bind_int(ins, 2, p->host_port);
+        sqlite3_bind_int(ins, 3, p->proto);
+        sqlite3_bind_int(ins, 4, p->port);
+        sqlite3_bind_text(ins, 5, workload, -1, SQLITE_STATIC);
+        sqlite3_bind_text(ins, 6, network, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(ins, 7, ip);
+        r = step_done(s, ins, err);
+        if (r < 0) {
+            if (r == -EEXIST)
+                r = berth_error_set(err, -EADDRINUSE, "host port %u/%s is listed twice", p->host_port,
+                                    proto_name(p->proto));
+            goto fail;
+        }
+    }
+    return store_commit(s, err);
+fail:
+    store_rollback(s);
+    return r;
+}
+
+int ipam_port_release(struct store *s, const char *workload, struct berth_error *err)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int r = store_prepare(s, "DELETE FROM net_ports WHERE workload = ?", &st, err);
+    if (r < 0)
+        return r;
+    sqlite3_bind_text(st, 1, workload, -1, SQLITE_STATIC);
+    return step_done(s, st, err);
+}
+
+int ipam_port_list(struct store *s, const char *workload, struct net_port_claim **ret, size_t *ret_n,
+                   struct berth_error *err)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int r = store_prepare(s,
+                          "SELECT host_ip, host_port, proto, port, workload, network, ip FROM net_ports"
+                          " WHERE (?1 IS NULL OR workload = ?1) ORDER BY host_port",
+                          &st, err);
+    if (r < 0)
+        return r;
+    if (workload)
+        sqlite3_bind_text(st, 1, workload, -1, SQLITE_STATIC);
+    _cleanup_free_ struct net_port_claim *v = NULL;
+    size_t n = 0, cap = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 8;
+            struct net_port_claim *nv = realloc(v, cap * sizeof(*v));
+            if (!nv)
+                return berth_error_set(err, -ENOMEM, "out of memory");
+            v = nv;
+        }
+        struct net_port_claim *c = &v[n++];
+        memset(c, 0, sizeof(*c));
+        copy_col(c->port.host_ip, sizeof(c->port.host_ip), st, 0);
+        c->port.host_port = (uint16_t) sqlite3_column_int(st, 1);
+        c->port.proto = sqlite3_column_int(st, 2);
+        c->port.port = (uint16_t) sqlite3_column_int(st, 3);
+        copy_col(c->workload, sizeof(c->workload), st, 4);
+        copy_col(c->network, sizeof(c->network), st, 5);
+        c->ip = (uint32_t) sqlite3_column_int64(st, 6);
+    }
+    *ret = TAKE_PTR(v);
+    *ret_n = n;
+    return 0;
+}

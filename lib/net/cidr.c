@@ -59,7 +59,7 @@ int cidr_parse(const char *s, struct net_cidr *ret, struct berth_error *err)
     char *end = NULL;
     errno = 0;
     long p = strtol(pfx, &end, 10);
-    if (!*pfx || *end || errno || p < 0 || p > 32 || (pfx[0] == '0' && pfx[1]))
+    if (*pfx < '0' || *pfx > '9' || *end || errno || p < 0 || p > 32 || (pfx[0] == '0' && pfx[1]))
         return berth_error_set(err, -EINVAL, "'%s': prefix length must be 0..32", s);
     uint32_t m = cidr_mask((unsigned) p);
     if (a & ~m) {

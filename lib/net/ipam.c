@@ -165,8 +165,10 @@ static int network_check_overlap(struct store *s, struct net_network *nw, struct
     return 0;
 }
 
-int ipam_network_insert(struct store *s, struct net_network *nw, struct berth_error *err)
+int ipam_network_insert(struct store *s, struct net_network *out, struct berth_error *err)
 {
+    /* Defaults are filled into a copy: the caller's struct changes only on success. */
+    struct net_network copy = *out, *nw = &copy;
     int r = ipam_check_name("network name", nw->name, err);
     if (r < 0)
         return r;
@@ -186,13 +188,13 @@ int ipam_network_insert(struct store *s, struct net_network *nw, struct berth_er
         return berth_error_set(err, -EINVAL, "mtu %u: must be 68..65535", nw->mtu);
     if (!nw->created)
         nw->created = (int64_t) time(NULL);
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
     r = store_begin(s, err);
     if (r < 0)
         return r;
     r = network_check_overlap(s, nw, err);
     if (r < 0)
         goto fail;
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
     r = store_prepare(s,
                       "INSERT INTO net_networks (" NETWORK_COLS ", next_ip) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                       &st, err);
@@ -210,7 +212,10 @@ int ipam_network_insert(struct store *s, struct net_network *nw, struct berth_er
     r = step_done(s, st, err);
     if (r < 0)
         goto fail;
-    return store_commit(s, err);
+    r = store_commit(s, err);
+    if (r == 0)
+        *out = copy;
+    return r;
 fail:
     store_rollback(s);
     return r;

@@ -56,21 +56,25 @@ int nft_ensure_base(struct berth_error *err)
                    "add chain " TABLE " prerouting { type nat hook prerouting priority -100; policy accept; }\n"
                    "add chain " TABLE " output { type nat hook output priority -100; policy accept; }\n"
                    "add chain " TABLE " postrouting { type nat hook postrouting priority 100; policy accept; }\n"
-                   "add chain " TABLE " forward { type filter hook forward priority 0; policy accept; }\n",
+                   "add chain " TABLE " forward { type filter hook forward priority 0; policy accept; }\n"
+                   "add chain " TABLE " input { type filter hook input priority 0; policy accept; }\n",
                    err);
 }
 
 int nft_network_add(const struct net_network *nw, struct berth_error *err)
 {
-    char sub[32];
+    char sub[32], gw[INET_ADDRSTRLEN];
     cidr_format(&nw->subnet, sub, sizeof(sub));
+    cidr_format_ip(nw->gateway, gw);
     char cmds[2048];
     int n;
     if (nw->internal)
         n = snprintf(cmds, sizeof(cmds),
                      "add rule " TABLE " forward iifname \"%1$s\" oifname != \"%1$s\" drop comment \"net:%2$s\"\n"
-                     "add rule " TABLE " forward oifname \"%1$s\" iifname != \"%1$s\" drop comment \"net:%2$s\"\n",
-                     nw->bridge, nw->name);
+                     "add rule " TABLE " forward oifname \"%1$s\" iifname != \"%1$s\" drop comment \"net:%2$s\"\n"
+                     /* The host's other addresses are outside too; the resolver on the gateway is not. */
+                     "add rule " TABLE " input iifname \"%1$s\" ip daddr != %3$s drop comment \"net:%2$s\"\n",
+                     nw->bridge, nw->name, gw);
     else
         n = snprintf(cmds, sizeof(cmds),
                      /* Other berth networks are unreachable: only the host, outside, and itself. */

@@ -1,5 +1,5 @@
 /* berth's nftables rules, all in its own table "ip berth" (base chains prerouting, output,
- * postrouting: nat; forward: filter). Every rule carries a comment tag: "net:NAME" for a network's
+ * postrouting: nat; forward, input: filter). Every rule carries a comment tag: "net:NAME" for a network's
  * masquerade/isolation rules, "wl:ID" for a workload's published ports, so they are removed
  * exactly with their owner. */
 #pragma once
@@ -14,7 +14,7 @@
 int nft_ensure_base(struct berth_error *err);
 /* Adds the network's rules: masquerade to outside the subnet unless internal, loopback-sourced
  * DNAT replies, isolation from other berth bridges, and for internal networks no forwarding
- * in or out of the bridge at all. */
+ * in or out of the bridge at all and no host address but the gateway. */
 int nft_network_add(const struct net_network *nw, struct berth_error *err);
 /* DNAT rules for published ports: prerouting (from outside) and output (from the host itself,
  * loopback included). */

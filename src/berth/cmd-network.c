@@ -407,8 +407,9 @@ static int cmd_attach(int argc, char **argv, bool vm)
         { "ip", required_argument, NULL, 'a' },     { "mac", required_argument, NULL, 'M' },
         { "ifname", required_argument, NULL, 'i' }, { "publish", required_argument, NULL, 'p' },
         { "format", required_argument, NULL, 'f' }, { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
+        { "rootfs", required_argument, NULL, 'R' }, { NULL, 0, NULL, 0 },
     };
+    const char *rootfs = NULL;
     const char *verb = vm ? "attach-vm" : "attach";
     const char *id = NULL, *name = NULL, *netns = NULL, *format = "text";
     pid_t pid = 0;
@@ -449,14 +450,18 @@ static int cmd_attach(int argc, char **argv, bool vm)
                 return fail(verb, &err);
             ao.n_ports++;
             break;
+        case 'R':
+            rootfs = optarg;
+            break;
         case 'f':
             format = optarg;
             break;
         case 'h':
             printf("Usage: berth network %s NETWORK --id ID [--name NAME]%s [--ip IP] [--mac MAC]\n"
-                   "       [--ifname IF] [-p [HOSTIP:]HOSTPORT:PORT[/tcp|udp]]... [--format text|json]\n\n"
+                   "       [--ifname IF] [-p [HOSTIP:]HOSTPORT:PORT[/tcp|udp]]... [--rootfs DIR] [--format text|json]\n\n"
                    "Calls the workload hook %s directly (for debugging and tests); NETWORK \"\" is the\n"
-                   "default network. Undo with 'berth network detach ID'.\n",
+                   "default network. --rootfs writes DIR/etc/hosts and DIR/etc/resolv.conf as a container\n"
+                   "runtime would. Undo with 'berth network detach ID'.\n",
                    verb, vm ? "" : " (--netns PATH | --pid PID)", vm ? "net_attach_vm" : "net_attach_container");
             return 0;
         default:
@@ -483,6 +488,11 @@ static int cmd_attach(int argc, char **argv, bool vm)
         struct net_attachment a;
         if (net_attach_container(network, id, name, netns, pid, &ao, &a, &err) < 0)
             return fail(verb, &err);
+        if (rootfs && net_write_etc_files(rootfs, &a, 1, name ? name : id, &err) < 0) {
+            struct berth_error ignore = { 0 };
+            net_detach(id, &ignore);
+            return fail(verb, &err);
+        }
         o = attachment_json(&a);
     }
     if (!strcmp(format, "json"))

@@ -1,0 +1,310 @@
+/* IPAM in the state database: uniqueness under concurrent processes, exhaustion, release and
+ * round-robin reuse, static addresses and MACs, port claims, network validation. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "base/fs.h"
+#include "net/ipam.h"
+
+struct fixture {
+    char dir[64];
+    struct store *s;
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    snprintf(f->dir, sizeof(f->dir), "/tmp/berth-test-ipam-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    struct berth_error err = { 0 };
+    assert_int_equal(ipam_open(f->dir, &f->s, &err), 0);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    store_close(f->s);
+    fs_rm_rf(f->dir);
+    free(f);
+    return 0;
+}
+
+static void make_network(struct store *s, const char *name, const char *subnet, struct net_network *nw)
+{
+    struct berth_error err = { 0 };
+    memset(nw, 0, sizeof(*nw));
+    snprintf(nw->name, sizeof(nw->name), "%s", name);
+    assert_int_equal(cidr_parse(subnet, &nw->subnet, &err), 0);
+    assert_int_equal(ipam_network_insert(s, nw, &err), 0);
+}
+
+static void test_networks_validated(void **state)
+{
+    struct fixture *f = *state;
+    struct net_network a, b;
+    make_network(f->s, "a", "10.200.0.0/24", &a);
+    assert_string_equal(a.bridge, "berth1");
+    assert_int_equal(a.gateway, (10u << 24) | (200u << 16) | 1);
+    struct berth_error err = { 0 };
+    memset(&b, 0, sizeof(b));
+    snprintf(b.name, sizeof(b.name), "b");
+    cidr_parse("10.200.0.0/16", &b.subnet, &err);
+    assert_int_equal(ipam_network_insert(f->s, &b, &err), -EADDRINUSE);
+    assert_non_null(strstr(err.msg, "overlaps network 'a'"));
+    berth_error_clear(&err);
+    snprintf(b.name, sizeof(b.name), "a");
+    cidr_parse("10.201.0.0/24", &b.subnet, &err);
+    assert_int_equal(ipam_network_insert(f->s, &b, &err), -EEXIST);
+    berth_error_clear(&err);
+    snprintf(b.name, sizeof(b.name), "b");
+    cidr_parse_ip("10.9.9.9", &b.gateway, &err);
+    assert_int_equal(ipam_network_insert(f->s, &b, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "gateway 10.9.9.9"));
+    berth_error_clear(&err);
+    snprintf(b.name, sizeof(b.name), "bad name");
+    assert_int_equal(ipam_network_insert(f->s, &b, &err), -EINVAL);
+    berth_error_clear(&err);
+    make_network(f->s, "c", "10.202.0.0/24", &b);
+    assert_string_equal(b.bridge, "berth2");
+    struct net_cidr picked;
+    assert_int_equal(ipam_pick_subnet(f->s, &picked, &err), 0);
+    assert_int_equal(picked.addr, (10u << 24) | (90u << 16));
+    /* A network in use cannot be deleted; an empty one can. */
+    struct net_lease l;
+    assert_int_equal(ipam_lease_alloc(f->s, &a, "w1", "one", "container", 0, NULL, NULL, &l, &err), 0);
+    assert_int_equal(ipam_network_delete(f->s, "a", &err), -EBUSY);
+    berth_error_clear(&err);
+    assert_int_equal(ipam_lease_release(f->s, "a", "w1", &err), 0);
+    assert_int_equal(ipam_network_delete(f->s, "a", &err), 0);
+    assert_int_equal(ipam_network_get(f->s, "a", &a, &err), -ENOENT);
+}
+
+static void test_exhaustion_and_round_robin(void **state)
+{
+    struct fixture *f = *state;
+    struct net_network nw;
+    make_network(f->s, "small", "10.210.0.0/29", &nw); /* hosts .1-.6, .1 is the gateway */
+    struct berth_error err = { 0 };
+    struct net_lease l[5];
+    char id[16];
+    for (int i = 0; i < 5; i++) {
+        snprintf(id, sizeof(id), "w%d", i);
+        assert_int_equal(ipam_lease_alloc(f->s, &nw, id, NULL, "container", 0, NULL, NULL, &l[i], &err), 0);
+        assert_int_equal(l[i].ip & 0xff, (unsigned) (2 + i));
+        assert_string_equal(l[i].ifname, "eth0");
+        assert_string_equal(l[i].name, id);
+    }
+    struct net_lease x;
+    assert_int_equal(ipam_lease_alloc(f->s, &nw, "w5", NULL, "container", 0, NULL, NULL, &x, &err), -ENOSPC);
+    assert_non_null(strstr(err.msg, "no free address"));
+    berth_error_clear(&err);
+    /* Same workload twice on one network: refused. */
+    assert_int_equal(ipam_lease_alloc(f->s, &nw, "w0", NULL, "container", 0, NULL, NULL, &x, &err), -EEXIST);
+    berth_error_clear(&err);
+    /* Release .3 and .5: the next allocations take them in round-robin order (after .6: wrap). */
+    assert_int_equal(ipam_lease_release(f->s, "small", "w1", &err), 0);
+    assert_int_equal(ipam_lease_release(f->s, "small", "w3", &err), 0);
+    assert_int_equal(ipam_lease_alloc(f->s, &nw, "w6", NULL, "container", 0, NULL, NULL, &x, &err), 0);
+    assert_int_equal(x.ip & 0xff, 3);
+    assert_int_equal(ipam_lease_alloc(f->s, &nw, "w7", NULL, "container", 0, NULL, NULL, &x, &err), 0);
+    assert_int_equal(x.ip & 0xff, 5);
+}
+
+static void test_released_not_reused_immediately(void **state)
+{
+    struct fixture *f = *state;
+    struct net_network nw;
+    make_network(f->s, "rr", "10.211.0.0/24", &nw);
+    struct berth_error err = { 0 };
+    struct net_lease a, b, c;
+    assert_int_equal(ipam_lease_alloc(f->s, &nw, "a", NULL, "container", 0, NULL, NULL, &a, &err), 0);
+    assert_int_equal(ipam_lease_release(f->s, "rr", "a", &err), 0);
+    assert_int_equal(ipam_lease_alloc(f->s, &nw, "b", NULL, "container", 0, NULL, NULL, &b, &err), 0);
+    assert_int_not_equal(a.ip, b.ip);
+    /* The same workload gets the same MAC again (stable per workload). */
+    assert_int_equal(ipam_lease_alloc(f->s, &nw, "a", NULL, "vm", 0, NULL, NULL, &c, &err), 0);
+    assert_string_equal(a.mac, c.mac);
+    assert_true(!strncmp(c.host_ifname, "bt", 2));
+    assert_true(!strncmp(a.host_ifname, "bv", 2));
+}
+
+static void test_static_ip_and_mac(void **state)
+{
+    struct fixture *f = *state;
+    struct net_network nw;
+    make_network(f->s, "st", "10.212.0.0/24", &nw);
+    struct berth_error err = { 0 };
+    struct net_lease a, b;
+    uint32_t ip;
+    cidr_parse_ip("10.212.0.50", &ip, &err);
+    assert_int_equal(ipam_lease_alloc(f->s, &nw, "a", NULL, "container", ip, "02:11:22:33:44:55", "net1", &a, &err), 0);
+    assert_int_equal(a.ip, ip);
+    assert_string_equal(a.mac, "02:11:22:33:44:55");
+    assert_string_equal(a.ifname, "net1");
+    assert_int_equal(ipam_lease_alloc(f->s, &nw, "b", NULL, "container", ip, NULL, NULL, &b, &err), -EADDRINUSE);
+    assert_non_null(strstr(err.msg, "already in use"));
+    berth_error_clear(&err);
+    assert_int_equal(ipam_lease_alloc(f->s, &nw, "b", NULL, "container", 0, "02:11:22:33:44:55", NULL, &b, &err),
+                     -EADDRINUSE);
+    berth_error_clear(&err);
+    assert_int_equal(ipam_lease_alloc(f->s, &nw, "b", NULL, "container", 0, "01:11:22:33:44:55", NULL, &b, &err),
+                     -EINVAL);
+    assert_non_null(strstr(err.msg, "multicast"));
+    berth_error_clear(&err);
+    assert_int_equal(ipam_lease_alloc(f->s, &nw, "b", NULL, "container", nw.gateway, NULL, NULL, &b, &err),
+                     -EADDRINUSE);
+    berth_error_clear(&err);
+    cidr_parse_ip("10.213.0.5", &ip, &err);
+    assert_int_equal(ipam_lease_alloc(f->s, &nw, "b", NULL, "container", ip, NULL, NULL, &b, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "not a host address"));
+    berth_error_clear(&err);
+    /* Names resolve for the DNS. */
+    uint32_t got;
+    assert_int_equal(ipam_lookup_name(f->s, "st", "A", &got), 0);
+    assert_int_equal(got, a.ip);
+    assert_int_equal(ipam_lookup_name(f->s, "st", "nope", &got), -ENOENT);
+}
+
+static void test_concurrent_processes_get_distinct_addresses(void **state)
+{
+    struct fixture *f = *state;
+    struct net_network nw;
+    make_network(f->s, "conc", "10.220.0.0/24", &nw);
+    enum { PROCS = 6, EACH = 20 };
+    pid_t pids[PROCS];
+    for (int p = 0; p < PROCS; p++) {
+        pids[p] = fork();
+        assert_true(pids[p] >= 0);
+        if (pids[p] == 0) {
+            struct store *s = NULL;
+            struct berth_error err = { 0 };
+            if (ipam_open(f->dir, &s, &err) < 0)
+                _exit(2);
+            for (int i = 0; i < EACH; i++) {
+                char id[32];
+                snprintf(id, sizeof(id), "p%d-%d", p, i);
+                struct net_lease l;
+                if (ipam_lease_alloc(s, &nw, id, NULL, "container", 0, NULL, NULL, &l, &err) < 0) {
+                    fprintf(stderr, "%s\n", err.msg);
+                    _exit(1);
+                }
+            }
+            store_close(s);
+            _exit(0);
+        }
+    }
+    for (int p = 0; p < PROCS; p++) {
+        int st;
+        assert_int_equal(waitpid(pids[p], &st, 0), pids[p]);
+        assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
+    struct net_lease *v = NULL;
+    size_t n = 0;
+    struct berth_error err = { 0 };
+    assert_int_equal(ipam_lease_list(f->s, "conc", NULL, &v, &n, &err), 0);
+    assert_int_equal(n, PROCS * EACH);
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = i + 1; k < n; k++) {
+            assert_int_not_equal(v[i].ip, v[k].ip);
+            assert_string_not_equal(v[i].mac, v[k].mac);
+            assert_string_not_equal(v[i].host_ifname, v[k].host_ifname);
+        }
+    free(v);
+}
+
+static void test_port_claims(void **state)
+{
+    struct fixture *f = *state;
+    struct berth_error err = { 0 };
+    struct net_port p[2];
+    assert_int_equal(net_port_parse("8080:80", &p[0], &err), 0);
+    assert_int_equal(net_port_parse("127.0.0.1:5353:53/udp", &p[1], &err), 0);
+    assert_int_equal(ipam_port_claim(f->s, "a", "n", 1, p, 2, &err), 0);
+    struct net_port q;
+    /* The same host port on one address while another claim covers every address: refused. */
+    assert_int_equal(net_port_parse("10.0.0.1:8080:81", &q, &err), 0);
+    assert_int_equal(ipam_port_claim(f->s, "b", "n", 2, &q, 1, &err), -EADDRINUSE);
+    assert_non_null(strstr(err.msg, "already published by a"));
+    berth_error_clear(&err);
+    /* Other protocol, other address: fine. */
+    assert_int_equal(net_port_parse("8080:80/udp", &q, &err), 0);
+    assert_int_equal(ipam_port_claim(f->s, "b", "n", 2, &q, 1, &err), 0);
+    assert_int_equal(net_port_parse("127.0.0.2:5353:53/udp", &q, &err), 0);
+    assert_int_equal(ipam_port_claim(f->s, "c", "n", 3, &q, 1, &err), 0);
+    /* All-or-nothing: a list with one taken port claims none. */
+    struct net_port two[2];
+    assert_int_equal(net_port_parse("9000:1", &two[0], &err), 0);
+    assert_int_equal(net_port_parse("8080:2", &two[1], &err), 0);
+    assert_int_equal(ipam_port_claim(f->s, "d", "n", 4, two, 2, &err), -EADDRINUSE);
+    berth_error_clear(&err);
+    struct net_port_claim *c = NULL;
+    size_t n = 0;
+    assert_int_equal(ipam_port_list(f->s, "d", &c, &n, &err), 0);
+    assert_int_equal(n, 0);
+    free(c);
+    assert_int_equal(ipam_port_release(f->s, "a", &err), 0);
+    assert_int_equal(ipam_port_claim(f->s, "d", "n", 4, two, 2, &err), 0);
+}
+
+static void test_port_parse(void **state)
+{
+    struct berth_error err = { 0 };
+    struct net_port p;
+    assert_int_equal(net_port_parse("80", &p, &err), 0);
+    assert_int_equal(p.host_port, 80);
+    assert_int_equal(p.port, 80);
+    assert_int_equal(net_port_parse("0.0.0.0:1:2/tcp", &p, &err), 0);
+    assert_string_equal(p.host_ip, "");
+    static const char *const bad[] = { "", "0:80", "80:", "a:80", "65536:1", "1:2:3:4", "1.2.3:80:80",
+                                       "80/sctp", "80:80/", "-1:80", "1.2.3.4:80" };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        berth_error_clear(&err);
+        assert_int_equal(net_port_parse(bad[i], &p, &err), -EINVAL);
+        assert_non_null(strstr(err.msg, "-p"));
+    }
+}
+
+static void test_mac_helpers(void **state)
+{
+    char a[NET_MAC_STRLEN], b[NET_MAC_STRLEN];
+    ipam_mac_for("x", 0, a);
+    ipam_mac_for("x", 0, b);
+    assert_string_equal(a, b);
+    ipam_mac_for("x", 1, b);
+    assert_string_not_equal(a, b);
+    uint8_t m[6];
+    struct berth_error err = { 0 };
+    assert_int_equal(ipam_parse_mac(a, m, &err), 0);
+    assert_int_equal(m[0], 0x02);
+    assert_int_equal(ipam_parse_mac("00:00:00:00:00:00", m, &err), -EINVAL);
+    berth_error_clear(&err);
+    assert_int_equal(ipam_parse_mac("02:00:00:00:00:0g", m, &err), -EINVAL);
+    berth_error_clear(&err);
+    assert_int_equal(ipam_parse_mac("02-00-00-00-00-01", m, &err), -EINVAL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_networks_validated, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_exhaustion_and_round_robin, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_released_not_reused_immediately, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_static_ip_and_mac, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_processes_get_distinct_addresses, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_port_claims, setup, teardown),
+        cmocka_unit_test(test_port_parse),
+        cmocka_unit_test(test_mac_helpers),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

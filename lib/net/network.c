@@ -193,7 +193,9 @@ static int scan_link(const char *name, const char *kind, void *userdata)
     struct link_scan *ls = userdata;
     if ((!strncmp(name, "bv", 2) && !strcmp(kind, "veth")) || (!strncmp(name, "bt", 2) && !strcmp(kind, "tun")))
         return strv_push(&ls->veths, name);
-    if (!strncmp(name, "berth", 5) && !strcmp(kind, "bridge"))
+    /* Only names berth gives its bridges (berth0, berth1, ...), never a user's "berth-lan". */
+    if (!strncmp(name, "berth", 5) && name[5] && strspn(name + 5, "0123456789") == strlen(name + 5) &&
+        !strcmp(kind, "bridge"))
         return strv_push(&ls->bridges, name);
     return 0;
 }

@@ -407,9 +407,11 @@ static int cmd_attach(int argc, char **argv, bool vm)
         { "ip", required_argument, NULL, 'a' },     { "mac", required_argument, NULL, 'M' },
         { "ifname", required_argument, NULL, 'i' }, { "publish", required_argument, NULL, 'p' },
         { "format", required_argument, NULL, 'f' }, { "help", no_argument, NULL, 'h' },
-        { "rootfs", required_argument, NULL, 'R' }, { NULL, 0, NULL, 0 },
+        { "rootfs", required_argument, NULL, 'R' }, { "print-time", no_argument, NULL, 'T' },
+        { NULL, 0, NULL, 0 },
     };
     const char *rootfs = NULL;
+    bool print_time = false;
     const char *verb = vm ? "attach-vm" : "attach";
     const char *id = NULL, *name = NULL, *netns = NULL, *format = "text";
     pid_t pid = 0;
@@ -453,15 +455,20 @@ static int cmd_attach(int argc, char **argv, bool vm)
         case 'R':
             rootfs = optarg;
             break;
+        case 'T':
+            print_time = true;
+            break;
         case 'f':
             format = optarg;
             break;
         case 'h':
             printf("Usage: berth network %s NETWORK --id ID [--name NAME]%s [--ip IP] [--mac MAC]\n"
-                   "       [--ifname IF] [-p [HOSTIP:]HOSTPORT:PORT[/tcp|udp]]... [--rootfs DIR] [--format text|json]\n\n"
+                   "       [--ifname IF] [-p [HOSTIP:]HOSTPORT:PORT[/tcp|udp]]... [--rootfs DIR] [--print-time]\n"
+                   "       [--format text|json]\n\n"
                    "Calls the workload hook %s directly (for debugging and tests); NETWORK \"\" is the\n"
                    "default network. --rootfs writes DIR/etc/hosts and DIR/etc/resolv.conf as a container\n"
-                   "runtime would. Undo with 'berth network detach ID'.\n",
+                   "runtime would; --print-time reports the hook's own duration on stderr (hook_us N).\n"
+                   "Undo with 'berth network detach ID'.\n",
                    verb, vm ? "" : " (--netns PATH | --pid PID)", vm ? "net_attach_vm" : "net_attach_container");
             return 0;
         default:
@@ -477,6 +484,8 @@ static int cmd_attach(int argc, char **argv, bool vm)
     }
     const char *network = *argv[optind] ? argv[optind] : NULL;
     json_t *o;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     if (vm) {
         struct net_vm_attachment va;
         if (net_attach_vm(network, id, name, &ao, NET_TAP_VNET_HDR, &va, &err) < 0)
@@ -495,6 +504,9 @@ static int cmd_attach(int argc, char **argv, bool vm)
         }
         o = attachment_json(&a);
     }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    if (print_time)
+        fprintf(stderr, "hook_us %lld\n", (long long) ((t1.tv_sec - t0.tv_sec) * 1000000LL + (t1.tv_nsec - t0.tv_nsec) / 1000));
     if (!strcmp(format, "json"))
         print_json(o);
     else
@@ -533,17 +545,24 @@ int cmd_network(int argc, char **argv)
         return cmd_attach(argc, argv, true);
     if (!strcmp(sub, "detach")) {
         if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-            printf("Usage: berth network detach ID\n\nRemoves workload ID from every network (interfaces, "
+            printf("Usage: berth network detach ID [--print-time]\n\nRemoves workload ID from every network (interfaces, "
                    "address leases, published ports). An unknown ID is not an error.\n");
             return 0;
         }
-        if (argc != 2) {
+        bool print_time = argc == 3 && !strcmp(argv[2], "--print-time");
+        if (argc != 2 && !print_time) {
             fprintf(stderr, "berth network detach: expected exactly one ID\n");
             return 125;
         }
         struct berth_error err = { 0 };
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
         if (net_detach(argv[1], &err) < 0)
             return fail("detach", &err);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        if (print_time)
+            fprintf(stderr, "hook_us %lld\n",
+                    (long long) ((t1.tv_sec - t0.tv_sec) * 1000000LL + (t1.tv_nsec - t0.tv_nsec) / 1000));
         return 0;
     }
     if (!strcmp(sub, "dns")) {

@@ -232,6 +232,20 @@ static enum MHD_Result session_error(struct registry_server *s, struct MHD_Conne
     return respond_error(s, c, req, 404, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry", NULL);
 }
 
+/* Refuses a body that would take an upload past the size limit, before reading it. */
+static bool too_big(struct registry_server *s, struct MHD_Connection *c, uint64_t already)
+{
+    uint64_t len;
+    const char *cl = header(c, "Content-Length");
+    return s->cfg.max_blob_size && cl && registry_parse_u64(cl, &len) &&
+           (len > s->cfg.max_blob_size || already > s->cfg.max_blob_size - len);
+}
+
+static enum MHD_Result size_error(struct registry_server *s, struct MHD_Connection *c, struct request *req)
+{
+    return respond_error(s, c, req, 413, "SIZE_INVALID", "blob larger than this registry accepts", NULL);
+}
+
 enum MHD_Result upload_begin(struct registry_server *s, struct MHD_Connection *c, struct request *req)
 {
     const char *m = req->method;
@@ -245,6 +259,8 @@ enum MHD_Result upload_begin(struct registry_server *s, struct MHD_Connection *c
         if (digest) {
             if (!digest_is_valid(digest))
                 return respond_error(s, c, req, 400, "DIGEST_INVALID", "invalid digest (sha256 only)", NULL);
+            if (too_big(s, c, 0))
+                return size_error(s, c, req);
             int r = blobstore_writer_begin(registry_storage_blobs(s->storage), &req->writer, NULL);
             if (r < 0)
                 return respond_error(s, c, req, 500, "UNKNOWN", "cannot stage the upload", NULL);
@@ -270,6 +286,8 @@ enum MHD_Result upload_begin(struct registry_server *s, struct MHD_Connection *c
         if (!registry_parse_content_range(cr, &a, &b) || a != req->session->offset)
             return respond_session(s, c, req, 416, TAKE_PTR(req->session), true);
     }
+    if (too_big(s, c, req->session->offset))
+        return respond_session(s, c, req, 413, TAKE_PTR(req->session), true);
     req->body = BODY_SESSION;
     return MHD_YES;
 }
@@ -277,6 +295,9 @@ enum MHD_Result upload_begin(struct registry_server *s, struct MHD_Connection *c
 int upload_consume(struct registry_server *s, struct request *req, const char *data, size_t len)
 {
     struct blob_writer *w = req->body == BODY_WRITER ? req->writer : req->session->w;
+    /* chunked transfer encoding has no Content-Length: the limit is enforced as data arrives */
+    if (s->cfg.max_blob_size && blob_writer_size(w) + len > s->cfg.max_blob_size)
+        return -EFBIG;
     int r = blob_writer_write(w, data, len, NULL);
     if (r < 0)
         return r;
@@ -306,6 +327,8 @@ static enum MHD_Result publish(struct registry_server *s, struct MHD_Connection 
 
 static enum MHD_Result body_failed(struct registry_server *s, struct MHD_Connection *c, struct request *req)
 {
+    if (req->body_error == -EFBIG)
+        return size_error(s, c, req);
     if (req->body_error == -ENOSPC || req->body_error == -EDQUOT)
         return respond_error(s, c, req, 507, "BLOB_UPLOAD_INVALID", "no space left on the registry's storage", NULL);
     return respond_error(s, c, req, 500, "BLOB_UPLOAD_INVALID", "cannot store the upload", NULL);

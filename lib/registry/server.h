@@ -18,6 +18,7 @@ struct registry_server_config {
     const char *htpasswd;        /* users for BASIC and TOKEN */
     bool read_only;
     bool anonymous_pull;         /* pulls without credentials even when auth is on */
+    uint64_t max_blob_size;      /* largest blob accepted in an upload, 0: no limit but the disk */
     /* One line per request and per notable event; called from connection threads. */
     void (*log)(void *userdata, const char *line);
     void *log_userdata;

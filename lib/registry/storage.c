@@ -4,14 +4,18 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <time.h>
 
 #include "base/cleanup.h"
+#include "base/fs.h"
 #include "base/json.h"
 #include "store/store.h"
 
 struct registry_storage {
+    char *root;
     struct store *db;
     struct blobstore *bs;
     pthread_mutex_t lock;
@@ -38,6 +42,11 @@ int registry_storage_open(const char *root, struct registry_storage **ret, struc
     if (!s)
         return berth_error_set(err, -ENOMEM, "out of memory");
     pthread_mutex_init(&s->lock, NULL);
+    s->root = strdup(root);
+    if (!s->root) {
+        free(s);
+        return berth_error_set(err, -ENOMEM, "out of memory");
+    }
     int r = blobstore_open(root, &s->bs, err);
     if (r == 0)
         r = store_open(root, &s->db, err);
@@ -59,6 +68,7 @@ void registry_storage_free(struct registry_storage *s)
         store_close(s->db);
     blobstore_free(s->bs);
     pthread_mutex_destroy(&s->lock);
+    free(s->root);
     free(s);
 }
 
@@ -547,6 +557,28 @@ int registry_gc(struct registry_storage *s, int64_t grace_seconds, bool dry_run,
     return registry_gc_with(s, grace_seconds, dry_run, NULL, NULL, ret, err);
 }
 
+/* Staging files of uploads abandoned long ago (a server restarted mid-session, a killed
+ * client): every live writer touches its file as data arrives, and the server drops sessions
+ * idle for an hour, so a file untouched for longer is garbage. */
+static void sweep_staging(struct registry_storage *s, time_t cutoff, bool dry_run, struct registry_gc_stats *st)
+{
+    _cleanup_free_ char *dir = fs_path_join(s->root, "blobs/.staging");
+    _cleanup_closedir_ DIR *d = dir ? opendir(dir) : NULL;
+    if (!d)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        struct stat sb;
+        if (strncmp(de->d_name, "upload-", 7) || fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0 ||
+            !S_ISREG(sb.st_mode) || sb.st_mtime > cutoff)
+            continue;
+        if (dry_run || unlinkat(dirfd(d), de->d_name, 0) == 0) {
+            st->staging_removed++;
+            st->bytes_removed += (uint64_t) sb.st_size;
+        }
+    }
+}
+
 int registry_gc_with(struct registry_storage *s, int64_t grace_seconds, bool dry_run,
                      int (*in_use)(const char *digest, void *userdata), void *userdata,
                      struct registry_gc_stats *ret, struct berth_error *err)
@@ -572,6 +604,7 @@ int registry_gc_with(struct registry_storage *s, int64_t grace_seconds, bool dry
     free(linked);
     if (r < 0)
         return berth_error_prefix(err, r, "registry gc");
+    sweep_staging(s, time(NULL) - (time_t) (grace_seconds > 3600 ? grace_seconds : 3600), dry_run, &st);
     *ret = st;
     return 0;
 }

@@ -62,6 +62,7 @@ struct registry_gc_stats {
     uint64_t blobs_removed;
     uint64_t bytes_removed;
     uint64_t links_removed;
+    uint64_t staging_removed;   /* abandoned upload files (untouched for max(grace, 1h)) */
 };
 
 /* Removes blobs the registry brought in that no manifest of any repository references, and

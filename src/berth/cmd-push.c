@@ -33,7 +33,7 @@ int cmd_push(int argc, char **argv)
 {
     struct registry_cli cli = { .format = "text" };
     const char *mount_from = NULL;
-    _cleanup_free_ char *dir = NULL, *mt = NULL;   /* before any goto */
+    _cleanup_free_ char *dir = NULL, *mt = NULL, *auto_mount = NULL;   /* before any goto */
     static const struct option opts[] = {
         { "mount-from", required_argument, NULL, 'm' },
         { "quiet", no_argument, NULL, 'q' },
@@ -112,6 +112,16 @@ int cmd_push(int argc, char **argv)
         if (r == 0) {
             snprintf(digest, sizeof(digest), "%s", img->digest);
             mt = strdup(img->media_type);
+            /* An image known under another name on the same registry: mount its blobs from there
+             * instead of uploading them again. */
+            for (char **n = img->names; !mount_from && n && *n; n++) {
+                struct registry_ref other;
+                if (registry_ref_parse(*n, &other, NULL) < 0)
+                    continue;
+                if (!strcmp(other.host, ref.host) && strcmp(other.name, ref.name) && (auto_mount = strdup(other.name)))
+                    mount_from = auto_mount;
+                registry_ref_clear(&other);
+            }
         }
     }
     if (r == 0)

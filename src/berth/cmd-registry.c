@@ -29,6 +29,7 @@ static void usage(FILE *out)
             "  --auth token FILE          bearer tokens issued at /token to the users of FILE\n"
             "  --read-only                refuse every write (push, delete)\n"
             "  --anonymous-pull           allow pulls without credentials when --auth is set\n"
+            "  --max-blob-size N[K|M|G]   refuse uploads of larger blobs (413 SIZE_INVALID; default: no limit)\n"
             "  --quiet                    do not log each request\n"
             "  --log-format text|json     request log format on stderr (default text)\n\n"
             "gc options:\n"
@@ -78,6 +79,7 @@ static int serve(int argc, char **argv)
         { "read-only", no_argument, NULL, 'R' },
         { "anonymous-pull", no_argument, NULL, 'P' },
         { "quiet", no_argument, NULL, 'q' },
+        { "max-blob-size", required_argument, NULL, 'M' },
         { "log-format", required_argument, NULL, 'L' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
@@ -97,6 +99,19 @@ static int serve(int argc, char **argv)
         case 'R': cfg.read_only = true; break;
         case 'P': cfg.anonymous_pull = true; break;
         case 'q': quiet = true; break;
+        case 'M': {
+            char *end;
+            unsigned long long v = strtoull(optarg, &end, 10);
+            unsigned long long mult = !strcmp(end, "") ? 1 : !strcmp(end, "K") ? 1ull << 10 : !strcmp(end, "M") ? 1ull << 20
+                                    : !strcmp(end, "G") ? 1ull << 30 : 0;
+            if (end == optarg || !mult || optarg[0] == '-') {
+                fprintf(stderr, "berth registry serve: --max-blob-size '%s': expected bytes, or a number with K, M or G\n",
+                        optarg);
+                return 125;
+            }
+            cfg.max_blob_size = v * mult;
+            break;
+        }
         case 'L':
             if (strcmp(optarg, "text") && strcmp(optarg, "json")) {
                 fprintf(stderr, "berth registry serve: unknown --log-format '%s' (expected text or json)\n", optarg);
@@ -204,15 +219,17 @@ static int gc(int argc, char **argv)
         return 1;
     }
     if (!strcmp(format, "json")) {
-        json_t *o = json_pack("{s:I, s:I, s:I, s:b}", "blobs_removed", (json_int_t) stats.blobs_removed,
+        json_t *o = json_pack("{s:I, s:I, s:I, s:I, s:b}", "blobs_removed", (json_int_t) stats.blobs_removed,
                               "bytes_removed", (json_int_t) stats.bytes_removed, "links_removed",
-                              (json_int_t) stats.links_removed, "dry_run", dry_run);
+                              (json_int_t) stats.links_removed, "staging_removed", (json_int_t) stats.staging_removed,
+                              "dry_run", dry_run);
         json_dumpf(o, stdout, JSON_COMPACT);
         putchar('\n');
         json_decref(o);
     } else {
-        printf("%s%llu blobs (%llu bytes), %llu repository links\n", dry_run ? "would remove " : "removed ",
-               (unsigned long long) stats.blobs_removed, (unsigned long long) stats.bytes_removed,
+        printf("%s%llu blobs and %llu abandoned uploads (%llu bytes), %llu repository links\n",
+               dry_run ? "would remove " : "removed ", (unsigned long long) stats.blobs_removed,
+               (unsigned long long) stats.staging_removed, (unsigned long long) stats.bytes_removed,
                (unsigned long long) stats.links_removed);
     }
     return 0;

@@ -212,6 +212,18 @@ def test_gc_removes_unreferenced_blobs(registry, berth_env):
     assert st == 200 and sha256(body) == d
     st, h, body = api.req("GET", f"/v2/gc/app/blobs/{dropped}")
     assert st == 404
+    # an upload abandoned hours ago leaves a staging file that gc removes; a fresh one stays
+    staging = os.path.join(registry.root, "blobs", ".staging")
+    old, fresh = os.path.join(staging, "upload-old123"), os.path.join(staging, "upload-new123")
+    for p in (old, fresh):
+        with open(p, "wb") as f:
+            f.write(b"x" * 100)
+    os.utime(old, (0, 0))
+    out = subprocess.run([binary("berth"), "registry", "gc", "--root", registry.root, "--format", "json"],
+                         env=berth_env, capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout)["staging_removed"] == 1
+    assert not os.path.exists(old) and os.path.exists(fresh)
+    os.unlink(fresh)
 
 
 def test_client_disconnecting_mid_upload_leaves_nothing(registry):
@@ -298,3 +310,24 @@ def test_concurrent_clients(registry):
     assert errors == []
     st, h, body = api.req("GET", "/v2/")
     assert st == 200
+
+
+def test_max_blob_size(berth_env, tmp_path):
+    srv = Server(berth_env, tmp_path / "root", extra=["--max-blob-size", "1K"])
+    try:
+        api = Api(srv.addr)
+        big = os.urandom(4096)
+        st, h, body = api.req("POST", f"/v2/lim/blobs/uploads/?digest={sha256(big)}", big)
+        assert st == 413 and api.error_code(body) == "SIZE_INVALID"
+        st, h, body = api.req("POST", "/v2/lim/blobs/uploads/")
+        loc = h["Location"]
+        assert api.req("PATCH", loc, big[:1000])[0] == 202
+        st, h, body = api.req("PATCH", loc, big[1000:2000], {"Content-Range": "1000-1999"})
+        assert st == 413
+        assert api.push_blob("lim", b"small") == sha256(b"small")
+        assert staging_files(srv.root) == [] or len(staging_files(srv.root)) == 1   # the open session's file
+    finally:
+        srv.stop()
+    r = subprocess.run([binary("berth"), "registry", "serve", "--max-blob-size", "lots"], env=berth_env,
+                       capture_output=True, text=True)
+    assert r.returncode == 125 and "--max-blob-size" in r.stderr

@@ -107,8 +107,10 @@ int oci_mount_parse_options(json_t *options, const char *what, struct oci_mount 
         if (!strcmp(s, "idmap") || !strcmp(s, "ridmap"))
             return berth_error_set(err, -EOPNOTSUPP, "%s.options[%zu]: idmapped mounts ('%s') are not supported",
                                    what, i, s);
-        if (!strcmp(s, "tmpcopyup"))
-            return berth_error_set(err, -EOPNOTSUPP, "%s.options[%zu]: 'tmpcopyup' is not supported", what, i);
+        if (!strcmp(s, "tmpcopyup")) {
+            m->tmpcopyup = true;
+            continue;
+        }
         if (!*s || strlen(s) > 4096)
             return berth_error_set(err, -EINVAL, "%s.options[%zu]: invalid option", what, i);
         if (append_data(&m->data, s) < 0)

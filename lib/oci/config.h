@@ -70,6 +70,7 @@ struct oci_mount {
     const char *type;   /* NULL for binds */
     const char *source; /* NULL allowed for tmpfs-like types */
     bool bind, recursive;
+    bool tmpcopyup;          /* tmpfs seeded with what the rootfs has at the destination */
     unsigned long flags;     /* MS_RDONLY, MS_NOSUID, ... asked for */
     unsigned long clear;     /* flags explicitly cleared (rw, suid, ...) */
     bool rec_attrs;          /* rro/rnosuid/...: attributes apply recursively */

@@ -14,6 +14,7 @@
 
 #include "base/cleanup.h"
 #include "base/fs.h"
+#include "runtime/copyup.h"
 #include "runtime/container-internal.h"
 
 #ifndef MS_NOSYMFOLLOW
@@ -293,7 +294,12 @@ static int mount_one(const struct oci_config *c, const struct oci_mount *m, size
         struct oci_mount b = { .flags = m->flags | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC };
         r = bind_tree(AT_FDCWD, "/sys", true, &b, &mnt, what, err);
     }
-    if (r < 0 || (r = attach(mnt, target, what, err)) < 0)
+    if (r < 0)
+        return r;
+    /* Seed the still-detached tmpfs from the directory it is about to cover (podman --read-only). */
+    if (m->tmpcopyup && !strcmp(type, "tmpfs") && (r = copyup_tree(target, mnt, err)) < 0)
+        return berth_error_prefix(err, r, "%s: ", what);
+    if ((r = attach(mnt, target, what, err)) < 0)
         return r;
     if (set_propagation(mnt, m) < 0)
         return berth_error_errno(err, -errno, "%s: propagation", what);

@@ -68,6 +68,8 @@ class Podman:
         self.rootfs = os.path.join(tmp, "rootfs")
         # podman creates mount points (/etc/hosts, /run/.containerenv) in a --rootfs: use a copy.
         subprocess.run(["cp", "-a", rootfs_src, self.rootfs], check=True)
+        with open(os.path.join(self.rootfs, "tmp", "berth-seed"), "w") as f:
+            f.write("seeded\n")
         os.makedirs(os.path.join(tmp, "libpod-tmp"))
         conf = os.path.join(tmp, "containers.conf")
         with open(conf, "w") as f:
@@ -198,6 +200,15 @@ def test_read_only_rootfs(podman):
     assert p.returncode == 0, p.stderr
     assert "wrote" not in p.stdout
     assert " ro," in p.stdout or " ro " in p.stdout, p.stdout
+    # podman's default --read-only-tmpfs puts tmpfs mounts with "tmpcopyup" on /tmp, /var/tmp and
+    # /run: writable, and seeded with what the image had there.
+    p = podman(*podman.run_args("--rm", "--read-only", "--rootfs", podman.rootfs), "/bin/sh", "-c",
+               "touch /should-fail 2>/dev/null && echo wrote-root; cat /tmp/berth-seed; touch /tmp/x && echo tmp-ok;"
+               " grep ' /tmp ' /proc/mounts")
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert lines[:2] == ["seeded", "tmp-ok"], p.stdout
+    assert lines[2].split()[2] == "tmpfs", p.stdout
 
 
 def test_user(podman):

@@ -1,11 +1,30 @@
 #!/bin/sh
-# The main job: what berth does, shown end to end on this machine. Grows with each issue: today a
-# container from the project-built busybox rootfs through berth-oci.
+# The main job: a container and a microVM from the same busybox root filesystem, side by side.
+# The VM boots the stock kernel with berth's initramfs through whichever backend works here
+# (berth vm start says which and why); the container runs through berth-oci meanwhile.
 set -eu
 cd "$(dirname "$0")/.."
 build=${BUILD:-build}
-if [ ! -x "$build/src/berth-oci/berth-oci" ]; then
-    echo "main-job: berth-oci is not built yet ($build/src/berth-oci/berth-oci)" >&2
-    exit 1
-fi
-exec scripts/demo-container.sh "$build"
+for bin in berth berth-oci berth-agent; do
+    if [ ! -x "$build/src/$bin/$bin" ]; then
+        echo "main-job: $bin is not built yet ($build/src/$bin/$bin)" >&2
+        exit 1
+    fi
+done
+BERTH_ROOT=$(mktemp -d /tmp/berth-main-job.XXXXXX)
+BERTH_RUNTIME_DIR="$BERTH_ROOT/run"
+export BERTH_ROOT BERTH_RUNTIME_DIR
+cleanup() {
+    "$build/src/berth/berth" vm rm --force demo-vm >/dev/null 2>&1 || true
+    rm -rf "$BERTH_ROOT"
+}
+trap cleanup EXIT INT TERM
+
+echo "== starting a microVM (boots in the background)"
+scripts/demo-vm.sh "$build" start
+echo
+echo "== meanwhile, a container"
+scripts/demo-container.sh "$build"
+echo
+echo "== the microVM's report"
+scripts/demo-vm.sh "$build" wait

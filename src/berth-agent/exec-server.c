@@ -10,6 +10,7 @@
 #include <string.h>
 #include <stdbool.h>
 #include <sys/ioctl.h>
+#include <sys/reboot.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -65,6 +66,19 @@ static int run_session(int ch, size_t len, size_t *next_len)
     if (!json_is_object(req)) {
         json_decref(req);
         send_failure(ch, "bad request", EINVAL);
+        return 0;
+    }
+    const char *op = json_string_value(json_object_get(req, "op"));
+    if (op && !strcmp(op, "poweroff")) {
+        /* Graceful stop from the host: the workload gets SIGTERM and a moment, data is synced. */
+        json_decref(req);
+        agent_log("poweroff requested by the host");
+        agent_frame_write(ch, AGENT_EXIT, "{\"status\":0}", 12);
+        kill(-1, SIGTERM);
+        sync();
+        sleep(1);
+        sync();
+        reboot(RB_POWER_OFF);
         return 0;
     }
     int in[2], out[2], errp[2];

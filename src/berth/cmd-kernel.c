@@ -10,6 +10,7 @@
 #include "base/fs.h"
 #include "commands.h"
 #include "store/store.h"
+#include "vm/backend.h"
 #include "vmm/boot/initramfs.h"
 
 static void kernel_usage(FILE *out)
@@ -18,32 +19,6 @@ static void kernel_usage(FILE *out)
                  "Finds the guest kernel (default: the newest /boot/vmlinuz-* with modules) and builds\n"
                  "berth's initramfs for it under $BERTH_ROOT/kernels/VERSION/ (berth-agent as /init and\n"
                  "the virtio modules it loads). Rebuilt when berth-agent is newer.\n");
-}
-
-int berth_agent_path(char *buf, size_t cap)
-{
-    const char *env = getenv("BERTH_AGENT");
-    if (env && *env) {
-        snprintf(buf, cap, "%s", env);
-        return access(buf, X_OK) == 0 ? 0 : -1;
-    }
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    if (n < 0)
-        return -1;
-    self[n] = '\0';
-    char *slash = strrchr(self, '/');
-    if (slash)
-        *slash = '\0';
-    /* Installed beside berth, or in the build tree's sibling folder. */
-    static const char *const candidates[] = { "berth-agent", "../berth-agent/berth-agent",
-                                              "../libexec/berth/berth-agent" };
-    for (size_t i = 0; i < sizeof(candidates) / sizeof(candidates[0]); i++) {
-        snprintf(buf, cap, "%s/%s", self, candidates[i]);
-        if (access(buf, X_OK) == 0)
-            return 0;
-    }
-    return -1;
 }
 
 int cmd_kernel(int argc, char **argv)
@@ -85,7 +60,7 @@ int cmd_kernel(int argc, char **argv)
         return 125;
     }
     char agent[PATH_MAX];
-    if (berth_agent_path(agent, sizeof(agent)) < 0) {
+    if (vm_find_sibling_binary("berth-agent", agent, sizeof(agent)) < 0) {
         fprintf(stderr, "berth kernel prepare: berth-agent not found beside berth (set BERTH_AGENT)\n");
         return 125;
     }

@@ -17,5 +17,6 @@ const struct berth_command berth_commands[] = {
     { "image", "manage images (import, export, ls, inspect, tag, rm, prune, history)", cmd_image },
     { "images", "list images (berth image ls)", cmd_images },
     { "version", "print berth's version", cmd_version },
+    { "vm", "manage microVMs (create, start, stop, exec, clone, ...)", cmd_vm },
     { NULL, NULL, NULL },
 };

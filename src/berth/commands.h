@@ -23,6 +23,5 @@ int cmd_images(int argc, char **argv);
 int cmd_kernel(int argc, char **argv);
 int cmd_network(int argc, char **argv);
 int cmd_version(int argc, char **argv);
+int cmd_vm(int argc, char **argv);
 
-/* Path of berth-agent (BERTH_AGENT, or beside the berth binary); 0 when found. */
-int berth_agent_path(char *buf, size_t cap);

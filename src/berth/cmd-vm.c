@@ -1,0 +1,913 @@
+/* berth vm: microVMs from images, templates and disks (lib/vm). One function per subcommand. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/cleanup.h"
+#include "base/fs.h"
+#include "base/json.h"
+#include "base/strv.h"
+#include "commands.h"
+#include "runtime/cgroup.h"
+#include "store/store.h"
+#include "vm/lifecycle.h"
+#include "vm/vm.h"
+#include "vmm/disk/disk-tools.h"
+
+#define VM_ERR(sub, ...)                                                                                           \
+    do {                                                                                                           \
+        fprintf(stderr, "berth vm %s: ", sub);                                                                     \
+        fprintf(stderr, __VA_ARGS__);                                                                              \
+        fputc('\n', stderr);                                                                                       \
+    } while (0)
+
+static int check_format(const char *sub, const char *format)
+{
+    if (strcmp(format, "text") && strcmp(format, "json")) {
+        VM_ERR(sub, "unknown --format '%s' (expected text or json)", format);
+        return -1;
+    }
+    return 0;
+}
+
+static void print_json(json_t *v)
+{
+    json_dumpf(v, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+    putchar('\n');
+}
+
+/* Opens the database and finds the VM; prints the error itself. */
+static int open_and_find(const char *sub, const char *what, struct store **ret_s, struct vm_record *ret)
+{
+    struct berth_error err = { 0 };
+    if (vm_store_open(ret_s, &err) < 0 || vm_record_find(*ret_s, what, ret, &err) < 0 ||
+        vm_refresh_state(*ret_s, ret, &err) < 0) {
+        VM_ERR(sub, "%s", berth_error_message(&err));
+        return err.code == -ENOENT ? 1 : 125;
+    }
+    return 0;
+}
+
+static const char create_usage[] =
+    "Usage: berth vm create NAME (--image IMAGE | --disk FILE | --template NAME) [OPTIONS] [-- COMMAND [ARG...]]\n\n"
+    "Creates a VM. Its disk is a thin qcow2 overlay: on the image's gold template (an ext4 file system\n"
+    "made once per image and size), on a named template, or on an existing raw/qcow2 FILE, which stays\n"
+    "untouched. With a COMMAND the VM runs it and powers off when it exits; without one it runs the\n"
+    "image's entrypoint and command, or boots its /sbin/init.\n\n"
+    "Options:\n"
+    "  --image IMAGE        an image in the store (berth images)\n"
+    "  --disk FILE          an existing disk image as the VM's base\n"
+    "  --template NAME      a template (berth vm template ls)\n"
+    "  --cpus N             vCPUs (default 1)\n"
+    "  --memory MIB         memory in MiB (default 256)\n"
+    "  --disk-size SIZE     root file system size for --image (default 1G)\n"
+    "  --backend B          auto (default), berth-vmm or qemu\n"
+    "  --kernel VERSION     guest kernel version (default: the newest installed)\n"
+    "  --cmdline STR        extra kernel command-line parameters\n"
+    "  --hostname NAME      the guest's hostname (default: the VM name)\n"
+    "  --start              start it right away\n"
+    "  --format text|json   output\n";
+
+static int parse_create_opts(const char *sub, int argc, char **argv, struct vm_create_opts *o, bool *start,
+                             const char **format, json_t **args, const char *usage)
+{
+    enum { O_IMAGE = 256, O_DISK, O_TEMPLATE, O_CPUS, O_MEMORY, O_DISK_SIZE, O_BACKEND, O_KERNEL, O_CMDLINE,
+           O_HOSTNAME, O_START, O_FORMAT, O_COUNT, O_PREFIX };
+    static const struct option opts[] = {
+        { "image", required_argument, NULL, O_IMAGE },       { "disk", required_argument, NULL, O_DISK },
+        { "template", required_argument, NULL, O_TEMPLATE }, { "cpus", required_argument, NULL, O_CPUS },
+        { "memory", required_argument, NULL, O_MEMORY },     { "disk-size", required_argument, NULL, O_DISK_SIZE },
+        { "backend", required_argument, NULL, O_BACKEND },   { "kernel", required_argument, NULL, O_KERNEL },
+        { "cmdline", required_argument, NULL, O_CMDLINE },   { "hostname", required_argument, NULL, O_HOSTNAME },
+        { "start", no_argument, NULL, O_START },             { "format", required_argument, NULL, O_FORMAT },
+        { "help", no_argument, NULL, 'h' },                  { NULL, 0, NULL, 0 },
+    };
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        char *end = NULL;
+        switch (c) {
+        case O_IMAGE:
+            o->image = optarg;
+            break;
+        case O_DISK:
+            o->disk = optarg;
+            break;
+        case O_TEMPLATE:
+            o->template_name = optarg;
+            break;
+        case O_CPUS:
+            o->cpus = (unsigned) strtoul(optarg, &end, 10);
+            if (!*optarg || *end || o->cpus == 0) {
+                VM_ERR(sub, "--cpus '%s': expected a number of vCPUs, at least 1", optarg);
+                return 125;
+            }
+            break;
+        case O_MEMORY:
+            o->memory_mib = strtoull(optarg, &end, 10);
+            if (!*optarg || *end || o->memory_mib == 0) {
+                VM_ERR(sub, "--memory '%s': expected MiB, e.g. 512", optarg);
+                return 125;
+            }
+            break;
+        case O_DISK_SIZE:
+            if (disk_parse_size(optarg, &o->disk_size) < 0) {
+                VM_ERR(sub, "--disk-size '%s': expected a size such as 2G or 512M", optarg);
+                return 125;
+            }
+            break;
+        case O_BACKEND:
+            o->backend = optarg;
+            break;
+        case O_KERNEL:
+            o->kernel_version = optarg;
+            break;
+        case O_CMDLINE:
+            o->cmdline_extra = optarg;
+            break;
+        case O_HOSTNAME:
+            o->hostname = optarg;
+            break;
+        case O_START:
+            *start = true;
+            break;
+        case O_FORMAT:
+            *format = optarg;
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            return -1;
+        default:
+            return 125;
+        }
+    }
+    if (check_format(sub, *format) < 0)
+        return 125;
+    if (o->backend && strcmp(o->backend, "auto") && strcmp(o->backend, "qemu") && strcmp(o->backend, "berth-vmm")) {
+        VM_ERR(sub, "unknown --backend '%s' (expected auto, berth-vmm or qemu)", o->backend);
+        return 125;
+    }
+    if (args) {
+        if (optind >= argc) {
+            VM_ERR(sub, "a VM name is needed (see --help)");
+            return 125;
+        }
+        o->name = argv[optind++];
+        if (optind < argc) {
+            *args = json_array();
+            for (int i = optind; i < argc; i++)
+                json_array_append_new(*args, json_string(argv[i]));
+            o->args = *args;
+        }
+    }
+    return 0;
+}
+
+static int do_start(struct store *s, struct vm_record *rec, const char *format)
+{
+    struct berth_error err = { 0 };
+    char why[256] = "";
+    if (vm_start(s, rec, why, &err) < 0) {
+        VM_ERR("start", "%s", berth_error_message(&err));
+        return 1;
+    }
+    if (!strcmp(format, "text"))
+        fprintf(stderr, "started VM %s with %s\n", rec->name, why);
+    return 0;
+}
+
+static int vm_cmd_create(int argc, char **argv)
+{
+    struct vm_create_opts o = { 0 };
+    bool start = false;
+    const char *format = "text";
+    _cleanup_json_ json_t *args = NULL;
+    int r = parse_create_opts("create", argc, argv, &o, &start, &format, &args, create_usage);
+    if (r)
+        return r < 0 ? 0 : r;
+    struct berth_error err = { 0 };
+    _cleanup_store_ struct store *s = NULL;
+    struct vm_record rec;
+    if (vm_store_open(&s, &err) < 0 || vm_create(s, &o, &rec, &err) < 0) {
+        VM_ERR("create", "%s", berth_error_message(&err));
+        return err.code == -ENOENT ? 1 : 125;
+    }
+    r = start ? do_start(s, &rec, format) : 0;
+    if (!strcmp(format, "json")) {
+        _cleanup_json_ json_t *j = vm_record_to_json(&rec);
+        print_json(j);
+    } else {
+        printf("%s\n", rec.id);
+    }
+    vm_record_clear(&rec);
+    return r;
+}
+
+static int simple_opts(const char *sub, int argc, char **argv, const char *usage, bool *force, int *timeout,
+                       const char **format)
+{
+    static const struct option opts[] = {
+        { "force", no_argument, NULL, 'f' },         { "time", required_argument, NULL, 't' },
+        { "format", required_argument, NULL, 'F' },  { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "ft:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'f':
+            if (!force)
+                goto bad;
+            *force = true;
+            break;
+        case 't': {
+            char *end;
+            if (!timeout)
+                goto bad;
+            *timeout = (int) strtol(optarg, &end, 10);
+            if (!*optarg || *end || *timeout < 0 || *timeout > 3600) {
+                VM_ERR(sub, "--time '%s': expected seconds (0-3600)", optarg);
+                return 125;
+            }
+            break;
+        }
+        case 'F':
+            if (!format)
+                goto bad;
+            *format = optarg;
+            if (check_format(sub, *format) < 0)
+                return 125;
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            return -1;
+        default:
+        bad:
+            return 125;
+        }
+    }
+    if (optind >= argc) {
+        VM_ERR(sub, "a VM name is needed (see --help)");
+        return 125;
+    }
+    return 0;
+}
+
+static int vm_cmd_start(int argc, char **argv)
+{
+    static const char usage[] = "Usage: berth vm start NAME...\n\nStarts VMs, printing which backend runs each and why.\n";
+    int r = simple_opts("start", argc, argv, usage, NULL, NULL, NULL);
+    if (r)
+        return r < 0 ? 0 : r;
+    int rc = 0;
+    for (int i = optind; i < argc; i++) {
+        _cleanup_store_ struct store *s = NULL;
+        struct vm_record rec;
+        r = open_and_find("start", argv[i], &s, &rec);
+        if (r) {
+            rc = r;
+            continue;
+        }
+        if (do_start(s, &rec, "text"))
+            rc = 1;
+        vm_record_clear(&rec);
+    }
+    return rc;
+}
+
+static int vm_cmd_stop(int argc, char **argv)
+{
+    static const char usage[] =
+        "Usage: berth vm stop [--force] [--time SECONDS] NAME...\n\n"
+        "Asks each guest to power off (through berth-agent), waits up to --time seconds (default 10),\n"
+        "then stops the monitor. --force stops it at once.\n";
+    bool force = false;
+    int timeout = 10;
+    int r = simple_opts("stop", argc, argv, usage, &force, &timeout, NULL);
+    if (r)
+        return r < 0 ? 0 : r;
+    int rc = 0;
+    for (int i = optind; i < argc; i++) {
+        _cleanup_store_ struct store *s = NULL;
+        struct vm_record rec;
+        r = open_and_find("stop", argv[i], &s, &rec);
+        if (r) {
+            rc = r;
+            continue;
+        }
+        struct berth_error err = { 0 };
+        if (vm_stop(s, &rec, force, timeout, &err) < 0) {
+            VM_ERR("stop", "%s", berth_error_message(&err));
+            rc = 1;
+        }
+        vm_record_clear(&rec);
+    }
+    return rc;
+}
+
+static int vm_cmd_restart(int argc, char **argv)
+{
+    static const char usage[] = "Usage: berth vm restart [--time SECONDS] NAME...\n\nStops (if running) and starts VMs.\n";
+    int timeout = 10;
+    int r = simple_opts("restart", argc, argv, usage, NULL, &timeout, NULL);
+    if (r)
+        return r < 0 ? 0 : r;
+    int rc = 0;
+    for (int i = optind; i < argc; i++) {
+        _cleanup_store_ struct store *s = NULL;
+        struct vm_record rec;
+        r = open_and_find("restart", argv[i], &s, &rec);
+        if (r) {
+            rc = r;
+            continue;
+        }
+        struct berth_error err = { 0 };
+        if (!strcmp(rec.state, "running") && vm_stop(s, &rec, false, timeout, &err) < 0) {
+            VM_ERR("restart", "%s", berth_error_message(&err));
+            rc = 1;
+        } else if (do_start(s, &rec, "text")) {
+            rc = 1;
+        }
+        vm_record_clear(&rec);
+    }
+    return rc;
+}
+
+static int vm_cmd_rm(int argc, char **argv)
+{
+    static const char usage[] =
+        "Usage: berth vm rm [--force] NAME...\n\nRemoves VMs and their files. A running VM needs --force.\n";
+    bool force = false;
+    int r = simple_opts("rm", argc, argv, usage, &force, NULL, NULL);
+    if (r)
+        return r < 0 ? 0 : r;
+    int rc = 0;
+    for (int i = optind; i < argc; i++) {
+        _cleanup_store_ struct store *s = NULL;
+        struct vm_record rec;
+        r = open_and_find("rm", argv[i], &s, &rec);
+        if (r) {
+            rc = r;
+            continue;
+        }
+        struct berth_error err = { 0 };
+        if (vm_remove(s, &rec, force, &err) < 0) {
+            VM_ERR("rm", "%s", berth_error_message(&err));
+            rc = 1;
+        }
+        vm_record_clear(&rec);
+    }
+    return rc;
+}
+
+static int vm_cmd_ls(int argc, char **argv)
+{
+    static const char usage[] = "Usage: berth vm ls [--format text|json]\n\nLists VMs.\n";
+    const char *format = "text";
+    static const struct option opts[] = {
+        { "format", required_argument, NULL, 'F' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c == 'h') {
+            fputs(usage, stdout);
+            return 0;
+        }
+        if (c != 'F')
+            return 125;
+        format = optarg;
+    }
+    if (check_format("ls", format) < 0)
+        return 125;
+    struct berth_error err = { 0 };
+    _cleanup_store_ struct store *s = NULL;
+    struct vm_record *list = NULL;
+    size_t n = 0;
+    if (vm_store_open(&s, &err) < 0 || vm_record_list(s, &list, &n, &err) < 0) {
+        VM_ERR("ls", "%s", berth_error_message(&err));
+        return 125;
+    }
+    json_t *arr = json_array();
+    if (!strcmp(format, "text"))
+        printf("%-12s  %-20s  %-8s  %-14s  %4s  %8s  %s\n", "ID", "NAME", "STATE", "BACKEND", "CPUS", "MEMORY", "SOURCE");
+    for (size_t i = 0; i < n; i++) {
+        vm_refresh_state(s, &list[i], NULL);
+        if (!strcmp(format, "json")) {
+            json_array_append_new(arr, vm_record_to_json(&list[i]));
+            continue;
+        }
+        char mem[32];
+        snprintf(mem, sizeof(mem), "%lluM", (unsigned long long) list[i].memory_mib);
+        printf("%-12.12s  %-20s  %-8s  %-14s  %4u  %8s  %s\n", list[i].id, list[i].name, list[i].state,
+               list[i].running_backend[0] && !strcmp(list[i].state, "running") ? list[i].running_backend : list[i].backend,
+               list[i].cpus, mem, list[i].image[0] ? list[i].image : list[i].template_name[0] ? list[i].template_name : "disk");
+    }
+    if (!strcmp(format, "json"))
+        print_json(arr);
+    json_decref(arr);
+    vm_record_list_free(list, n);
+    return 0;
+}
+
+static int vm_cmd_inspect(int argc, char **argv)
+{
+    static const char usage[] = "Usage: berth vm inspect NAME...\n\nPrints VMs' configuration and state as JSON.\n";
+    int r = simple_opts("inspect", argc, argv, usage, NULL, NULL, NULL);
+    if (r)
+        return r < 0 ? 0 : r;
+    json_t *arr = json_array();
+    int rc = 0;
+    for (int i = optind; i < argc; i++) {
+        _cleanup_store_ struct store *s = NULL;
+        struct vm_record rec;
+        r = open_and_find("inspect", argv[i], &s, &rec);
+        if (r) {
+            rc = r;
+            continue;
+        }
+        json_array_append_new(arr, vm_record_to_json(&rec));
+        vm_record_clear(&rec);
+    }
+    print_json(arr);
+    json_decref(arr);
+    return rc;
+}
+
+static int vm_cmd_exec(int argc, char **argv)
+{
+    static const char usage[] =
+        "Usage: berth vm exec [-i] [-e KEY=VALUE]... [-w DIR] NAME COMMAND [ARG...]\n\n"
+        "Runs COMMAND in a running VM through its berth-agent; the exit status is COMMAND's.\n"
+        "  -i, --interactive   pass standard input\n";
+    bool interactive = false;
+    _cleanup_json_ json_t *env = NULL;
+    const char *cwd = NULL;
+    static const struct option opts[] = {
+        { "interactive", no_argument, NULL, 'i' }, { "env", required_argument, NULL, 'e' },
+        { "workdir", required_argument, NULL, 'w' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "+ie:w:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'i':
+            interactive = true;
+            break;
+        case 'e':
+            if (!strchr(optarg, '=')) {
+                VM_ERR("exec", "-e '%s': expected KEY=VALUE", optarg);
+                return 125;
+            }
+            if (!env)
+                env = json_pack("[s]", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+            json_array_append_new(env, json_string(optarg));
+            break;
+        case 'w':
+            cwd = optarg;
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            return 0;
+        default:
+            return 125;
+        }
+    }
+    if (argc - optind < 2) {
+        VM_ERR("exec", "a VM name and a command are needed (see --help)");
+        return 125;
+    }
+    _cleanup_store_ struct store *s = NULL;
+    struct vm_record rec;
+    int r = open_and_find("exec", argv[optind], &s, &rec);
+    if (r)
+        return r;
+    _cleanup_json_ json_t *req = json_pack("{s:[]}", "args");
+    for (int i = optind + 1; i < argc; i++)
+        json_array_append_new(json_object_get(req, "args"), json_string(argv[i]));
+    if (env)
+        json_object_set(req, "env", env);
+    if (cwd)
+        json_object_set_new(req, "cwd", json_string(cwd));
+    struct berth_error err = { 0 };
+    int status = 0;
+    r = vm_exec(&rec, req, interactive ? 0 : -1, 1, 2, &status, &err);
+    vm_record_clear(&rec);
+    if (r < 0) {
+        VM_ERR("exec", "%s", berth_error_message(&err));
+        return 125;
+    }
+    return status;
+}
+
+static int vm_cmd_logs(int argc, char **argv)
+{
+    static const char usage[] = "Usage: berth vm logs [-f] [--tail N] NAME\n\nPrints the VM's console history; -f follows it while the VM runs.\n";
+    bool follow = false;
+    long tail = -1;
+    static const struct option opts[] = {
+        { "follow", no_argument, NULL, 'f' }, { "tail", required_argument, NULL, 'n' },
+        { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "fn:h", opts, NULL)) != -1) {
+        char *end;
+        switch (c) {
+        case 'f':
+            follow = true;
+            break;
+        case 'n':
+            tail = strtol(optarg, &end, 10);
+            if (!*optarg || *end || tail < 0) {
+                VM_ERR("logs", "--tail '%s': expected a number of lines", optarg);
+                return 125;
+            }
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            return 0;
+        default:
+            return 125;
+        }
+    }
+    if (optind >= argc) {
+        VM_ERR("logs", "a VM name is needed (see --help)");
+        return 125;
+    }
+    _cleanup_store_ struct store *s = NULL;
+    struct vm_record rec;
+    int r = open_and_find("logs", argv[optind], &s, &rec);
+    if (r)
+        return r;
+    _cleanup_free_ char *dir = vm_dir(rec.id);
+    _cleanup_free_ char *log = dir ? fs_path_join(dir, "console.log") : NULL;
+    _cleanup_close_ int fd = log ? open(log, O_RDONLY | O_CLOEXEC) : -1;
+    if (fd >= 0 && tail >= 0) {
+        /* Start of the last N lines: scan back from the end, a final newline closing the last line. */
+        off_t size = lseek(fd, 0, SEEK_END), pos = size;
+        long seen = 0;
+        char ch;
+        while (tail > 0 && pos > 0 && pread(fd, &ch, 1, pos - 1) == 1) {
+            if (ch == '\n' && pos != size && ++seen == tail)
+                break;
+            pos--;
+        }
+        lseek(fd, pos, SEEK_SET);
+    }
+    for (;;) {
+        char buf[65536];
+        ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf)) : 0;
+        if (n > 0) {
+            fwrite(buf, 1, (size_t) n, stdout);
+            continue;
+        }
+        fflush(stdout);
+        if (!follow)
+            break;
+        vm_refresh_state(s, &rec, NULL);
+        if (strcmp(rec.state, "running") != 0)
+            break;
+        if (fd < 0 && log)
+            fd = open(log, O_RDONLY | O_CLOEXEC);
+        struct timespec ts = { 0, 200 * 1000 * 1000 };
+        nanosleep(&ts, NULL);
+    }
+    vm_record_clear(&rec);
+    return 0;
+}
+
+static int vm_cmd_console(int argc, char **argv)
+{
+    static const char usage[] = "Usage: berth vm console NAME\n\nAttaches to the serial console of a running VM. Detach with Ctrl-].\n";
+    int r = simple_opts("console", argc, argv, usage, NULL, NULL, NULL);
+    if (r)
+        return r < 0 ? 0 : r;
+    _cleanup_store_ struct store *s = NULL;
+    struct vm_record rec;
+    r = open_and_find("console", argv[optind], &s, &rec);
+    if (r)
+        return r;
+    bool running = !strcmp(rec.state, "running");
+    bool qemu = !strncmp(rec.running_backend, "qemu", 4);
+    _cleanup_free_ char *run = vm_run_dir(rec.id);
+    vm_record_clear(&rec);
+    if (!running) {
+        VM_ERR("console", "VM %s is not running (its console history: berth vm logs %s)", argv[optind], argv[optind]);
+        return 1;
+    }
+    if (!qemu) {
+        VM_ERR("console", "VM %s runs on berth-vmm, whose console is write-only for now: use berth vm logs -f %s",
+               argv[optind], argv[optind]);
+        return 1;
+    }
+    _cleanup_free_ char *path = run ? fs_path_join(run, "console") : NULL;
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    if (!path || strlen(path) >= sizeof(addr.sun_path))
+        return 125;
+    strcpy(addr.sun_path, path);
+    _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *) &addr, sizeof(addr)) < 0) {
+        VM_ERR("console", "cannot attach to %s: %s", path, strerror(errno));
+        return 1;
+    }
+    bool tty = isatty(0);
+    struct termios saved, raw;
+    if (tty) {
+        tcgetattr(0, &saved);
+        raw = saved;
+        cfmakeraw(&raw);
+        tcsetattr(0, TCSANOW, &raw);
+        fprintf(stderr, "attached to %s (detach: Ctrl-])\r\n", argv[optind]);
+    }
+    bool in_open = true;
+    for (;;) {
+        struct pollfd p[2] = { { fd, POLLIN, 0 }, { 0, in_open ? POLLIN : 0, 0 } };
+        if (poll(p, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        char buf[4096];
+        if (p[0].revents & (POLLIN | POLLHUP)) {
+            ssize_t n = read(fd, buf, sizeof(buf));
+            if (n <= 0)
+                break;
+            if (write(1, buf, (size_t) n) < 0)
+                break;
+        }
+        if (p[1].revents & (POLLIN | POLLHUP)) {
+            ssize_t n = read(0, buf, sizeof(buf));
+            if (n <= 0) {
+                in_open = false;
+                if (!tty)
+                    break;
+                continue;
+            }
+            if (tty && memchr(buf, 0x1d, (size_t) n))
+                break;
+            if (write(fd, buf, (size_t) n) < 0)
+                break;
+        }
+    }
+    if (tty) {
+        tcsetattr(0, TCSANOW, &saved);
+        fprintf(stderr, "\ndetached\n");
+    }
+    return 0;
+}
+
+static int vm_cmd_stats(int argc, char **argv)
+{
+    static const char usage[] = "Usage: berth vm stats [--format text|json] NAME...\n\nCPU time, memory and disk use of VMs.\n";
+    const char *format = "text";
+    int r = simple_opts("stats", argc, argv, usage, NULL, NULL, &format);
+    if (r)
+        return r < 0 ? 0 : r;
+    json_t *arr = json_array();
+    int rc = 0;
+    if (!strcmp(format, "text"))
+        printf("%-20s  %-8s  %12s  %12s  %12s  %12s\n", "NAME", "STATE", "CPU(s)", "MEM USAGE", "MEM LIMIT", "DISK");
+    for (int i = optind; i < argc; i++) {
+        _cleanup_store_ struct store *s = NULL;
+        struct vm_record rec;
+        r = open_and_find("stats", argv[i], &s, &rec);
+        if (r) {
+            rc = r;
+            continue;
+        }
+        struct cgroup_stats st = { 0 };
+        _cleanup_free_ char *run = vm_run_dir(rec.id);
+        _cleanup_free_ char *cg = run ? fs_path_join(run, "cgroup.json") : NULL;
+        _cleanup_json_ json_t *state = NULL;
+        struct cgroup_manager *m = NULL;
+        if (!strcmp(rec.state, "running") && cg && json_load_path(cg, 1 << 20, &state, NULL) == 0 &&
+            cgroup_manager_from_json(state, &m, NULL) == 0) {
+            cgroup_stats(m, &st, NULL);
+            cgroup_manager_free(m);
+        }
+        _cleanup_free_ char *dir = vm_dir(rec.id);
+        _cleanup_free_ char *disk = dir ? fs_path_join(dir, "disk.qcow2") : NULL;
+        struct stat dst = { 0 };
+        if (disk)
+            stat(disk, &dst);
+        uint64_t disk_bytes = (uint64_t) dst.st_blocks * 512;
+        if (!strcmp(format, "json")) {
+            json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I}", "id", rec.id, "name", rec.name,
+                                                 "state", rec.state, "cpu_usage_ns", (json_int_t) st.cpu_usage_ns,
+                                                 "memory_usage", (json_int_t) st.memory_usage, "memory_limit",
+                                                 (json_int_t) (st.memory_limit == UINT64_MAX ? 0 : st.memory_limit),
+                                                 "disk_usage", (json_int_t) disk_bytes));
+        } else {
+            printf("%-20s  %-8s  %12.2f  %11lluM  %11lluM  %11lluM\n", rec.name, rec.state, st.cpu_usage_ns / 1e9,
+                   (unsigned long long) (st.memory_usage >> 20),
+                   (unsigned long long) (st.memory_limit == UINT64_MAX ? 0 : st.memory_limit >> 20),
+                   (unsigned long long) (disk_bytes >> 20));
+        }
+        vm_record_clear(&rec);
+    }
+    if (!strcmp(format, "json"))
+        print_json(arr);
+    json_decref(arr);
+    return rc;
+}
+
+static const char clone_usage[] =
+    "Usage: berth vm clone TEMPLATE --count N [--name-prefix P] [--cpus N] [--memory MIB] [--backend B] [--start]\n\n"
+    "Creates N VMs from a template, named P-1, P-2, ... (the first free numbers; P defaults to the\n"
+    "template's name). Each is a thin overlay with its own identity: hostname, MAC address, vsock CID,\n"
+    "machine-id, and a fresh random seed at every boot.\n";
+
+static int vm_cmd_clone(int argc, char **argv)
+{
+    unsigned count = 0;
+    const char *prefix = NULL;
+    /* --count and --name-prefix first, the rest as for create */
+    _cleanup_strv_ char **rest = NULL;
+    strv_push(&rest, argv[0]);
+    for (int i = 1; i < argc; i++) {
+        if ((!strcmp(argv[i], "--count") || !strcmp(argv[i], "-n")) && i + 1 < argc) {
+            char *end;
+            count = (unsigned) strtoul(argv[++i], &end, 10);
+            if (!*argv[i] || *end || count == 0) {
+                VM_ERR("clone", "--count '%s': expected a number of clones, at least 1", argv[i]);
+                return 125;
+            }
+        } else if (!strcmp(argv[i], "--name-prefix") && i + 1 < argc) {
+            prefix = argv[++i];
+        } else {
+            strv_push(&rest, argv[i]);
+        }
+    }
+    struct vm_create_opts o = { 0 };
+    bool start = false;
+    const char *format = "text";
+    int r = parse_create_opts("clone", (int) strv_length(rest), rest, &o, &start, &format, NULL, clone_usage);
+    if (r)
+        return r < 0 ? 0 : r;
+    if (optind >= (int) strv_length(rest)) {
+        VM_ERR("clone", "a template name is needed (see --help)");
+        return 125;
+    }
+    if (count == 0) {
+        VM_ERR("clone", "--count N is needed");
+        return 125;
+    }
+    const char *template_name = rest[optind];
+    struct berth_error err = { 0 };
+    _cleanup_store_ struct store *s = NULL;
+    unsigned made = 0;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (vm_store_open(&s, &err) < 0 || vm_clone(s, template_name, count, prefix, &o, &made, &err) < 0) {
+        VM_ERR("clone", "%s (%u of %u clones made)", berth_error_message(&err), made, count);
+        return 1;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double) (t1.tv_sec - t0.tv_sec) + (double) (t1.tv_nsec - t0.tv_nsec) / 1e9;
+    if (!strcmp(format, "json")) {
+        _cleanup_json_ json_t *j = json_pack("{s:s, s:i, s:f}", "template", template_name, "created", (int) made,
+                                             "seconds", secs);
+        print_json(j);
+    } else {
+        printf("created %u VMs from template %s in %.3fs (%.2f ms per clone)\n", made, template_name, secs,
+               made ? secs * 1000 / made : 0);
+    }
+    (void) start;
+    return 0;
+}
+
+static int vm_cmd_template(int argc, char **argv)
+{
+    static const char usage[] =
+        "Usage: berth vm template create NAME (--from VM | --image IMAGE [--disk-size SIZE])\n"
+        "       berth vm template ls [--format text|json]\n"
+        "       berth vm template rm NAME\n\n"
+        "Templates are standalone qcow2 files under $BERTH_ROOT/templates; VMs are cloned from them\n"
+        "with berth vm clone. A template from a VM copies its (stopped) disk, flattened.\n";
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        fputs(usage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 125 : 0;
+    }
+    struct berth_error err = { 0 };
+    _cleanup_store_ struct store *s = NULL;
+    if (vm_store_open(&s, &err) < 0) {
+        VM_ERR("template", "%s", berth_error_message(&err));
+        return 125;
+    }
+    if (!strcmp(argv[1], "ls")) {
+        const char *format = argc > 3 && !strcmp(argv[2], "--format") ? argv[3] : "text";
+        if (check_format("template ls", format) < 0)
+            return 125;
+        _cleanup_strv_ char **names = NULL;
+        if (vm_template_list(&names, &err) < 0) {
+            VM_ERR("template ls", "%s", berth_error_message(&err));
+            return 125;
+        }
+        json_t *arr = json_array();
+        for (char **n = names; n && *n; n++) {
+            if (!strcmp(format, "json"))
+                json_array_append_new(arr, json_pack("{s:s}", "name", *n));
+            else
+                printf("%s\n", *n);
+        }
+        if (!strcmp(format, "json"))
+            print_json(arr);
+        json_decref(arr);
+        return 0;
+    }
+    if (!strcmp(argv[1], "rm")) {
+        if (argc < 3) {
+            VM_ERR("template rm", "a template name is needed");
+            return 125;
+        }
+        int rc = 0;
+        for (int i = 2; i < argc; i++)
+            if (vm_template_remove(s, argv[i], &err) < 0) {
+                VM_ERR("template rm", "%s", berth_error_message(&err));
+                berth_error_clear(&err);
+                rc = 1;
+            }
+        return rc;
+    }
+    if (!strcmp(argv[1], "create")) {
+        const char *from = NULL, *image = NULL, *name = NULL;
+        uint64_t size = 0;
+        for (int i = 2; i < argc; i++) {
+            if (!strcmp(argv[i], "--from") && i + 1 < argc)
+                from = argv[++i];
+            else if (!strcmp(argv[i], "--image") && i + 1 < argc)
+                image = argv[++i];
+            else if (!strcmp(argv[i], "--disk-size") && i + 1 < argc) {
+                if (disk_parse_size(argv[++i], &size) < 0) {
+                    VM_ERR("template create", "--disk-size '%s': expected a size such as 2G", argv[i]);
+                    return 125;
+                }
+            } else if (argv[i][0] == '-') {
+                VM_ERR("template create", "unknown option '%s' (see --help)", argv[i]);
+                return 125;
+            } else {
+                name = argv[i];
+            }
+        }
+        if (!name) {
+            VM_ERR("template create", "a template name is needed (see --help)");
+            return 125;
+        }
+        if (vm_template_create(s, name, from, image, size, &err) < 0) {
+            VM_ERR("template create", "%s", berth_error_message(&err));
+            return err.code == -ENOENT ? 1 : 125;
+        }
+        printf("%s\n", name);
+        return 0;
+    }
+    VM_ERR("template", "unknown subcommand '%s' (expected create, ls or rm)", argv[1]);
+    return 125;
+}
+
+static const struct {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv);
+} vm_subcommands[] = {
+    { "clone", "create VMs in bulk from a template", vm_cmd_clone },
+    { "console", "attach to a VM's serial console", vm_cmd_console },
+    { "create", "create a VM from an image, template or disk", vm_cmd_create },
+    { "exec", "run a command in a running VM", vm_cmd_exec },
+    { "inspect", "show a VM's configuration and state", vm_cmd_inspect },
+    { "logs", "print a VM's console history", vm_cmd_logs },
+    { "ls", "list VMs", vm_cmd_ls },
+    { "restart", "stop and start VMs", vm_cmd_restart },
+    { "rm", "remove VMs", vm_cmd_rm },
+    { "start", "start VMs", vm_cmd_start },
+    { "stats", "resource use of VMs", vm_cmd_stats },
+    { "stop", "stop VMs", vm_cmd_stop },
+    { "template", "manage VM templates (create, ls, rm)", vm_cmd_template },
+};
+
+int cmd_vm(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        FILE *out = argc < 2 ? stderr : stdout;
+        fprintf(out, "Usage: berth vm COMMAND [OPTIONS]\n\nMicroVMs from images, templates and disks.\n\nCommands:\n");
+        for (size_t i = 0; i < sizeof(vm_subcommands) / sizeof(vm_subcommands[0]); i++)
+            fprintf(out, "  %-10s %s\n", vm_subcommands[i].name, vm_subcommands[i].summary);
+        fprintf(out, "\nRun 'berth vm COMMAND --help' for a command's options.\n");
+        return argc < 2 ? 125 : 0;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    for (size_t i = 0; i < sizeof(vm_subcommands) / sizeof(vm_subcommands[0]); i++)
+        if (!strcmp(vm_subcommands[i].name, argv[1]))
+            return vm_subcommands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "berth vm: unknown command '%s'; run 'berth vm --help' for the list\n", argv[1]);
+    return 125;
+}

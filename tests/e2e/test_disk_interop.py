@@ -159,3 +159,26 @@ def test_dirty_lazy_refcount_image_from_qemu(tmp_path):
     assert p.returncode == 0, p.stdout + p.stderr
     assert json.loads(p.stdout)["refcounts-rebuilt"] is True
     assert qemu_check(copy) == 0
+
+
+def test_internal_snapshots_read_and_check(tmp_path):
+    """Images with internal snapshots (qemu-img snapshot): the active state reads, check counts the
+    snapshots' references, and writing is refused with a clear error rather than done wrong."""
+    img = tmp_path / "snap.qcow2"
+    run("qemu-img", "create", "-q", "-f", "qcow2", img, "64M")
+    run("qemu-io", "-c", "write -P 1 0 1M", "-c", "write -P 2 5M 1M", img)
+    run("qemu-img", "snapshot", "-c", "s1", img)
+    run("qemu-io", "-c", "write -P 3 0 64k", "-c", "write -P 4 30M 1M", "-c", "discard 5M 64k", img)
+    run("qemu-img", "snapshot", "-c", "s2", img)
+    run("qemu-io", "-c", "write -P 5 100k 4k", img)
+    expect, got = tmp_path / "expect.raw", tmp_path / "got.raw"
+    run("qemu-img", "convert", "-O", "raw", img, expect)
+    run(disk_io(), img, f"dump:{got}")
+    assert open(expect, "rb").read() == open(got, "rb").read()
+    p = berth_disk("check", "--format", "json", img, check=False)
+    assert p.returncode == 0, p.stdout
+    theirs = json.loads(run("qemu-img", "check", "--output", "json", img).stdout)
+    assert json.loads(p.stdout)["allocated-clusters"] == theirs["allocated-clusters"]
+    assert json.loads(berth_disk("info", "--format", "json", img).stdout)["format-specific"]["data"]["snapshots"] == 2
+    p = run(disk_io(), img, "write:0:1k:1", check=False)
+    assert p.returncode == 1 and "internal snapshots" in p.stderr

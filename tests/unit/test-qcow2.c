@@ -417,6 +417,19 @@ static void test_backing_loop(void **state)
     create("self2.qcow2", 0, 0, "self.qcow2");
     rename(p("self2.qcow2"), p("self.qcow2"));
     expect_open_error("self.qcow2", "loop");
+    /* Confinement: a chain that leaves the allowed directory is refused. */
+    struct berth_error err = { 0 };
+    struct disk *d = NULL;
+    mkdir(p("jail"), 0755);
+    create("outside.qcow2", 1 << 20, 0, NULL);
+    create("jail/inside.qcow2", 0, 0, "../outside.qcow2");
+    create("jail/ok.qcow2", 1 << 20, 0, NULL);
+    create("jail/top.qcow2", 0, 0, "ok.qcow2");
+    struct qcow2_open_opts o = { .read_only = true, .backing_root = p("jail") };
+    assert_int_equal(qcow2_open(p("jail/inside.qcow2"), &o, &d, &err), -EPERM);
+    assert_non_null(strstr(err.msg, "lies outside"));
+    assert_int_equal(qcow2_open(p("jail/top.qcow2"), &o, &d, &err), 0);
+    disk_close(d);
     /* A missing backing file is named. */
     create("m.qcow2", 1 << 20, 0, NULL);
     create("n.qcow2", 0, 0, "m.qcow2");

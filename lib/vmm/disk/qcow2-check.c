@@ -17,6 +17,7 @@ struct check {
     struct qcow2 *q;
     struct qcow2_check_result *res;
     uint16_t *refs;
+    uint8_t *walked;  /* L2 tables already walked (shared between snapshots): once each */
     uint64_t n;
 };
 
@@ -47,7 +48,7 @@ static void add_ref(struct check *c, uint64_t off, uint64_t len, const char *wha
     }
 }
 
-static int walk_l2(struct check *c, uint64_t l1i, uint64_t l2off, uint8_t *tbl)
+static int walk_l2(struct check *c, uint64_t l1i, uint64_t l2off, uint8_t *tbl, bool active)
 {
     struct qcow2 *q = c->q;
     ssize_t n = qcow2_pread(q->fd, tbl, q->cluster_size, l2off);
@@ -69,11 +70,11 @@ static int walk_l2(struct check *c, uint64_t l1i, uint64_t l2off, uint8_t *tbl)
         }
         if (m.kind == QCOW2_COMPRESSED) {
             add_ref(c, m.c_offset, m.c_len, "compressed cluster");
-            c->res->allocated_clusters++;
+            c->res->allocated_clusters += active;
         } else if (m.host) {
             add_ref(c, m.host, q->cluster_size, "data cluster");
             if (m.kind == QCOW2_NORMAL)
-                c->res->allocated_clusters++;
+                c->res->allocated_clusters += active;
         }
     }
     return 0;
@@ -172,6 +173,76 @@ static int compare(struct check *c, bool repair)
     return 0;
 }
 
+/* References from one L1 table (the active one or a snapshot's). */
+static void count_l1(struct check *c, const uint64_t *l1, uint32_t l1_size, const char *which, uint8_t *tbl)
+{
+    struct qcow2 *q = c->q;
+    for (uint64_t i = 0; i < l1_size; i++) {
+        uint64_t e = l1[i], l2off = e & QCOW2_OFFSET_MASK;
+        if (e & QCOW2_L1_RESERVED) {
+            problem(c, "%s entry %llu: reserved bits set (0x%llx)", which, (unsigned long long) i, (unsigned long long) e);
+            continue;
+        }
+        if (!l2off)
+            continue;
+        struct berth_error e2 = { 0 };
+        char what[96];
+        snprintf(what, sizeof(what), "%s entry %llu (L2 table)", which, (unsigned long long) i);
+        if (qcow2_check_host(q, l2off, what, &e2) < 0) {
+            problem(c, "%s", berth_error_message(&e2));
+            continue;
+        }
+        add_ref(c, l2off, q->cluster_size, "L2 table");
+        uint64_t ci = l2off >> q->cluster_bits;
+        if (ci < c->n && !c->walked[ci]) {
+            c->walked[ci] = 1;
+            walk_l2(c, i, l2off, tbl, l1 == q->l1);
+        }
+    }
+}
+
+/* Internal snapshots: their table, and each one's L1 table and what it references. */
+static void count_snapshots(struct check *c, uint8_t *tbl)
+{
+    struct qcow2 *q = c->q;
+    uint64_t off = q->snapshots_offset;
+    for (uint32_t s = 0; s < q->nb_snapshots; s++) {
+        uint8_t h[40];
+        if (qcow2_pread(q->fd, h, sizeof(h), off) != (ssize_t) sizeof(h)) {
+            problem(c, "snapshot %u: entry lies past the end of the file", s);
+            return;
+        }
+        uint64_t l1_off = be64_load(h);
+        uint32_t l1_size = be32_load(h + 8);
+        uint64_t len = 40 + (uint64_t) be32_load(h + 36) + be16_load(h + 12) + be16_load(h + 14);
+        off += (len + 7) & ~7ull;
+        if (l1_off & (q->cluster_size - 1) || (uint64_t) l1_size * 8 > QCOW2_MAX_L1_BYTES ||
+            l1_off + (uint64_t) l1_size * 8 > q->file_size) {
+            problem(c, "snapshot %u: L1 table (0x%llx, %u entries) is invalid", s, (unsigned long long) l1_off, l1_size);
+            continue;
+        }
+        if (!l1_size)
+            continue;
+        add_ref(c, l1_off, (uint64_t) l1_size * 8, "snapshot L1 table");
+        uint64_t *l1 = malloc((size_t) l1_size * 8);
+        if (!l1 || qcow2_pread(q->fd, l1, (size_t) l1_size * 8, l1_off) != (ssize_t) l1_size * 8) {
+            free(l1);
+            c->res->check_errors++;
+            continue;
+        }
+        for (uint32_t i = 0; i < l1_size; i++)
+            l1[i] = __builtin_bswap64(l1[i]);
+        char which[48];
+        snprintf(which, sizeof(which), "snapshot %u L1", s);
+        count_l1(c, l1, l1_size, which, tbl);
+        free(l1);
+    }
+    if (off > q->file_size)
+        problem(c, "snapshot table runs past the end of the file");
+    else
+        add_ref(c, q->snapshots_offset, off - q->snapshots_offset, "snapshot table");
+}
+
 /* Counts the references to every host cluster of q into c (c->refs of c->n clusters). */
 static void count_refs(struct check *c, uint8_t *tbl)
 {
@@ -182,24 +253,9 @@ static void count_refs(struct check *c, uint8_t *tbl)
     for (uint64_t i = 0; i < q->rt_entries; i++)
         if (q->rt[i] & ~QCOW2_RT_RESERVED)
             add_ref(c, q->rt[i] & ~QCOW2_RT_RESERVED, q->cluster_size, "refcount block");
-    for (uint64_t i = 0; i < q->l1_size; i++) {
-        uint64_t e = q->l1[i], l2off = e & QCOW2_OFFSET_MASK;
-        if (e & QCOW2_L1_RESERVED) {
-            problem(c, "L1 entry %llu: reserved bits set (0x%llx)", (unsigned long long) i, (unsigned long long) e);
-            continue;
-        }
-        if (!l2off)
-            continue;
-        struct berth_error e2 = { 0 };
-        char what[64];
-        snprintf(what, sizeof(what), "L1 entry %llu (L2 table)", (unsigned long long) i);
-        if (qcow2_check_host(q, l2off, what, &e2) < 0) {
-            problem(c, "%s", berth_error_message(&e2));
-            continue;
-        }
-        add_ref(c, l2off, q->cluster_size, "L2 table");
-        walk_l2(c, i, l2off, tbl);
-    }
+    count_l1(c, q->l1, q->l1_size, "L1", tbl);
+    if (q->nb_snapshots)
+        count_snapshots(c, tbl);
 }
 
 static int set_refcount(struct qcow2 *q, uint64_t ci, uint64_t v)
@@ -226,11 +282,12 @@ int qcow2_rebuild_refcounts(struct qcow2 *q, struct berth_error *err)
         return berth_error_set(err, -EFBIG, "%s: too many clusters to rebuild refcounts (%llu)", q->path,
                                (unsigned long long) n);
     _cleanup_free_ uint16_t *refs = calloc(n, sizeof(uint16_t));
+    _cleanup_free_ uint8_t *walked = calloc(n, 1);
     _cleanup_free_ uint8_t *tbl = malloc(q->cluster_size);
-    if (!refs || !tbl)
+    if (!refs || !walked || !tbl)
         return -ENOMEM;
     struct qcow2_check_result res = { 0 };
-    struct check c = { .q = q, .res = &res, .refs = refs, .n = n };
+    struct check c = { .q = q, .res = &res, .refs = refs, .walked = walked, .n = n };
     count_refs(&c, tbl);
     if (res.corruptions || res.check_errors)
         return berth_error_set(err, -EUCLEAN, "%s: cannot rebuild refcounts: %s", q->path,
@@ -272,8 +329,6 @@ int qcow2_check(const char *path, enum qcow2_repair repair, struct qcow2_check_r
     if (r < 0)
         return r;
     struct qcow2 *q = d->priv;
-    if (q->nb_snapshots)
-        return berth_error_set(err, -ENOTSUP, "%s: checking images with internal snapshots is not supported", path);
     struct qcow2_check_result res = { 0 };
     if (repair == QCOW2_REPAIR_ALL) {
         struct berth_error e = { 0 };
@@ -287,10 +342,11 @@ int qcow2_check(const char *path, enum qcow2_repair repair, struct qcow2_check_r
     if (n > MAX_CHECK_CLUSTERS)
         return berth_error_set(err, -EFBIG, "%s: too many clusters to check (%llu)", path, (unsigned long long) n);
     _cleanup_free_ uint16_t *refs = calloc(n, sizeof(uint16_t));
+    _cleanup_free_ uint8_t *walked = calloc(n, 1);
     _cleanup_free_ uint8_t *tbl = malloc(q->cluster_size);
-    if (!refs || !tbl)
+    if (!refs || !walked || !tbl)
         return -ENOMEM;
-    struct check c = { .q = q, .res = &res, .refs = refs, .n = n };
+    struct check c = { .q = q, .res = &res, .refs = refs, .walked = walked, .n = n };
     res.total_clusters = (q->size + q->cluster_size - 1) >> q->cluster_bits;
     count_refs(&c, tbl);
     r = compare(&c, repair != QCOW2_REPAIR_NONE);

@@ -248,6 +248,8 @@ static int qcow2_writev(struct disk *d, uint64_t offset, const struct iovec *iov
     pthread_mutex_lock(&q->lock);
     berth_error_clear(&d->last_error);
     int r = writev_locked(q, offset, iov, iovcnt, total);
+    if (r >= 0 && q->n_pending > QCOW2_MAX_PENDING)
+        r = qcow2_flush_locked(q);
     pthread_mutex_unlock(&q->lock);
     return r;
 }
@@ -301,6 +303,9 @@ static int qcow2_discard(struct disk *d, uint64_t offset, uint64_t len)
         }
         pos += n;
     }
+    /* A guest that discards a lot and never flushes must not grow the list without bound. */
+    if (r >= 0 && q->n_pending > QCOW2_MAX_PENDING)
+        r = qcow2_flush_locked(q);
     pthread_mutex_unlock(&q->lock);
     return r;
 }
@@ -399,6 +404,7 @@ static void qcow2_close(struct disk *d)
         free(q->zero_buf);
         free(q->backing_name);
         free(q->backing_format);
+        free(q->backing_root);
         free(q->path);
         pthread_mutex_destroy(&q->lock);
         free(q);

@@ -70,10 +70,17 @@ int qcow2_open_backing(struct qcow2 *q, struct qcow2_chain *chain, struct berth_
     if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
         return berth_error_set(err, -EINVAL, "%s: backing file '%s' is not a regular file or block device", q->path,
                                q->backing_name);
+    if (q->backing_root) {
+        _cleanup_free_ char *real = realpath(path, NULL);
+        size_t n = strlen(q->backing_root);
+        if (!real || strncmp(real, q->backing_root, n) || (real[n] != '/' && q->backing_root[n - 1] != '/'))
+            return berth_error_set(err, -EPERM, "%s: backing file '%s' lies outside %s", q->path, q->backing_name,
+                                   q->backing_root);
+    }
     bool is_qcow2 = fmt ? !strcmp(fmt, "qcow2") : qcow2_probe_fd(fd);
     int r;
     if (is_qcow2) {
-        struct qcow2_open_opts o = { .read_only = true };
+        struct qcow2_open_opts o = { .read_only = true, .backing_root = q->backing_root };
         r = qcow2_open_chain(path, &o, chain, &q->backing, err);
     } else {
         r = chain_push(chain, path, &st, err);
@@ -131,6 +138,13 @@ int qcow2_open_chain(const char *path, const struct qcow2_open_opts *opts, struc
     if (!q->path) {
         free_q(q);
         return -ENOMEM;
+    }
+    if (opts->backing_root) {
+        q->backing_root = realpath(opts->backing_root, NULL);
+        if (!q->backing_root) {
+            r = berth_error_errno(err, -errno, "%s: backing root %s", path, opts->backing_root);
+            goto fail;
+        }
     }
     r = qcow2_header_load(q, err);
     if (r < 0)

@@ -64,6 +64,8 @@ struct qcow2_free {
     uint64_t offset;
     uint64_t len;
 };
+/* Past this many queued frees, the write or discard that queued them flushes. */
+#define QCOW2_MAX_PENDING 65536
 
 struct qcow2 {
     struct disk *disk;        /* back pointer (for size) */
@@ -84,6 +86,7 @@ struct qcow2 {
     uint64_t snapshots_offset;
     char *backing_name;       /* as stored */
     char *backing_format;     /* from the extension, or NULL */
+    char *backing_root;       /* confinement of the backing chain (realpath), or NULL */
 
     uint64_t l1_offset;
     uint32_t l1_size;

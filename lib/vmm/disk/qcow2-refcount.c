@@ -250,6 +250,14 @@ int qcow2_refcounts_persist(struct qcow2 *q)
 
 int qcow2_free_later(struct qcow2 *q, uint64_t offset, uint64_t len)
 {
+    /* A discard of a long range frees contiguous clusters: one entry for all of them. */
+    if (q->n_pending) {
+        struct qcow2_free *last = &q->pending[q->n_pending - 1];
+        if (last->offset + last->len == offset && !(offset & (q->cluster_size - 1))) {
+            last->len += len;
+            return 0;
+        }
+    }
     if (q->n_pending == q->cap_pending) {
         size_t cap = q->cap_pending ? q->cap_pending * 2 : 64;
         struct qcow2_free *p = realloc(q->pending, cap * sizeof(*p));

@@ -27,6 +27,10 @@ struct qcow2_open_opts {
     bool read_only;
     bool no_backing;            /* do not open the backing file (info, check, fuzzing) */
     unsigned l2_cache_tables;   /* 0: a default sized to cover 8 GiB of disk, bounded */
+    /* When set, every file of the backing chain must resolve (symlinks followed) inside this
+     * directory: an image from an untrusted source cannot name /etc/shadow as its raw backing
+     * file and show it to a guest. */
+    const char *backing_root;
 };
 
 /* Opens a qcow2 image with its backing chain. */

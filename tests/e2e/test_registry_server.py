@@ -331,3 +331,34 @@ def test_max_blob_size(berth_env, tmp_path):
     r = subprocess.run([binary("berth"), "registry", "serve", "--max-blob-size", "lots"], env=berth_env,
                        capture_output=True, text=True)
     assert r.returncode == 125 and "--max-blob-size" in r.stderr
+
+
+def test_killed_server_mid_upload_leaves_no_partial_blob(berth_env, tmp_path):
+    root = tmp_path / "root"
+    srv = Server(berth_env, root)
+    data = os.urandom(1 << 20)
+    d = sha256(data)
+    s = socket.create_connection(("127.0.0.1", srv.port))
+    try:
+        s.sendall(f"POST /v2/k/blobs/uploads/?digest={d} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(data)}\r\n\r\n"
+                  .encode() + data[:400000])
+        import time
+        deadline = time.time() + 5
+        while time.time() < deadline and not any(os.path.getsize(os.path.join(root, "blobs/.staging", f)) > 0
+                                                 for f in staging_files(str(root))):
+            time.sleep(0.05)
+        srv.proc.kill()   # SIGKILL: no cleanup runs
+        srv.proc.wait()
+    finally:
+        s.close()
+        srv.stop()
+    assert not os.path.exists(root / "blobs/sha256" / d[7:])
+    srv = Server(berth_env, root)
+    try:
+        api = Api(srv.addr)
+        st, h, body = api.req("HEAD", f"/v2/k/blobs/{d}")
+        assert st == 404
+        assert api.push_blob("k", data) == d
+        assert api.req("GET", f"/v2/k/blobs/{d}")[2] == data
+    finally:
+        srv.stop()

@@ -1,6 +1,7 @@
 #include "image/unpack.h"
 
 #include <archive.h>
+#include <dirent.h>
 #include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -221,7 +222,36 @@ static int open_parent(struct unpack_ctx *c, const char *path, char **ret_base, 
     return fd;
 }
 
-/* Clears the way for a new entry: tar semantics replace what is there (except dir over dir). */
+/* rm -rf of name in dfd, never following symlinks, never leaving dfd. */
+static int remove_tree_at(int dfd, const char *name, int depth)
+{
+    if (depth > 4096)
+        return -ELOOP;
+    if (unlinkat(dfd, name, 0) == 0 || errno == ENOENT)
+        return 0;
+    if (errno != EISDIR && errno != EPERM)
+        return -errno;
+    int sub = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (sub < 0)
+        return -errno;
+    DIR *d = fdopendir(sub);
+    if (!d) {
+        close(sub);
+        return -errno;
+    }
+    int r = 0;
+    struct dirent *de;
+    while (r == 0 && (de = readdir(d)))
+        if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+            r = remove_tree_at(dirfd(d), de->d_name, depth + 1);
+    closedir(d);
+    if (r < 0)
+        return r;
+    return unlinkat(dfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT ? -errno : 0;
+}
+
+/* Clears the way for a new entry: tar semantics replace what is there (except dir over dir,
+ * which keeps the directory and its contents: returns 1). */
 static int remove_existing(int dfd, const char *name, bool keep_dir)
 {
     struct stat st;
@@ -230,15 +260,7 @@ static int remove_existing(int dfd, const char *name, bool keep_dir)
     if (S_ISDIR(st.st_mode)) {
         if (keep_dir)
             return 1;
-        int sub = openat(dfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (sub < 0)
-            return -errno;
-        _cleanup_free_ char *proc = NULL;
-        int r = asprintf(&proc, "/proc/self/fd/%d", sub) < 0 ? -ENOMEM : fs_rm_rf(proc);
-        close(sub);
-        if (r < 0)
-            return r;
-        return 0;
+        return remove_tree_at(dfd, name, 0);
     }
     return unlinkat(dfd, name, 0) < 0 ? -errno : 0;
 }

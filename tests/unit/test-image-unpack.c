@@ -143,6 +143,36 @@ static void test_whiteouts_and_opaque(void **state)
     assert_true(strncmp(res.diff_id, "sha256:", 7) == 0);
 }
 
+static void test_later_entries_replace_earlier_ones(void **state)
+{
+    if (geteuid() != 0)
+        skip();
+    const struct ent ents[] = {
+        { D, "a/", NULL },    { F, "a/inner", "x" }, { F, "a", "now a file" },  /* file over dir */
+        { D, "b/", NULL },    { D, "b/c/", NULL },   { F, "b/c/deep", "y" },
+        { F, "b/.wh.c", "" },                                                     /* whiteout over dir */
+        { L, "s", "/nowhere" }, { D, "s/", NULL },                               /* dir over symlink */
+        { F, "f", "old" },    { F, "f", "new" },
+    };
+    struct layer_unpack_result res;
+    struct berth_error err = { 0 };
+    _cleanup_close_ int dfd = -1;
+    int r = unpack(ents, ARRAY_SIZE(ents), false, NULL, &res, &err, &dfd);
+    if (r < 0)
+        fail_msg("%s", err.msg);
+    struct stat st;
+    assert_int_equal(fstatat(dfd, "a", &st, AT_SYMLINK_NOFOLLOW), 0);
+    assert_true(S_ISREG(st.st_mode));
+    assert_int_equal(fstatat(dfd, "b/c", &st, AT_SYMLINK_NOFOLLOW), 0);
+    assert_true(S_ISCHR(st.st_mode));
+    assert_int_equal(fstatat(dfd, "s", &st, AT_SYMLINK_NOFOLLOW), 0);
+    assert_true(S_ISDIR(st.st_mode));
+    char buf[8] = "";
+    _cleanup_close_ int f = openat(dfd, "f", O_RDONLY);
+    assert_int_equal(read(f, buf, sizeof(buf)), 3);
+    assert_memory_equal(buf, "new", 3);
+}
+
 static void test_diff_id_is_uncompressed_sha256(void **state)
 {
     const struct ent ents[] = { { F, "a", "hello" } };
@@ -275,6 +305,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_whiteouts_and_opaque),
+        cmocka_unit_test(test_later_entries_replace_earlier_ones),
         cmocka_unit_test(test_diff_id_is_uncompressed_sha256),
         cmocka_unit_test(test_hostile_entries),
         cmocka_unit_test(test_absolute_paths_stay_inside),

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/cleanup.h"
@@ -153,6 +154,14 @@ int net_attach_container(const char *network, const char *workload_id, const cha
     _cleanup_close_ int nsfd = open(netns_path, O_RDONLY | O_CLOEXEC);
     if (nsfd < 0)
         return berth_error_errno(err, -errno, "%s", netns_path);
+    /* Plumbing our own namespace (a --network host container) would add eth0 and a default
+     * route to the host itself. */
+    struct stat target, self;
+    if (fstat(nsfd, &target) < 0 || stat("/proc/thread-self/ns/net", &self) < 0)
+        return berth_error_errno(err, -errno, "%s", netns_path);
+    if (target.st_dev == self.st_dev && target.st_ino == self.st_ino)
+        return berth_error_set(err, -EINVAL, "%s is berth's own network namespace (host network): nothing to attach",
+                               netns_path);
     _cleanup_close_ int lk = network_lock(false, err);
     if (lk < 0)
         return lk;

@@ -400,6 +400,18 @@ static int lease_alloc_locked(struct store *s, const struct net_network *nw, con
         return r;
     if (held)
         return berth_error_set(err, -EEXIST, "%s is already attached to network '%s'", workload, nw->name);
+    if (name) {
+        /* One name, one address: the resolver could not tell two workloads of one name apart. */
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        r = store_prepare(s, "SELECT workload FROM net_leases WHERE network = ? AND name = ? COLLATE NOCASE", &st, err);
+        if (r < 0)
+            return r;
+        sqlite3_bind_text(st, 1, nw->name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            return berth_error_set(err, -EEXIST, "name '%s' is already used on network '%s' by %s", name, nw->name,
+                                   (const char *) sqlite3_column_text(st, 0));
+    }
     char ipbuf[INET_ADDRSTRLEN];
     if (want_ip) {
         char sub[32];

@@ -95,3 +95,17 @@ def test_default_network_from_berth_conf(ns, berth_env):
     assert p.returncode != 0 and "in use" in p.stderr
     ns.berth("network", "detach", "w1")
     ns.berth("network", "rm", "berth")
+
+
+def test_attach_refuses_host_namespace_and_duplicate_names(ns):
+    ns.berth("network", "create", "dup", "--subnet", "10.127.0.0/24")
+    # The berth process's own namespace (what --network host would be) is refused.
+    p = ns.berth("network", "attach", "dup", "--id", "h", "--netns", "/proc/self/ns/net", check=False)
+    assert p.returncode != 0 and "own network namespace" in p.stderr
+    w1, w2 = ns.spawn("/bin/busybox", "sleep", "60"), ns.spawn("/bin/busybox", "sleep", "60")
+    ns.berth("network", "attach", "dup", "--id", "one", "--name", "db", "--pid", str(w1.pid))
+    p = ns.berth("network", "attach", "dup", "--id", "two", "--name", "DB", "--pid", str(w2.pid), check=False)
+    assert p.returncode != 0 and "name 'DB' is already used on network 'dup' by one" in p.stderr
+    assert len(ns.links("bv")) == 1
+    ns.berth("network", "detach", "one")
+    ns.berth("network", "rm", "dup")

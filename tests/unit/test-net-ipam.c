@@ -148,7 +148,7 @@ static void test_static_ip_and_mac(void **state)
     struct net_lease a, b;
     uint32_t ip;
     cidr_parse_ip("10.212.0.50", &ip, &err);
-    assert_int_equal(ipam_lease_alloc(f->s, &nw, "a", NULL, "container", ip, "02:11:22:33:44:55", "net1", &a, &err), 0);
+    assert_int_equal(ipam_lease_alloc(f->s, &nw, "a", "A", "container", ip, "02:11:22:33:44:55", "net1", &a, &err), 0);
     assert_int_equal(a.ip, ip);
     assert_string_equal(a.mac, "02:11:22:33:44:55");
     assert_string_equal(a.ifname, "net1");
@@ -168,6 +168,10 @@ static void test_static_ip_and_mac(void **state)
     cidr_parse_ip("10.213.0.5", &ip, &err);
     assert_int_equal(ipam_lease_alloc(f->s, &nw, "b", NULL, "container", ip, NULL, NULL, &b, &err), -EINVAL);
     assert_non_null(strstr(err.msg, "not a host address"));
+    berth_error_clear(&err);
+    /* Names are unique per network (case-insensitively, like DNS). */
+    assert_int_equal(ipam_lease_alloc(f->s, &nw, "b", "a", "container", 0, NULL, NULL, &b, &err), -EEXIST);
+    assert_non_null(strstr(err.msg, "name 'a' is already used on network 'st' by a"));
     berth_error_clear(&err);
     /* Names resolve for the DNS. */
     uint32_t got;

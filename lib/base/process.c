@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,4 +101,34 @@ int proc_close_fds_from(int from, const int *keep, size_t n_keep)
             close(fd);
     }
     return 0;
+}
+
+int proc_find_sibling_binary(const char *name, char *buf, size_t cap)
+{
+    /* berth-agent -> BERTH_AGENT, berth-vmm -> BERTH_VMM */
+    char env[64];
+    snprintf(env, sizeof(env), "BERTH_%s", strncmp(name, "berth-", 6) ? name : name + 6);
+    for (char *p = env; *p; p++)
+        *p = *p == '-' ? '_' : (char) (*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+    const char *e = getenv(env);
+    if (e && *e) {
+        snprintf(buf, cap, "%s", e);
+        return access(buf, X_OK) == 0 ? 0 : -ENOENT;
+    }
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n < 0)
+        return -errno;
+    self[n] = '\0';
+    char *slash = strrchr(self, '/');
+    if (slash)
+        *slash = '\0';
+    /* Installed side by side, or the build tree's src/<name>/<name>. */
+    snprintf(buf, cap, "%s/%s", self, name);
+    if (access(buf, X_OK) == 0)
+        return 0;
+    snprintf(buf, cap, "%s/../%s/%s", self, name, name);
+    if (access(buf, X_OK) == 0)
+        return 0;
+    return -ENOENT;
 }

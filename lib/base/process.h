@@ -14,3 +14,8 @@ int proc_run(char *const argv[], struct berth_error *err);
 
 /* Closes every fd >= from except those listed in keep (for CVE-2024-21626-style leak hygiene). */
 int proc_close_fds_from(int from, const int *keep, size_t n_keep);
+
+/* Path of a helper binary shipped with berth (berth-agent, berth-vmm, berth-monitor): $BERTH_AGENT,
+ * $BERTH_VMM, $BERTH_MONITOR (the name without "berth-", upper case) when set, else installed
+ * beside the running binary, else the build tree's src/<name>/<name>. 0 when found. */
+int proc_find_sibling_binary(const char *name, char *buf, size_t cap);

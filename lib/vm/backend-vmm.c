@@ -14,6 +14,7 @@
 
 #include "base/cleanup.h"
 #include "base/fs.h"
+#include "base/process.h"
 #include "vm/backend.h"
 
 static const char *vmm_cmdline_extra(void)
@@ -24,7 +25,7 @@ static const char *vmm_cmdline_extra(void)
 static int vmm_launch(const struct vm_launch *l, pid_t *ret_pid, struct berth_error *err)
 {
     char vmm[PATH_MAX];
-    if (vm_find_sibling_binary("berth-vmm", vmm, sizeof(vmm)) < 0)
+    if (proc_find_sibling_binary("berth-vmm", vmm, sizeof(vmm)) < 0)
         return berth_error_set(err, -ENOENT, "berth-vmm not found beside berth (set BERTH_VMM)");
     char cpus[16], mem[32], disk_cfg[PATH_MAX + 8], vsock[PATH_MAX + 16], console[PATH_MAX];
     snprintf(cpus, sizeof(cpus), "%u", l->rec->cpus);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "base/fs.h"
+#include "base/process.h"
 #include "vmm/kvm/vm.h"
 
 bool vm_kvm_is_fast(char *why, size_t cap)
@@ -28,43 +29,13 @@ bool vm_kvm_is_fast(char *why, size_t cap)
     return true;
 }
 
-int vm_find_sibling_binary(const char *name, char *buf, size_t cap)
-{
-    /* berth-agent -> BERTH_AGENT, berth-vmm -> BERTH_VMM */
-    char env[64];
-    snprintf(env, sizeof(env), "BERTH_%s", strncmp(name, "berth-", 6) ? name : name + 6);
-    for (char *p = env; *p; p++)
-        *p = *p == '-' ? '_' : (char) (*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
-    const char *e = getenv(env);
-    if (e && *e) {
-        snprintf(buf, cap, "%s", e);
-        return access(buf, X_OK) == 0 ? 0 : -ENOENT;
-    }
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    if (n < 0)
-        return -errno;
-    self[n] = '\0';
-    char *slash = strrchr(self, '/');
-    if (slash)
-        *slash = '\0';
-    /* Installed side by side, or the build tree's src/<name>/<name>. */
-    snprintf(buf, cap, "%s/%s", self, name);
-    if (access(buf, X_OK) == 0)
-        return 0;
-    snprintf(buf, cap, "%s/../%s/%s", self, name, name);
-    if (access(buf, X_OK) == 0)
-        return 0;
-    return -ENOENT;
-}
-
 int vm_backend_choose(const char *name, const struct vm_backend_ops **ret, char *why, size_t cap,
                       struct berth_error *err)
 {
     if (!name || !strcmp(name, "auto")) {
         char kvm_why[256];
         char vmm[PATH_MAX];
-        if (vm_kvm_is_fast(kvm_why, sizeof(kvm_why)) && vm_find_sibling_binary("berth-vmm", vmm, sizeof(vmm)) == 0) {
+        if (vm_kvm_is_fast(kvm_why, sizeof(kvm_why)) && proc_find_sibling_binary("berth-vmm", vmm, sizeof(vmm)) == 0) {
             snprintf(why, cap, "auto: %s", kvm_why);
             *ret = &vm_backend_berth_vmm;
         } else {

@@ -46,7 +46,3 @@ int vm_backend_choose(const char *name, const struct vm_backend_ops **ret, char 
 
 /* True when /dev/kvm can run a stock kernel at native speed (present, usable, not kvm_pvm). */
 bool vm_kvm_is_fast(char *why, size_t cap);
-
-/* Path of a helper binary beside berth: $BERTH_AGENT / $BERTH_VMM for berth-agent / berth-vmm,
- * else installed side by side, else the build tree's src/<name>/<name>. */
-int vm_find_sibling_binary(const char *name, char *buf, size_t cap);

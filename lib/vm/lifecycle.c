@@ -14,6 +14,7 @@
 
 #include "base/cleanup.h"
 #include "base/fs.h"
+#include "base/process.h"
 #include "base/json.h"
 #include "image/defaults.h"
 #include "image/image.h"
@@ -300,7 +301,7 @@ int vm_start(struct store *s, struct vm_record *rec, char *ret_why, struct berth
     if (r < 0)
         return r;
     char agent[PATH_MAX];
-    if (vm_find_sibling_binary("berth-agent", agent, sizeof(agent)) < 0)
+    if (proc_find_sibling_binary("berth-agent", agent, sizeof(agent)) < 0)
         return berth_error_set(err, -ENOENT, "berth-agent not found beside berth (set BERTH_AGENT)");
     struct guest_kernel k = { 0 };
     r = guest_kernel_prepare(berth_root_dir(), rec->kernel_version[0] ? rec->kernel_version : NULL, agent, &k, err);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "base/fs.h"
+#include "base/process.h"
 #include "commands.h"
 #include "store/store.h"
 #include "vm/backend.h"
@@ -60,7 +61,7 @@ int cmd_kernel(int argc, char **argv)
         return 125;
     }
     char agent[PATH_MAX];
-    if (vm_find_sibling_binary("berth-agent", agent, sizeof(agent)) < 0) {
+    if (proc_find_sibling_binary("berth-agent", agent, sizeof(agent)) < 0) {
         fprintf(stderr, "berth kernel prepare: berth-agent not found beside berth (set BERTH_AGENT)\n");
         return 125;
     }

@@ -1,0 +1,485 @@
+#include "containers/run.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/cleanup.h"
+#include "base/fs.h"
+#include "base/process.h"
+#include "base/json.h"
+#include "base/strv.h"
+#include "containers/spec.h"
+#include "image/image.h"
+#include "image/mount.h"
+#include "runtime/container.h"
+#include "store/store.h"
+
+char *ctr_path(const struct ctr_record *rec, const char *file)
+{
+    _cleanup_free_ char *dir = ctr_dir(rec->id);
+    return dir ? fs_path_join(dir, file) : NULL;
+}
+
+int ctr_create(struct store *s, const char *name, json_t *spec, const char *restart, bool auto_remove,
+               struct ctr_record *ret, struct berth_error *err)
+{
+    const char *image_ref = json_string_value(json_object_get(spec, "image"));
+    if (!image_ref)
+        return berth_error_set(err, -EINVAL, "an image is needed");
+    if (restart && strcmp(restart, "no") && strcmp(restart, "on-failure") && strcmp(restart, "always"))
+        return berth_error_set(err, -EINVAL, "--restart '%s': expected no, on-failure or always", restart);
+    if (auto_remove && restart && strcmp(restart, "no"))
+        return berth_error_set(err, -EINVAL, "--rm and --restart %s cannot be combined", restart);
+    struct image_store *is = NULL;
+    struct image *img = NULL;
+    _cleanup_json_ json_t *image_config = NULL, *config = NULL;
+    struct ctr_record rec = { 0 };
+    _cleanup_free_ char *dir = NULL;
+    int r = image_store_open(NULL, &is, err);
+    if (r == 0)
+        r = image_lookup(is, image_ref, &img, err);
+    if (r == 0)
+        r = image_get_config(is, img, &image_config, err);
+    if (r < 0)
+        goto out;
+    snprintf(rec.name, sizeof(rec.name), "%s", name ? name : "");
+    if (name && !ctr_name_is_valid(name)) {
+        r = berth_error_set(err, -EINVAL, "invalid container name '%s': use letters, digits, '_', '.', '-'", name);
+        goto out;
+    }
+    snprintf(rec.image, sizeof(rec.image), "%s", image_ref);
+    snprintf(rec.image_digest, sizeof(rec.image_digest), "%s", img->digest);
+    snprintf(rec.restart, sizeof(rec.restart), "%s", restart ? restart : "no");
+    rec.auto_remove = auto_remove;
+    rec.exit_code = -1;
+    rec.spec = json_incref(spec);
+    snprintf(rec.state, sizeof(rec.state), "created");
+    /* The id is needed by the config (hostname, cgroup): draw it by inserting first. */
+    r = ctr_record_insert(s, &rec, err);
+    if (r < 0)
+        goto out;
+    r = ctr_build_config(spec, image_config, rec.id, &config, err);
+    dir = ctr_dir(rec.id);
+    if (r == 0 && !dir)
+        r = berth_error_set(err, -ENOMEM, "out of memory");
+    static const char *const subdirs[] = { "rootfs", "upper", "work", NULL };
+    for (size_t i = 0; r == 0 && subdirs[i]; i++) {
+        _cleanup_free_ char *p = fs_path_join(dir, subdirs[i]);
+        if (!p || (r = fs_mkdir_p(p, 0755)) < 0)
+            r = berth_error_errno(err, r ? r : -ENOMEM, "%s", dir);
+    }
+    if (r == 0) {
+        _cleanup_free_ char *cfg_path = fs_path_join(dir, "config.json");
+        r = cfg_path ? json_write_path(cfg_path, config, err) : -ENOMEM;
+    }
+    if (r == 0) {
+        char holder[80];
+        snprintf(holder, sizeof(holder), "container:%s", rec.id);
+        r = image_store_hold(is, img->digest, holder, err);
+    }
+    if (r < 0) {
+        if (dir)
+            fs_rm_rf(dir);
+        ctr_record_delete(s, rec.id, NULL);
+    }
+out:
+    if (img)
+        image_free(img);
+    image_store_free(is);
+    if (r < 0) {
+        ctr_record_clear(&rec);
+        return r;
+    }
+    *ret = rec;
+    return 0;
+}
+
+/* "name", "uid", "uid:gid" or "name:group" against the container's /etc/passwd and /etc/group. */
+static int lookup_id(int rootfd, const char *file, const char *name, unsigned *ret)
+{
+    char *end;
+    unsigned long v = strtoul(name, &end, 10);
+    if (*name && !*end) {
+        *ret = (unsigned) v;
+        return 0;
+    }
+    int fd = fs_open_in_root(rootfd, file, O_RDONLY, 0, 0);
+    if (fd < 0)
+        return -ENOENT;
+    _cleanup_fclose_ FILE *f = fdopen(fd, "r");
+    if (!f) {
+        close(fd);
+        return -errno;
+    }
+    char line[1024];
+    size_t n = strlen(name);
+    while (fgets(line, sizeof(line), f)) {
+        if (strncmp(line, name, n) || line[n] != ':')
+            continue;
+        char *p = strchr(line + n + 1, ':');
+        if (!p)
+            break;
+        *ret = (unsigned) strtoul(p + 1, NULL, 10);
+        return 0;
+    }
+    return -ENOENT;
+}
+
+static int resolve_user(const char *rootfs, const char *user, json_t *config, struct berth_error *err)
+{
+    if (!user || !*user)
+        return 0;
+    _cleanup_close_ int rootfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (rootfd < 0)
+        return berth_error_errno(err, -errno, "%s", rootfs);
+    _cleanup_free_ char *u = strdup(user);
+    if (!u)
+        return -ENOMEM;
+    char *g = strchr(u, ':');
+    if (g)
+        *g++ = '\0';
+    unsigned uid = 0, gid = 0;
+    if (lookup_id(rootfd, "/etc/passwd", u, &uid) < 0)
+        return berth_error_set(err, -EINVAL, "--user %s: no user '%s' in the image's /etc/passwd", user, u);
+    if (g && lookup_id(rootfd, "/etc/group", g, &gid) < 0)
+        return berth_error_set(err, -EINVAL, "--user %s: no group '%s' in the image's /etc/group", user, g);
+    if (!g) {
+        /* The user's primary group, from the fourth field of its passwd line. */
+        int fd = fs_open_in_root(rootfd, "/etc/passwd", O_RDONLY, 0, 0);
+        _cleanup_fclose_ FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
+        char line[1024];
+        while (f && fgets(line, sizeof(line), f)) {
+            char *fields[4] = { line };
+            int k = 1;
+            for (char *p = line; *p && k < 4; p++)
+                if (*p == ':') {
+                    *p = '\0';
+                    fields[k++] = p + 1;
+                }
+            if (k == 4 && strtoul(fields[2], NULL, 10) == uid) {
+                gid = (unsigned) strtoul(fields[3], NULL, 10);
+                break;
+            }
+        }
+    }
+    json_object_set_new(json_object_get(config, "process"), "user", json_pack("{s:i, s:i}", "uid", (int) uid, "gid", (int) gid));
+    return 0;
+}
+
+static int mount_rootfs(const struct ctr_record *rec, const char *dir, struct berth_error *err)
+{
+    _cleanup_free_ char *rootfs = fs_path_join(dir, "rootfs");
+    _cleanup_free_ char *upper = fs_path_join(dir, "upper");
+    _cleanup_free_ char *work = fs_path_join(dir, "work");
+    if (!rootfs || !upper || !work)
+        return berth_error_set(err, -ENOMEM, "out of memory");
+    struct image_store *is = NULL;
+    struct image *img = NULL;
+    int r = image_store_open(NULL, &is, err);
+    if (r == 0)
+        r = image_lookup(is, rec->image_digest, &img, err);
+    if (r == 0) {
+        umount2(rootfs, MNT_DETACH);
+        r = image_mount_rootfs(is, img, upper, work, rootfs, err);
+    }
+    if (img)
+        image_free(img);
+    image_store_free(is);
+    return r;
+}
+
+static void release_runtime(const struct ctr_record *rec)
+{
+    _cleanup_free_ char *oci = ctr_oci_root();
+    if (oci)
+        container_delete(oci, rec->id, true, NULL);
+    _cleanup_free_ char *rootfs = ctr_path(rec, "rootfs");
+    if (rootfs)
+        umount2(rootfs, MNT_DETACH);
+}
+
+int ctr_start(struct store *s, struct ctr_record *rec, bool keep_on_exit, struct berth_error *err)
+{
+    int r = ctr_refresh(s, rec, err);
+    if (r < 0)
+        return r;
+    if (!strcmp(rec->state, "running") || !strcmp(rec->state, "paused"))
+        return berth_error_set(err, -EBUSY, "container %s is already running", rec->name);
+    char monitor[PATH_MAX], self[PATH_MAX];
+    if (proc_find_sibling_binary("berth-monitor", monitor, sizeof(monitor)) < 0)
+        return berth_error_set(err, -ENOENT, "berth-monitor not found beside berth");
+    ssize_t sn = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (sn < 0)
+        return berth_error_errno(err, -errno, "/proc/self/exe");
+    self[sn] = '\0';
+    _cleanup_free_ char *dir = ctr_dir(rec->id);
+    _cleanup_free_ char *oci = ctr_oci_root();
+    _cleanup_free_ char *log = dir ? fs_path_join(dir, "container.log") : NULL;
+    _cleanup_free_ char *exit_file = dir ? fs_path_join(dir, "exit.json") : NULL;
+    _cleanup_free_ char *cfg_path = dir ? fs_path_join(dir, "config.json") : NULL;
+    _cleanup_free_ char *rootfs = dir ? fs_path_join(dir, "rootfs") : NULL;
+    if (!log || !exit_file || !oci || !cfg_path || !rootfs)
+        return berth_error_set(err, -ENOMEM, "out of memory");
+    release_runtime(rec); /* a previous run's leftovers */
+    unlink(exit_file);
+    r = mount_rootfs(rec, dir, err);
+    if (r < 0)
+        return r;
+    const char *user = json_string_value(json_object_get(rec->spec, "user"));
+    if (user) {
+        _cleanup_json_ json_t *cfg = NULL;
+        r = json_load_path(cfg_path, 1 << 20, &cfg, err);
+        if (r == 0)
+            r = resolve_user(rootfs, user, cfg, err);
+        if (r == 0)
+            r = json_write_path(cfg_path, cfg, err);
+        if (r < 0) {
+            umount2(rootfs, MNT_DETACH);
+            return r;
+        }
+    }
+
+    int out[2], errp[2], sync[2];
+    if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 || pipe2(sync, O_CLOEXEC) < 0) {
+        umount2(rootfs, MNT_DETACH);
+        return berth_error_errno(err, -errno, "pipe");
+    }
+    pid_t mon = fork();
+    if (mon < 0) {
+        umount2(rootfs, MNT_DETACH);
+        return berth_error_errno(err, -errno, "fork");
+    }
+    if (mon == 0) {
+        /* The monitor-to-be: the init is created as our child, then we become berth-monitor. */
+        setsid();
+        prctl(PR_SET_CHILD_SUBREAPER, 1);
+        close(sync[0]);
+        int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+        dup2(devnull, 0);
+        dup2(out[1], 1);
+        dup2(errp[1], 2);
+        struct berth_error cerr = { 0 };
+        struct container_create_opts co = { .root = oci, .id = rec->id, .bundle = dir };
+        pid_t init = 0;
+        int q = container_create(&co, &init, &cerr);
+        if (q == 0)
+            q = container_start(oci, rec->id, &cerr);
+        if (q < 0) {
+            const char *m = berth_error_message(&cerr);
+            ssize_t w = write(sync[1], m, strlen(m));
+            (void) w;
+            if (init > 0)
+                container_delete(oci, rec->id, true, NULL);
+            _exit(1);
+        }
+        ssize_t w = write(sync[1], "OK", 2);
+        (void) w;
+        /* Only the init holds the pipes' write ends now; the monitor reads them as fds 3 and 4. */
+        dup2(devnull, 1);
+        dup2(devnull, 2);
+        dup2(out[0], 3);
+        dup2(errp[0], 4);
+        char pid_text[16];
+        snprintf(pid_text, sizeof(pid_text), "%d", (int) init);
+        char *argv[] = { monitor, "--pid", pid_text, "--log", log, "--exit", exit_file, "--on-exit", self,
+                         "container-exited", rec->id, keep_on_exit ? "--keep" : NULL, NULL };
+        execv(monitor, argv);
+        _exit(127);
+    }
+    close(out[0]);
+    close(out[1]);
+    close(errp[0]);
+    close(errp[1]);
+    close(sync[1]);
+    char msg[1024];
+    ssize_t n = read(sync[0], msg, sizeof(msg) - 1);
+    close(sync[0]);
+    msg[n > 0 ? n : 0] = '\0';
+    if (n != 2 || strcmp(msg, "OK") != 0) {
+        waitpid(mon, NULL, 0);
+        umount2(rootfs, MNT_DETACH);
+        return berth_error_set(err, -EIO, "container %s: %s", rec->name, n > 0 ? msg : "the runtime failed to start it");
+    }
+    snprintf(rec->state, sizeof(rec->state), "running");
+    rec->monitor_pid = mon;
+    rec->started = time(NULL);
+    rec->finished = 0;
+    rec->exit_code = -1;
+    return ctr_record_update(s, rec, err);
+}
+
+int ctr_refresh(struct store *s, struct ctr_record *rec, struct berth_error *err)
+{
+    if (strcmp(rec->state, "running") && strcmp(rec->state, "paused"))
+        return 0;
+    _cleanup_free_ char *exit_file = ctr_path(rec, "exit.json");
+    _cleanup_json_ json_t *ex = NULL;
+    bool done = exit_file && json_load_path(exit_file, 4096, &ex, NULL) == 0;
+    if (!done) {
+        /* A monitor that died (kill -9) without recording: the container is gone or orphaned. */
+        if (rec->monitor_pid > 0 && kill(rec->monitor_pid, 0) == 0) {
+            _cleanup_free_ char *oci = ctr_oci_root();
+            _cleanup_json_ json_t *st = NULL;
+            if (oci && container_state(oci, rec->id, &st, NULL) == 0) {
+                const char *status = json_string_value(json_object_get(st, "status"));
+                snprintf(rec->state, sizeof(rec->state), "%s", status && !strcmp(status, "paused") ? "paused" : "running");
+            }
+            return 0;
+        }
+    }
+    snprintf(rec->state, sizeof(rec->state), "exited");
+    rec->exit_code = done ? (int) json_integer_value(json_object_get(ex, "exit_code")) : -1;
+    rec->finished = done ? json_integer_value(json_object_get(ex, "finished")) : time(NULL);
+    rec->monitor_pid = 0;
+    release_runtime(rec);
+    return ctr_record_update(s, rec, err);
+}
+
+int ctr_kill(struct store *s, struct ctr_record *rec, int sig, struct berth_error *err)
+{
+    int r = ctr_refresh(s, rec, err);
+    if (r < 0)
+        return r;
+    if (strcmp(rec->state, "running") && strcmp(rec->state, "paused"))
+        return berth_error_set(err, -EINVAL, "container %s is not running", rec->name);
+    _cleanup_free_ char *oci = ctr_oci_root();
+    return container_kill(oci, rec->id, sig, sig == SIGKILL, err);
+}
+
+int ctr_wait(struct store *s, struct ctr_record *rec, int timeout_ms, struct berth_error *err)
+{
+    for (int waited = 0; timeout_ms < 0 || waited <= timeout_ms; waited += 20) {
+        int r = ctr_refresh(s, rec, err);
+        if (r < 0)
+            return r;
+        if (!strcmp(rec->state, "exited") || !strcmp(rec->state, "created"))
+            return 0;
+        struct timespec ts = { 0, 20 * 1000 * 1000 };
+        nanosleep(&ts, NULL);
+    }
+    return -ETIMEDOUT;
+}
+
+int ctr_stop(struct store *s, struct ctr_record *rec, int timeout_s, struct berth_error *err)
+{
+    int r = ctr_refresh(s, rec, err);
+    if (r < 0)
+        return r;
+    if (strcmp(rec->state, "running") && strcmp(rec->state, "paused"))
+        return 0; /* docker stop of a stopped container succeeds */
+    _cleanup_free_ char *oci = ctr_oci_root();
+    if (!strcmp(rec->state, "paused"))
+        container_pause(oci, rec->id, false, NULL);
+    container_kill(oci, rec->id, SIGTERM, false, NULL);
+    if (ctr_wait(s, rec, timeout_s * 1000, err) == 0)
+        return 0;
+    container_kill(oci, rec->id, SIGKILL, true, NULL);
+    r = ctr_wait(s, rec, 10000, err);
+    return r == -ETIMEDOUT ? berth_error_set(err, r, "container %s does not stop", rec->name) : r;
+}
+
+int ctr_pause(struct store *s, struct ctr_record *rec, bool pause, struct berth_error *err)
+{
+    int r = ctr_refresh(s, rec, err);
+    if (r < 0)
+        return r;
+    if (pause && strcmp(rec->state, "running"))
+        return berth_error_set(err, -EINVAL, "container %s is not running", rec->name);
+    if (!pause && strcmp(rec->state, "paused"))
+        return berth_error_set(err, -EINVAL, "container %s is not paused", rec->name);
+    _cleanup_free_ char *oci = ctr_oci_root();
+    r = container_pause(oci, rec->id, pause, err);
+    if (r < 0)
+        return r;
+    snprintf(rec->state, sizeof(rec->state), "%s", pause ? "paused" : "running");
+    return ctr_record_update(s, rec, err);
+}
+
+int ctr_remove(struct store *s, struct ctr_record *rec, bool force, struct berth_error *err)
+{
+    int r = ctr_refresh(s, rec, err);
+    if (r < 0)
+        return r;
+    if (!strcmp(rec->state, "running") || !strcmp(rec->state, "paused")) {
+        if (!force)
+            return berth_error_set(err, -EBUSY, "container %s is running: stop it first or use -f", rec->name);
+        _cleanup_free_ char *oci = ctr_oci_root();
+        container_kill(oci, rec->id, SIGKILL, true, NULL);
+        ctr_wait(s, rec, 10000, NULL);
+    }
+    release_runtime(rec);
+    _cleanup_free_ char *dir = ctr_dir(rec->id);
+    if (dir && (r = fs_rm_rf(dir)) < 0)
+        return berth_error_errno(err, r, "removing %s", dir);
+    struct image_store *is = NULL;
+    if (image_store_open(NULL, &is, NULL) == 0) {
+        char holder[80];
+        snprintf(holder, sizeof(holder), "container:%s", rec->id);
+        image_store_release(is, rec->image_digest, holder, NULL);
+        image_store_free(is);
+    }
+    return ctr_record_delete(s, rec->id, err);
+}
+
+int ctr_exited(struct store *s, struct ctr_record *rec, bool keep, struct berth_error *err)
+{
+    int r = ctr_refresh(s, rec, err);
+    if (r < 0 || strcmp(rec->state, "exited"))
+        return r;
+    if (rec->auto_remove && !keep)
+        return ctr_remove(s, rec, true, err);
+    bool again = !strcmp(rec->restart, "always") || (!strcmp(rec->restart, "on-failure") && rec->exit_code != 0);
+    if (again) {
+        rec->restarts++;
+        return ctr_start(s, rec, false, err);
+    }
+    return 0;
+}
+
+int ctr_exec(struct ctr_record *rec, json_t *args, json_t *env, const char *cwd, const char *user, int *ret_status,
+             struct berth_error *err)
+{
+    if (strcmp(rec->state, "running"))
+        return berth_error_set(err, -EINVAL, "container %s is not running", rec->name);
+    _cleanup_free_ char *oci = ctr_oci_root();
+    _cleanup_json_ json_t *cfg = NULL;
+    int r = container_config_json(oci, rec->id, &cfg, err);
+    if (r < 0)
+        return r;
+    json_t *process = json_deep_copy(json_object_get(cfg, "process"));
+    json_object_set(process, "args", args);
+    json_object_set_new(process, "terminal", json_false());
+    if (cwd)
+        json_object_set_new(process, "cwd", json_string(cwd));
+    if (env) {
+        json_t *penv = json_object_get(process, "env");
+        size_t i;
+        json_t *x;
+        json_array_foreach(env, i, x) json_array_append(penv, x);
+    }
+    if (user) {
+        char *end;
+        unsigned long uid = strtoul(user, &end, 10);
+        if (!*user || (*end && *end != ':')) {
+            json_decref(process);
+            return berth_error_set(err, -EINVAL, "exec --user: expected UID[:GID]");
+        }
+        json_object_set_new(process, "user", json_pack("{s:i, s:i}", "uid", (int) uid, "gid",
+                                                        *end == ':' ? atoi(end + 1) : 0));
+    }
+    struct container_exec_opts o = { .root = oci, .id = rec->id, .process = process };
+    r = container_exec(&o, ret_status, err);
+    json_decref(process);
+    return r;
+}

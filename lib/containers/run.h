@@ -1,0 +1,41 @@
+/* The container lifecycle for users: create from an image, start under berth-monitor, stop, kill,
+ * remove, exec. Errors name the container and the problem. */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "base/error.h"
+#include "containers/containers.h"
+
+struct store;
+
+/* Options as `berth run`/`create` take them, kept as JSON in the record (spec) so that start and
+ * restart rebuild the same container: {"image", "cmd":[...], "entrypoint":[...]|null, "env":[...],
+ * "volumes":[...], "tmpfs":[...], "workdir", "user", "memory", "cpus", "pids_limit", "read_only",
+ * "cap_add":[...], "cap_drop":[...], "hostname", "network"}. */
+int ctr_create(struct store *s, const char *name, json_t *spec, const char *restart, bool auto_remove,
+               struct ctr_record *ret, struct berth_error *err);
+
+/* Starts a created or exited container; returns once its process runs. keep_on_exit: the monitor's
+ * exit hook records the exit but leaves --rm removal to the caller (an attached berth run). */
+int ctr_start(struct store *s, struct ctr_record *rec, bool keep_on_exit, struct berth_error *err);
+
+int ctr_kill(struct store *s, struct ctr_record *rec, int sig, struct berth_error *err);
+/* SIGTERM (or the image's stop signal), then SIGKILL after timeout_s; waits for the exit. */
+int ctr_stop(struct store *s, struct ctr_record *rec, int timeout_s, struct berth_error *err);
+/* Waits until the container exits (timeout_ms < 0: forever); 0 when it did. */
+int ctr_wait(struct store *s, struct ctr_record *rec, int timeout_ms, struct berth_error *err);
+int ctr_remove(struct store *s, struct ctr_record *rec, bool force, struct berth_error *err);
+int ctr_pause(struct store *s, struct ctr_record *rec, bool pause, struct berth_error *err);
+
+/* Runs args in the running container (stdio inherited); *ret_status its exit status. */
+int ctr_exec(struct ctr_record *rec, json_t *args, json_t *env, const char *cwd, const char *user, int *ret_status,
+             struct berth_error *err);
+
+/* The monitor's exit hook: records the exit, releases the runtime state and the rootfs mount, then
+ * applies --rm (unless keep) and the restart policy. */
+int ctr_exited(struct store *s, struct ctr_record *rec, bool keep, struct berth_error *err);
+
+/* Paths in the container's directory. */
+char *ctr_path(const struct ctr_record *rec, const char *file);

@@ -1,0 +1,568 @@
+/* berth start|stop|kill|restart|rm|ps|logs|exec|inspect|wait|pause|unpause and container prune. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/cleanup.h"
+#include "base/fs.h"
+#include "base/json.h"
+#include "base/strv.h"
+#include "commands.h"
+#include "containers/run.h"
+#include "runtime/container.h"
+#include "store/store.h"
+#include "vm/vm.h"
+
+typedef int (*ctr_action)(struct store *s, struct ctr_record *rec, const char *verb, void *arg);
+
+/* Runs action on each named container; errors are printed one line each; exit 1 when any failed. */
+static int for_each_named(const char *verb, int first, int argc, char **argv, ctr_action action, void *arg)
+{
+    if (first >= argc) {
+        fprintf(stderr, "berth %s: a container name or id is needed (see --help)\n", verb);
+        return 125;
+    }
+    int rc = 0;
+    for (int i = first; i < argc; i++) {
+        struct berth_error err = { 0 };
+        _cleanup_store_ struct store *s = NULL;
+        struct ctr_record rec;
+        if (ctr_store_open(&s, &err) < 0 || ctr_record_find(s, argv[i], &rec, &err) < 0) {
+            fprintf(stderr, "berth %s: %s\n", verb, berth_error_message(&err));
+            rc = 1;
+            continue;
+        }
+        ctr_refresh(s, &rec, NULL);
+        int r = action(s, &rec, verb, arg);
+        if (r != 0)
+            rc = r;
+        ctr_record_clear(&rec);
+    }
+    return rc;
+}
+
+static int report(const char *verb, int r, struct berth_error *err)
+{
+    if (r < 0) {
+        fprintf(stderr, "berth %s: %s\n", verb, berth_error_message(err));
+        return 1;
+    }
+    return 0;
+}
+
+static bool wants_help(int argc, char **argv, const char *usage)
+{
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help")) {
+            fputs(usage, stdout);
+            return true;
+        }
+    return false;
+}
+
+static int act_start(struct store *s, struct ctr_record *rec, const char *verb, void *arg)
+{
+    struct berth_error err = { 0 };
+    int r = report(verb, ctr_start(s, rec, false, &err), &err);
+    if (!r)
+        printf("%s\n", rec->name);
+    return r;
+}
+
+int cmd_ctr_start(int argc, char **argv)
+{
+    static const char usage[] = "Usage: berth start NAME...\n\nStarts created or exited containers in the background.\n";
+    if (wants_help(argc, argv, usage))
+        return 0;
+    return for_each_named("start", 1, argc, argv, act_start, NULL);
+}
+
+static int parse_time(const char *verb, int argc, char **argv, int *timeout, int *first)
+{
+    *first = 1;
+    for (; *first < argc && argv[*first][0] == '-'; (*first)++) {
+        if ((!strcmp(argv[*first], "-t") || !strcmp(argv[*first], "--time")) && *first + 1 < argc) {
+            char *end;
+            *timeout = (int) strtol(argv[++*first], &end, 10);
+            if (!*argv[*first] || *end || *timeout < 0) {
+                fprintf(stderr, "berth %s: --time '%s': expected seconds\n", verb, argv[*first]);
+                return 125;
+            }
+        } else {
+            fprintf(stderr, "berth %s: unknown option '%s' (see --help)\n", verb, argv[*first]);
+            return 125;
+        }
+    }
+    return 0;
+}
+
+static int act_stop(struct store *s, struct ctr_record *rec, const char *verb, void *arg)
+{
+    struct berth_error err = { 0 };
+    int r = report(verb, ctr_stop(s, rec, *(int *) arg, &err), &err);
+    if (!r && !strcmp(verb, "restart"))
+        r = report(verb, ctr_start(s, rec, false, &err), &err);
+    if (!r)
+        printf("%s\n", rec->name);
+    return r;
+}
+
+int cmd_ctr_stop(int argc, char **argv)
+{
+    static const char usage[] =
+        "Usage: berth stop [--time SECONDS] NAME...\n\nSends SIGTERM, then SIGKILL after --time seconds (default 10).\n";
+    if (wants_help(argc, argv, usage))
+        return 0;
+    int timeout = 10, first;
+    int r = parse_time("stop", argc, argv, &timeout, &first);
+    return r ? r : for_each_named("stop", first, argc, argv, act_stop, &timeout);
+}
+
+int cmd_ctr_restart(int argc, char **argv)
+{
+    static const char usage[] = "Usage: berth restart [--time SECONDS] NAME...\n\nStops (if running) and starts containers.\n";
+    if (wants_help(argc, argv, usage))
+        return 0;
+    int timeout = 10, first;
+    int r = parse_time("restart", argc, argv, &timeout, &first);
+    return r ? r : for_each_named("restart", first, argc, argv, act_stop, &timeout);
+}
+
+static int act_kill(struct store *s, struct ctr_record *rec, const char *verb, void *arg)
+{
+    struct berth_error err = { 0 };
+    int r = report(verb, ctr_kill(s, rec, *(int *) arg, &err), &err);
+    if (!r)
+        printf("%s\n", rec->name);
+    return r;
+}
+
+int cmd_ctr_kill(int argc, char **argv)
+{
+    static const char usage[] = "Usage: berth kill [--signal SIG] NAME...\n\nSends a signal (default KILL) to containers.\n";
+    if (wants_help(argc, argv, usage))
+        return 0;
+    int sig = SIGKILL, first = 1;
+    if (argc > 2 && (!strcmp(argv[1], "-s") || !strcmp(argv[1], "--signal"))) {
+        sig = container_parse_signal(argv[2]);
+        if (sig <= 0) {
+            fprintf(stderr, "berth kill: unknown signal '%s'\n", argv[2]);
+            return 125;
+        }
+        first = 3;
+    }
+    return for_each_named("kill", first, argc, argv, act_kill, &sig);
+}
+
+static int act_rm(struct store *s, struct ctr_record *rec, const char *verb, void *arg)
+{
+    struct berth_error err = { 0 };
+    int r = report(verb, ctr_remove(s, rec, *(bool *) arg, &err), &err);
+    if (!r)
+        printf("%s\n", rec->name);
+    return r;
+}
+
+int cmd_ctr_rm(int argc, char **argv)
+{
+    static const char usage[] = "Usage: berth rm [-f] NAME...\n\nRemoves containers; a running one needs -f (it is killed).\n";
+    if (wants_help(argc, argv, usage))
+        return 0;
+    bool force = false;
+    int first = 1;
+    if (argc > 1 && (!strcmp(argv[1], "-f") || !strcmp(argv[1], "--force"))) {
+        force = true;
+        first = 2;
+    }
+    return for_each_named("rm", first, argc, argv, act_rm, &force);
+}
+
+static int act_pause(struct store *s, struct ctr_record *rec, const char *verb, void *arg)
+{
+    struct berth_error err = { 0 };
+    int r = report(verb, ctr_pause(s, rec, *(bool *) arg, &err), &err);
+    if (!r)
+        printf("%s\n", rec->name);
+    return r;
+}
+
+int cmd_ctr_pause(int argc, char **argv)
+{
+    static const char usage[] = "Usage: berth pause NAME...\n\nFreezes every process of containers.\n";
+    if (wants_help(argc, argv, usage))
+        return 0;
+    bool pause = true;
+    return for_each_named("pause", 1, argc, argv, act_pause, &pause);
+}
+
+int cmd_ctr_unpause(int argc, char **argv)
+{
+    static const char usage[] = "Usage: berth unpause NAME...\n\nThaws paused containers.\n";
+    if (wants_help(argc, argv, usage))
+        return 0;
+    bool pause = false;
+    return for_each_named("unpause", 1, argc, argv, act_pause, &pause);
+}
+
+static int act_wait(struct store *s, struct ctr_record *rec, const char *verb, void *arg)
+{
+    struct berth_error err = { 0 };
+    int r = report(verb, ctr_wait(s, rec, -1, &err), &err);
+    if (!r)
+        printf("%d\n", rec->exit_code);
+    return r;
+}
+
+int cmd_ctr_wait(int argc, char **argv)
+{
+    static const char usage[] = "Usage: berth wait NAME...\n\nWaits for containers to exit and prints their exit codes.\n";
+    if (wants_help(argc, argv, usage))
+        return 0;
+    return for_each_named("wait", 1, argc, argv, act_wait, NULL);
+}
+
+static int act_inspect(struct store *s, struct ctr_record *rec, const char *verb, void *arg)
+{
+    json_array_append_new((json_t *) arg, ctr_record_to_json(rec));
+    return 0;
+}
+
+int cmd_ctr_inspect(int argc, char **argv)
+{
+    static const char usage[] = "Usage: berth inspect NAME...\n\nPrints containers' configuration and state as JSON.\n";
+    if (wants_help(argc, argv, usage))
+        return 0;
+    json_t *arr = json_array();
+    int r = for_each_named("inspect", 1, argc, argv, act_inspect, arr);
+    if (json_array_size(arr)) {
+        json_dumpf(arr, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+        putchar('\n');
+    }
+    json_decref(arr);
+    return r;
+}
+
+static void status_text(const struct ctr_record *r, char *buf, size_t cap)
+{
+    time_t now = time(NULL);
+    if (!strcmp(r->state, "running") || !strcmp(r->state, "paused"))
+        snprintf(buf, cap, "Up %llds%s", (long long) (now - r->started), !strcmp(r->state, "paused") ? " (Paused)" : "");
+    else if (!strcmp(r->state, "exited"))
+        snprintf(buf, cap, "Exited (%d) %llds ago", r->exit_code, (long long) (now - r->finished));
+    else
+        snprintf(buf, cap, "Created");
+}
+
+/* The VM rows of `berth ps --all-kinds`. */
+static void list_vms(json_t *arr, bool all, bool json)
+{
+    struct berth_error err = { 0 };
+    _cleanup_store_ struct store *s = NULL;
+    struct vm_record *vms = NULL;
+    size_t n = 0;
+    if (vm_store_open(&s, &err) < 0 || vm_record_list(s, &vms, &n, &err) < 0) {
+        fprintf(stderr, "berth ps: VMs: %s\n", berth_error_message(&err));
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        vm_refresh_state(s, &vms[i], NULL);
+        bool running = !strcmp(vms[i].state, "running");
+        if (!all && !running)
+            continue;
+        if (json) {
+            json_t *j = vm_record_to_json(&vms[i]);
+            json_object_set_new(j, "kind", json_string("vm"));
+            json_array_append_new(arr, j);
+            continue;
+        }
+        char status[64], command[64] = "";
+        time_t now = time(NULL);
+        if (running)
+            snprintf(status, sizeof(status), "Up %llds (%s)", (long long) (now - vms[i].started), vms[i].running_backend);
+        else if (vms[i].finished)
+            snprintf(status, sizeof(status), "Stopped %llds ago", (long long) (now - vms[i].finished));
+        else
+            snprintf(status, sizeof(status), "Created");
+        size_t k;
+        json_t *x;
+        json_array_foreach(vms[i].args, k, x) {
+            size_t len = strlen(command);
+            snprintf(command + len, sizeof(command) - len, "%s%s", k ? " " : "", json_string_value(x));
+        }
+        printf("%-9s  %-12.12s  %-24.24s  %-24.24s  %-24s  %s\n", "vm", vms[i].id,
+               vms[i].image[0] ? vms[i].image : vms[i].template_name, command, status, vms[i].name);
+    }
+    vm_record_list_free(vms, n);
+}
+
+int cmd_ctr_ps(int argc, char **argv)
+{
+    static const char usage[] =
+        "Usage: berth ps [-a] [--all-kinds] [--format text|json]\n\nLists running containers (-a: all);\n"
+        "--all-kinds lists VMs in the same table (KIND column).\n";
+    if (wants_help(argc, argv, usage))
+        return 0;
+    bool all = false, kinds = false;
+    const char *format = "text";
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-a") || !strcmp(argv[i], "--all"))
+            all = true;
+        else if (!strcmp(argv[i], "--all-kinds"))
+            kinds = true;
+        else if (!strcmp(argv[i], "--format") && i + 1 < argc)
+            format = argv[++i];
+        else {
+            fprintf(stderr, "berth ps: unknown option '%s' (see --help)\n", argv[i]);
+            return 125;
+        }
+    }
+    if (strcmp(format, "text") && strcmp(format, "json")) {
+        fprintf(stderr, "berth ps: unknown --format '%s' (expected text or json)\n", format);
+        return 125;
+    }
+    struct berth_error err = { 0 };
+    _cleanup_store_ struct store *s = NULL;
+    struct ctr_record *list = NULL;
+    size_t n = 0;
+    if (ctr_store_open(&s, &err) < 0 || ctr_record_list(s, &list, &n, &err) < 0) {
+        fprintf(stderr, "berth ps: %s\n", berth_error_message(&err));
+        return 125;
+    }
+    json_t *arr = json_array();
+    if (!strcmp(format, "text") && kinds)
+        printf("%-9s  %-12s  %-24s  %-24s  %-24s  %s\n", "KIND", "ID", "IMAGE", "COMMAND", "STATUS", "NAMES");
+    else if (!strcmp(format, "text"))
+        printf("%-12s  %-24s  %-24s  %-24s  %s\n", "CONTAINER ID", "IMAGE", "COMMAND", "STATUS", "NAMES");
+    for (size_t i = 0; i < n; i++) {
+        ctr_refresh(s, &list[i], NULL);
+        if (!all && strcmp(list[i].state, "running") && strcmp(list[i].state, "paused"))
+            continue;
+        if (!strcmp(format, "json")) {
+            json_t *j = ctr_record_to_json(&list[i]);
+            if (kinds)
+                json_object_set_new(j, "kind", json_string("container"));
+            json_array_append_new(arr, j);
+            continue;
+        }
+        char status[64], command[64] = "";
+        status_text(&list[i], status, sizeof(status));
+        json_t *cmd = json_object_get(list[i].spec, "cmd");
+        size_t k;
+        json_t *x;
+        json_array_foreach(cmd, k, x) {
+            size_t len = strlen(command);
+            snprintf(command + len, sizeof(command) - len, "%s%s", k ? " " : "", json_string_value(x));
+        }
+        if (kinds)
+            printf("%-9s  ", "container");
+        printf("%-12.12s  %-24.24s  %-24.24s  %-24s  %s\n", list[i].id, list[i].image, command, status, list[i].name);
+    }
+    if (kinds)
+        list_vms(arr, all, !strcmp(format, "json"));
+    if (!strcmp(format, "json")) {
+        json_dumpf(arr, stdout, JSON_INDENT(2));
+        putchar('\n');
+    }
+    json_decref(arr);
+    ctr_record_list_free(list, n);
+    return 0;
+}
+
+struct logs_opts {
+    bool follow, timestamps;
+    long tail;
+};
+
+static int act_logs(struct store *s, struct ctr_record *rec, const char *verb, void *arg)
+{
+    const struct logs_opts *o = arg;
+    _cleanup_free_ char *path = ctr_path(rec, "container.log");
+    _cleanup_strv_ char **lines = NULL;
+    off_t offset = 0;
+    for (;;) {
+        _cleanup_close_ int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+        _cleanup_fclose_ FILE *f = fd >= 0 ? fdopen(TAKE_FD(fd), "r") : NULL;
+        if (f && fseeko(f, offset, SEEK_SET) == 0) {
+            char *line = NULL;
+            size_t cap = 0;
+            ssize_t n;
+            while ((n = getline(&line, &cap, f)) > 0 && line[n - 1] == '\n') {
+                offset += n;
+                strv_push(&lines, line);
+            }
+            free(line);
+        }
+        size_t count = strv_length(lines), from = 0;
+        if (o->tail >= 0 && count > (size_t) o->tail)
+            from = count - (size_t) o->tail;
+        for (size_t i = from; i < count; i++) {
+            json_t *j = json_loads(lines[i], 0, NULL);
+            const char *text = json_string_value(json_object_get(j, "log"));
+            const char *stream = json_string_value(json_object_get(j, "stream"));
+            FILE *out = stream && !strcmp(stream, "stderr") ? stderr : stdout;
+            if (text && o->timestamps)
+                fprintf(out, "%s ", json_string_value(json_object_get(j, "time")));
+            if (text)
+                fputs(text, out);
+            json_decref(j);
+        }
+        fflush(stdout);
+        fflush(stderr);
+        strv_free(lines);
+        lines = NULL;
+        ((struct logs_opts *) o)->tail = -1;
+        if (!o->follow)
+            return 0;
+        ctr_refresh(s, rec, NULL);
+        if (strcmp(rec->state, "running") && strcmp(rec->state, "paused"))
+            return 0;
+        struct timespec ts = { 0, 100 * 1000 * 1000 };
+        nanosleep(&ts, NULL);
+    }
+}
+
+int cmd_ctr_logs(int argc, char **argv)
+{
+    static const char usage[] =
+        "Usage: berth logs [-f] [-t] [--tail N] NAME\n\nPrints a container's output (kept across berth invocations);\n"
+        "-f follows it while the container runs, -t adds timestamps.\n";
+    if (wants_help(argc, argv, usage))
+        return 0;
+    struct logs_opts o = { .tail = -1 };
+    int first = 1;
+    for (; first < argc && argv[first][0] == '-'; first++) {
+        if (!strcmp(argv[first], "-f") || !strcmp(argv[first], "--follow"))
+            o.follow = true;
+        else if (!strcmp(argv[first], "-t") || !strcmp(argv[first], "--timestamps"))
+            o.timestamps = true;
+        else if (!strcmp(argv[first], "--tail") && first + 1 < argc) {
+            char *end;
+            o.tail = strtol(argv[++first], &end, 10);
+            if (!*argv[first] || *end || o.tail < 0) {
+                fprintf(stderr, "berth logs: --tail '%s': expected a number of lines\n", argv[first]);
+                return 125;
+            }
+        } else {
+            fprintf(stderr, "berth logs: unknown option '%s' (see --help)\n", argv[first]);
+            return 125;
+        }
+    }
+    return for_each_named("logs", first, argc, argv, act_logs, &o);
+}
+
+int cmd_ctr_exec(int argc, char **argv)
+{
+    static const char usage[] =
+        "Usage: berth exec [-e KEY=VALUE]... [-w DIR] [-u UID[:GID]] NAME COMMAND [ARG...]\n\n"
+        "Runs a command in a running container; the exit status is the command's.\n";
+    json_t *env = json_array();
+    const char *cwd = NULL, *user = NULL;
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        if (!strcmp(argv[i], "--help")) {
+            fputs(usage, stdout);
+            json_decref(env);
+            return 0;
+        } else if ((!strcmp(argv[i], "-e") || !strcmp(argv[i], "--env")) && i + 1 < argc) {
+            json_array_append_new(env, json_string(argv[++i]));
+        } else if ((!strcmp(argv[i], "-w") || !strcmp(argv[i], "--workdir")) && i + 1 < argc) {
+            cwd = argv[++i];
+        } else if ((!strcmp(argv[i], "-u") || !strcmp(argv[i], "--user")) && i + 1 < argc) {
+            user = argv[++i];
+        } else if (!strcmp(argv[i], "-i") || !strcmp(argv[i], "-t") || !strcmp(argv[i], "-it")) {
+            fprintf(stderr, "berth exec: -i/-t are not supported yet\n");
+            json_decref(env);
+            return 125;
+        } else {
+            fprintf(stderr, "berth exec: unknown option '%s' (see --help)\n", argv[i]);
+            json_decref(env);
+            return 125;
+        }
+    }
+    if (argc - i < 2) {
+        fprintf(stderr, "berth exec: a container and a command are needed (see --help)\n");
+        json_decref(env);
+        return 125;
+    }
+    struct berth_error err = { 0 };
+    _cleanup_store_ struct store *s = NULL;
+    struct ctr_record rec;
+    if (ctr_store_open(&s, &err) < 0 || ctr_record_find(s, argv[i], &rec, &err) < 0) {
+        fprintf(stderr, "berth exec: %s\n", berth_error_message(&err));
+        json_decref(env);
+        return 125;
+    }
+    ctr_refresh(s, &rec, NULL);
+    json_t *args = json_array();
+    for (int k = i + 1; k < argc; k++)
+        json_array_append_new(args, json_string(argv[k]));
+    int status = 0;
+    int r = ctr_exec(&rec, args, env, cwd, user, &status, &err);
+    json_decref(args);
+    json_decref(env);
+    ctr_record_clear(&rec);
+    if (r < 0) {
+        fprintf(stderr, "berth exec: %s\n", berth_error_message(&err));
+        return strstr(berth_error_message(&err), "No such file") ? 127 : 126;
+    }
+    return status;
+}
+
+/* Internal: berth-monitor runs this when a container's init exited. */
+int cmd_ctr_container_exited(int argc, char **argv)
+{
+    if (argc < 2)
+        return 2;
+    bool keep = argc > 2 && !strcmp(argv[2], "--keep");
+    struct berth_error err = { 0 };
+    _cleanup_store_ struct store *s = NULL;
+    struct ctr_record rec;
+    if (ctr_store_open(&s, &err) < 0 || ctr_record_find(s, argv[1], &rec, &err) < 0)
+        return 1;
+    int r = ctr_exited(s, &rec, keep, &err);
+    ctr_record_clear(&rec);
+    return r < 0 ? 1 : 0;
+}
+
+int cmd_ctr_container(int argc, char **argv)
+{
+    static const char usage[] = "Usage: berth container prune\n\nRemoves every container that is not running.\n";
+    if (argc < 2 || !strcmp(argv[1], "--help")) {
+        fputs(usage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 125 : 0;
+    }
+    if (strcmp(argv[1], "prune")) {
+        fprintf(stderr, "berth container: unknown subcommand '%s' (expected prune)\n", argv[1]);
+        return 125;
+    }
+    struct berth_error err = { 0 };
+    _cleanup_store_ struct store *s = NULL;
+    struct ctr_record *list = NULL;
+    size_t n = 0;
+    if (ctr_store_open(&s, &err) < 0 || ctr_record_list(s, &list, &n, &err) < 0) {
+        fprintf(stderr, "berth container prune: %s\n", berth_error_message(&err));
+        return 125;
+    }
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        ctr_refresh(s, &list[i], NULL);
+        if (!strcmp(list[i].state, "running") || !strcmp(list[i].state, "paused"))
+            continue;
+        if (ctr_remove(s, &list[i], false, &err) < 0) {
+            fprintf(stderr, "berth container prune: %s\n", berth_error_message(&err));
+            berth_error_clear(&err);
+            rc = 1;
+        } else {
+            printf("%s\n", list[i].id);
+        }
+    }
+    ctr_record_list_free(list, n);
+    return rc;
+}

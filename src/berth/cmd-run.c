@@ -1,0 +1,319 @@
+/* berth run / berth create: containers from images (lib/containers). */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/cleanup.h"
+#include "base/fs.h"
+#include "base/json.h"
+#include "commands.h"
+#include "containers/run.h"
+#include "runtime/container.h"
+#include "store/store.h"
+#include "vmm/disk/disk-tools.h"
+
+static const char run_usage[] =
+    "Usage: berth run [OPTIONS] IMAGE [COMMAND [ARG...]]\n"
+    "       berth create [OPTIONS] IMAGE [COMMAND [ARG...]]\n\n"
+    "Runs (or only creates) a container from an image in the store. Attached, berth run prints the\n"
+    "container's output and exits with its status; 125 is berth's own error, 126 a command that cannot\n"
+    "run, 127 a command not found.\n\n"
+    "Options:\n"
+    "  -d, --detach             run in the background and print the container id\n"
+    "      --rm                 remove the container when it exits\n"
+    "      --name NAME          name it (unique)\n"
+    "  -e, --env KEY=VALUE      set an environment variable (repeatable)\n"
+    "      --env-file FILE      read KEY=VALUE lines\n"
+    "  -v, --volume HOST:CTR[:ro]  bind-mount a host path\n"
+    "      --tmpfs PATH         mount a tmpfs\n"
+    "  -w, --workdir DIR        working directory\n"
+    "  -u, --user USER[:GROUP]  user (name or number, from the image's /etc/passwd)\n"
+    "      --entrypoint CMD     override the image's entrypoint ('' clears it)\n"
+    "  -m, --memory SIZE        memory limit (e.g. 256M)\n"
+    "      --cpus N             CPU limit in cores (e.g. 0.5)\n"
+    "      --pids-limit N       process limit\n"
+    "      --read-only          read-only root filesystem\n"
+    "      --cap-add CAP        add a capability (repeatable, ALL)\n"
+    "      --cap-drop CAP       drop a capability (repeatable, ALL)\n"
+    "  -h, --hostname NAME      hostname (default: the short id)\n"
+    "      --network none|host  network (default none: loopback only)\n"
+    "      --restart POLICY     no (default), on-failure, always\n"
+    "      --help               this text\n";
+
+static volatile sig_atomic_t pending_signal;
+static void forward_signal(int sig)
+{
+    pending_signal = sig;
+}
+
+/* Prints the log's JSON lines from offset on; returns the new offset. */
+static off_t print_log_from(const char *path, off_t offset)
+{
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return offset;
+    _cleanup_fclose_ FILE *f = fdopen(TAKE_FD(fd), "r");
+    if (!f || fseeko(f, offset, SEEK_SET) < 0)
+        return offset;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    while ((n = getline(&line, &cap, f)) > 0) {
+        if (line[n - 1] != '\n')
+            break; /* a line still being written: read it next time */
+        offset += n;
+        json_t *o = json_loads(line, 0, NULL);
+        const char *text = json_string_value(json_object_get(o, "log"));
+        const char *stream = json_string_value(json_object_get(o, "stream"));
+        if (text)
+            fputs(text, stream && !strcmp(stream, "stderr") ? stderr : stdout);
+        json_decref(o);
+    }
+    free(line);
+    fflush(stdout);
+    fflush(stderr);
+    return offset;
+}
+
+static int parse_run(int argc, char **argv, json_t *spec, const char **name, bool *detach, bool *rm,
+                     const char **restart)
+{
+    enum { O_RM = 256, O_NAME, O_ENV_FILE, O_TMPFS, O_ENTRYPOINT, O_CPUS, O_PIDS, O_RO, O_CAP_ADD, O_CAP_DROP,
+           O_NETWORK, O_RESTART, O_HELP };
+    static const struct option opts[] = {
+        { "detach", no_argument, NULL, 'd' },          { "rm", no_argument, NULL, O_RM },
+        { "name", required_argument, NULL, O_NAME },   { "env", required_argument, NULL, 'e' },
+        { "env-file", required_argument, NULL, O_ENV_FILE }, { "volume", required_argument, NULL, 'v' },
+        { "tmpfs", required_argument, NULL, O_TMPFS }, { "workdir", required_argument, NULL, 'w' },
+        { "user", required_argument, NULL, 'u' },      { "entrypoint", required_argument, NULL, O_ENTRYPOINT },
+        { "memory", required_argument, NULL, 'm' },    { "cpus", required_argument, NULL, O_CPUS },
+        { "pids-limit", required_argument, NULL, O_PIDS }, { "read-only", no_argument, NULL, O_RO },
+        { "cap-add", required_argument, NULL, O_CAP_ADD }, { "cap-drop", required_argument, NULL, O_CAP_DROP },
+        { "hostname", required_argument, NULL, 'h' },  { "network", required_argument, NULL, O_NETWORK },
+        { "restart", required_argument, NULL, O_RESTART }, { "help", no_argument, NULL, O_HELP },
+        { "interactive", no_argument, NULL, 'i' },     { "tty", no_argument, NULL, 't' },
+        { NULL, 0, NULL, 0 },
+    };
+    json_t *env = json_array(), *vols = json_array(), *tmpfs = json_array(), *add = json_array(), *drop = json_array();
+    json_object_set_new(spec, "env", env);
+    json_object_set_new(spec, "volumes", vols);
+    json_object_set_new(spec, "tmpfs", tmpfs);
+    json_object_set_new(spec, "cap_add", add);
+    json_object_set_new(spec, "cap_drop", drop);
+    int c;
+    optind = 1;
+    /* "+": options stop at the image, so the command's own options stay the command's. */
+    while ((c = getopt_long(argc, argv, "+de:v:w:u:m:h:it", opts, NULL)) != -1) {
+        char *end = NULL;
+        switch (c) {
+        case 'd':
+            *detach = true;
+            break;
+        case O_RM:
+            *rm = true;
+            break;
+        case O_NAME:
+            *name = optarg;
+            break;
+        case 'e':
+            if (!strchr(optarg, '=')) {
+                const char *v = getenv(optarg);
+                if (!v)
+                    break; /* docker: -e NAME passes NAME through only when set */
+                char *kv;
+                if (asprintf(&kv, "%s=%s", optarg, v) < 0)
+                    return 125;
+                json_array_append_new(env, json_string(kv));
+                free(kv);
+            } else {
+                json_array_append_new(env, json_string(optarg));
+            }
+            break;
+        case O_ENV_FILE: {
+            _cleanup_fclose_ FILE *f = fopen(optarg, "re");
+            if (!f) {
+                fprintf(stderr, "berth run: --env-file %s: %s\n", optarg, strerror(errno));
+                return 125;
+            }
+            char line[4096];
+            while (fgets(line, sizeof(line), f)) {
+                line[strcspn(line, "\r\n")] = '\0';
+                if (!line[0] || line[0] == '#')
+                    continue;
+                if (!strchr(line, '=')) {
+                    fprintf(stderr, "berth run: --env-file %s: '%s' is not KEY=VALUE\n", optarg, line);
+                    return 125;
+                }
+                json_array_append_new(env, json_string(line));
+            }
+            break;
+        }
+        case 'v':
+            json_array_append_new(vols, json_string(optarg));
+            break;
+        case O_TMPFS:
+            json_array_append_new(tmpfs, json_string(optarg));
+            break;
+        case 'w':
+            json_object_set_new(spec, "workdir", json_string(optarg));
+            break;
+        case 'u':
+            json_object_set_new(spec, "user", json_string(optarg));
+            break;
+        case O_ENTRYPOINT: {
+            json_t *e = json_array();
+            if (*optarg)
+                json_array_append_new(e, json_string(optarg));
+            json_object_set_new(spec, "entrypoint", e);
+            break;
+        }
+        case 'm': {
+            uint64_t bytes;
+            if (disk_parse_size(optarg, &bytes) < 0 || bytes < (4u << 20)) {
+                fprintf(stderr, "berth run: --memory '%s': expected a size of at least 4M, e.g. 256M\n", optarg);
+                return 125;
+            }
+            json_object_set_new(spec, "memory", json_integer((json_int_t) bytes));
+            break;
+        }
+        case O_CPUS: {
+            double v = strtod(optarg, &end);
+            if (!*optarg || *end || v <= 0 || v > 1024) {
+                fprintf(stderr, "berth run: --cpus '%s': expected a positive number of cores, e.g. 0.5\n", optarg);
+                return 125;
+            }
+            json_object_set_new(spec, "cpus", json_real(v));
+            break;
+        }
+        case O_PIDS: {
+            long v = strtol(optarg, &end, 10);
+            if (!*optarg || *end || v <= 0) {
+                fprintf(stderr, "berth run: --pids-limit '%s': expected a positive number\n", optarg);
+                return 125;
+            }
+            json_object_set_new(spec, "pids_limit", json_integer(v));
+            break;
+        }
+        case O_RO:
+            json_object_set_new(spec, "read_only", json_true());
+            break;
+        case O_CAP_ADD:
+            json_array_append_new(add, json_string(optarg));
+            break;
+        case O_CAP_DROP:
+            json_array_append_new(drop, json_string(optarg));
+            break;
+        case 'h':
+            json_object_set_new(spec, "hostname", json_string(optarg));
+            break;
+        case O_NETWORK:
+            if (strcmp(optarg, "none") && strcmp(optarg, "host")) {
+                fprintf(stderr, "berth run: --network '%s': expected none or host (named networks: see docs/network.md)\n",
+                        optarg);
+                return 125;
+            }
+            json_object_set_new(spec, "network", json_string(optarg));
+            break;
+        case O_RESTART:
+            *restart = optarg;
+            break;
+        case O_HELP:
+            fputs(run_usage, stdout);
+            return -1;
+        case 'i':
+        case 't':
+            fprintf(stderr, "berth run: -i/-t (interactive terminal) are not supported yet: use berth-oci or podman "
+                            "--runtime berth-oci for interactive containers\n");
+            return 125;
+        default:
+            return 125;
+        }
+    }
+    if (optind >= argc) {
+        fprintf(stderr, "berth run: an image is needed (see --help)\n");
+        return 125;
+    }
+    json_object_set_new(spec, "image", json_string(argv[optind++]));
+    json_t *cmd = json_array();
+    for (int i = optind; i < argc; i++)
+        json_array_append_new(cmd, json_string(argv[i]));
+    json_object_set_new(spec, "cmd", cmd);
+    return 0;
+}
+
+static int run_or_create(int argc, char **argv, bool run)
+{
+    _cleanup_json_ json_t *spec = json_object();
+    const char *name = NULL, *restart = NULL;
+    bool detach = false, rm = false;
+    int r = parse_run(argc, argv, spec, &name, &detach, &rm, &restart);
+    if (r)
+        return r < 0 ? 0 : r;
+    struct berth_error err = { 0 };
+    _cleanup_store_ struct store *s = NULL;
+    struct ctr_record rec;
+    if (ctr_store_open(&s, &err) < 0 || ctr_create(s, name, spec, restart, rm, &rec, &err) < 0) {
+        fprintf(stderr, "berth %s: %s\n", run ? "run" : "create", berth_error_message(&err));
+        return 125;
+    }
+    if (!run) {
+        printf("%s\n", rec.id);
+        ctr_record_clear(&rec);
+        return 0;
+    }
+    if (ctr_start(s, &rec, !detach, &err) < 0) {
+        fprintf(stderr, "berth run: %s\n", berth_error_message(&err));
+        struct berth_error ignored = { 0 };
+        ctr_remove(s, &rec, true, &ignored);
+        ctr_record_clear(&rec);
+        /* docker: 127 command not found, 126 not executable */
+        const char *m = berth_error_message(&err);
+        return strstr(m, "No such file") || strstr(m, "not found") ? 127 : strstr(m, "ermission") ? 126 : 125;
+    }
+    if (detach) {
+        printf("%s\n", rec.id);
+        ctr_record_clear(&rec);
+        return 0;
+    }
+    /* Attached: follow the log until the exit is recorded, forwarding SIGINT/SIGTERM. */
+    struct sigaction sa = { .sa_handler = forward_signal };
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    _cleanup_free_ char *log = ctr_path(&rec, "container.log");
+    off_t offset = 0;
+    for (;;) {
+        offset = print_log_from(log, offset);
+        if (pending_signal) {
+            ctr_kill(s, &rec, pending_signal, NULL);
+            pending_signal = 0;
+        }
+        ctr_refresh(s, &rec, NULL);
+        if (!strcmp(rec.state, "exited"))
+            break;
+        struct timespec ts = { 0, 10 * 1000 * 1000 };
+        nanosleep(&ts, NULL);
+    }
+    print_log_from(log, offset);
+    int status = rec.exit_code < 0 ? 125 : rec.exit_code;
+    if (rm && ctr_remove(s, &rec, true, &err) < 0)
+        fprintf(stderr, "berth run: --rm: %s\n", berth_error_message(&err));
+    ctr_record_clear(&rec);
+    return status;
+}
+
+int cmd_ctr_run(int argc, char **argv)
+{
+    return run_or_create(argc, argv, true);
+}
+
+int cmd_ctr_create(int argc, char **argv)
+{
+    return run_or_create(argc, argv, false);
+}

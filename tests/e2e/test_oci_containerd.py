@@ -14,6 +14,7 @@ import uuid
 import pytest
 
 from conftest import binary
+from reaper import reap_all, set_subreaper
 
 CONTAINERD = shutil.which("containerd")
 CTR = shutil.which("ctr")
@@ -136,6 +137,7 @@ class Containerd:
         # Shims of this containerd (by our socket path) exit with their last task; make sure.
         for pid in processes_mentioning(self.sock):
             os.kill(pid, signal.SIGKILL)
+        reap_all()
         self.log.close()
         for ctrl in os.listdir("/sys/fs/cgroup"):
             top = os.path.join("/sys/fs/cgroup", ctrl, self.ns)
@@ -154,12 +156,15 @@ class Containerd:
 def containerd(busybox_rootfs):
     tmp = tempfile.mkdtemp(prefix="berth-e2e-ctrd-")
     cd = None
+    set_subreaper(True)  # shims double-fork: reap them ourselves
     try:
         cd = Containerd(tmp, busybox_rootfs)
         yield cd
     finally:
         if cd:
             cd.cleanup()
+        reap_all(timeout=1)
+        set_subreaper(False)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -17,6 +17,7 @@ import uuid
 import pytest
 
 from conftest import binary
+from reaper import reap_all, set_subreaper
 
 PODMAN = shutil.which("podman")
 pytestmark = pytest.mark.skipif(not PODMAN or os.geteuid() != 0, reason="needs root and podman")
@@ -105,6 +106,9 @@ class Podman:
 
     def cleanup(self):
         self("rm", "-a", "-f", "-t", "0")
+        # conmon processes exit with their containers; reap them (we are their subreaper) so
+        # that no zombie keeps the cgroup parent busy.
+        reap_all()
         remove_cgroup_tree(self.cgroup_parent)
         umount_below(self.tmp)
 
@@ -112,10 +116,15 @@ class Podman:
 @pytest.fixture(scope="module")
 def podman(busybox_rootfs):
     tmp = tempfile.mkdtemp(prefix="berth-e2e-podman-")
-    pm = Podman(tmp, busybox_rootfs)
-    yield pm
-    pm.cleanup()
-    shutil.rmtree(tmp, ignore_errors=True)
+    set_subreaper(True)
+    try:
+        pm = Podman(tmp, busybox_rootfs)
+        yield pm
+        pm.cleanup()
+    finally:
+        reap_all(timeout=1)
+        set_subreaper(False)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def host_cgroup_dir(pid, controller):

@@ -45,7 +45,7 @@ static int check_config(const struct oci_config *c, const struct container_creat
         return berth_error_set(err, -EINVAL, "config.json: linux.namespaces: a mount namespace is required");
     if (c->ns[OCI_NS_MOUNT].path)
         return berth_error_set(err, -EOPNOTSUPP, "config.json: linux.namespaces: joining a mount namespace by path is not supported");
-    if (c->process.terminal && !o->console_socket)
+    if (c->process.terminal && !o->console_socket && !o->console_fd)
         return berth_error_set(err, -EINVAL, "process.terminal is true: --console-socket is required to receive the pty");
     if (!c->process.terminal && o->console_socket)
         return berth_error_set(err, -EINVAL, "--console-socket given but process.terminal is false");
@@ -137,6 +137,11 @@ int container_create(const struct container_create_opts *o, pid_t *ret_pid, stru
     }
     if (o->console_socket && (r = container_connect_console(o->console_socket, &console, err)) < 0)
         goto fail;
+    if (!o->console_socket && o->console_fd && c->process.terminal &&
+        (console = fcntl(*o->console_fd, F_DUPFD_CLOEXEC, 3)) < 0) {
+        r = berth_error_errno(err, -errno, "console");
+        goto fail;
+    }
     if ((r = cgroup_manager_new(c->cgroups_path, o->id, o->systemd_cgroup, o->cgroup_root, &cg, err)) < 0)
         goto fail;
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {

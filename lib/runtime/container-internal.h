@@ -2,6 +2,7 @@
 #pragma once
 
 #include <jansson.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <sys/types.h>
 
@@ -33,6 +34,11 @@ int spawn_container_process(struct init_ctx *ctx, int parent_fd, pid_t *ret_pid,
 
 /* Connects to a --console-socket. */
 int container_connect_console(const char *path, int *ret, struct berth_error *err);
+
+/* Foreground terminal (console-proxy.c): receive the pty master sent over sock (non-blocking:
+ * -EAGAIN when none was sent), then copy between it and our stdio until pid exits. */
+int console_recv_master(int sock);
+int console_proxy(int master, pid_t pid, const sigset_t *mask, int *ret_status);
 
 /* Writes uid_map/gid_map of pid from the config. */
 int userns_write_maps(const struct oci_config *c, pid_t pid, struct berth_error *err);

@@ -28,6 +28,7 @@ struct container_create_opts {
     bool no_pivot, no_new_keyring, systemd_cgroup;
     int preserve_fds;
     const char *cgroup_root; /* NULL: /sys/fs/cgroup (tests pass a private cgroup2 mount) */
+    const int *console_fd;   /* run in the foreground: our end for the pty when there is no socket */
 };
 
 /* create: the init is set up and blocked until start; *ret_pid is its pid. Any failure leaves no

@@ -79,10 +79,21 @@ int container_run(const struct container_create_opts *o, bool detach, int *ret_s
 {
     sigset_t mask, old;
     forward_mask(&mask);
-    if (!detach)
+    struct container_create_opts fg = *o;
+    int pair[2] = { -1, -1 };
+    if (!detach) {
         sigprocmask(SIG_BLOCK, &mask, &old);
+        /* Without --console-socket a terminal comes back to us and we proxy it (runc's -t). */
+        if (!o->console_socket && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) == 0)
+            fg.console_fd = &pair[1];
+    }
     pid_t pid;
-    int r = container_create(o, &pid, err);
+    int r = container_create(&fg, &pid, err);
+    if (pair[1] >= 0)
+        close(pair[1]);
+    int master = r >= 0 && pair[0] >= 0 ? console_recv_master(pair[0]) : -1;
+    if (pair[0] >= 0)
+        close(pair[0]);
     if (r >= 0) {
         r = container_start(o->root, o->id, err);
         if (r < 0)
@@ -91,11 +102,18 @@ int container_run(const struct container_create_opts *o, bool detach, int *ret_s
     if (r < 0 || detach) {
         if (!detach)
             sigprocmask(SIG_SETMASK, &old, NULL);
+        if (master >= 0)
+            close(master);
         *ret_status = 0;
         return r;
     }
     int status = 0;
-    r = wait_forwarding(pid, &mask, &status);
+    if (master >= 0) {
+        r = console_proxy(master, pid, &mask, &status);
+        close(master);
+    } else {
+        r = wait_forwarding(pid, &mask, &status);
+    }
     sigprocmask(SIG_SETMASK, &old, NULL);
     struct berth_error derr = { 0 };
     int d = container_delete(o->root, o->id, true, &derr);
@@ -134,15 +152,22 @@ int container_exec(const struct container_exec_opts *o, int *ret_status, struct 
     struct oci_process proc;
     if ((r = oci_process_parse(o->process, "process", &proc, err)) < 0)
         return r;
-    int pidfd = -1, sv[2] = { -1, -1 }, console = -1;
+    int pidfd = -1, sv[2] = { -1, -1 }, console = -1, pair[2] = { -1, -1 };
     pid_t pid = -1;
     sigset_t mask, old;
     forward_mask(&mask);
     bool blocked = false;
 
     if (proc.terminal && !o->console_socket) {
-        r = berth_error_set(err, -EINVAL, "--tty (process.terminal) needs --console-socket to receive the pty");
-        goto out;
+        if (o->detach) {
+            r = berth_error_set(err, -EINVAL, "--tty with --detach needs --console-socket to receive the pty");
+            goto out;
+        }
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0) {
+            r = berth_error_errno(err, -errno, "socketpair");
+            goto out;
+        }
+        console = pair[1];
     }
     if (!proc.terminal && o->console_socket) {
         r = berth_error_set(err, -EINVAL, "--console-socket given but the process has no terminal");
@@ -214,7 +239,13 @@ int container_exec(const struct container_exec_opts *o, int *ret_status, struct 
         pid = -1;
         goto out;
     }
-    r = wait_forwarding(pid, &mask, ret_status);
+    int master = pair[0] >= 0 ? console_recv_master(pair[0]) : -1;
+    if (master >= 0) {
+        r = console_proxy(master, pid, &mask, ret_status);
+        close(master);
+    } else {
+        r = wait_forwarding(pid, &mask, ret_status);
+    }
     pid = -1;
     if (r < 0)
         r = berth_error_errno(err, r, "exec: waiting");
@@ -233,6 +264,8 @@ out:
         close(sv[1]);
     if (console >= 0)
         close(console);
+    if (pair[0] >= 0)
+        close(pair[0]);
     oci_process_done(&proc);
     return r;
 }

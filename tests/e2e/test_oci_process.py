@@ -118,6 +118,7 @@ def test_mount_kinds(oci, tmp_path):
         {"destination": "/one-file", "type": "bind", "source": str(src / "file"), "options": ["bind", "ro"]},
         {"destination": "/scratch", "type": "tmpfs", "source": "tmpfs",
          "options": ["nosuid", "nodev", "noexec", "mode=700", "size=2m"]},
+        {"destination": "/etc", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup", "mode=755"]},
         {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
          "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
     ]
@@ -133,6 +134,10 @@ def test_mount_kinds(oci, tmp_path):
     assert any(t.startswith("/sys/fs/cgroup/") for t in m)
     rep = oci.probe(b, "read", "/one-file")
     assert rep["read"] == "bound"
+    # tmpcopyup: the tmpfs over /etc starts with /etc's content.
+    rep = oci.probe(b, "read", "/etc/passwd")
+    assert rep["read"].startswith("root:x:0:0")
+    assert [x for x in rep["mounts"] if x["target"] == "/etc"][0]["fstype"] == "tmpfs"
     rep = oci.probe(b, "write", "/rw/new", "x")
     assert rep["write"] == "ok" and (src / "new").read_text() == "x"
     # Mount targets were created inside the rootfs, nothing on the host.

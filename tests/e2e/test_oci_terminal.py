@@ -85,5 +85,34 @@ def test_tty_without_console_socket_is_an_error(oci):
     b = oci.bundle(args=["/bin/sleep", "1000"])
     cid = oci.new_id()
     oci.ok("run", "-d", "--bundle", b, cid)
-    oci.fails("exec", "--tty", cid, "/bin/true", contains="--console-socket")
+    oci.fails("exec", "--tty", "--detach", cid, "/bin/true", contains="--console-socket")
     assert json.loads(oci.ok("ps", "--format", "json", cid).stdout) == [oci.state(cid)["pid"]]
+
+
+def test_run_tty_in_the_foreground_proxies_the_pty(oci):
+    """run with terminal true and no --console-socket: berth-oci copies between its own terminal
+    and the container's pty (as runc run -t)."""
+    import pty
+    import subprocess
+    cfg = default_config(["/bin/sh"])
+    cfg["process"]["terminal"] = True
+    b = oci.bundle(cfg)
+    master, slave = pty.openpty()
+    cid = oci.new_id()
+    p = subprocess.Popen([oci.bin, "--root", oci.root, "run", "--bundle", str(b), cid],
+                         stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+    os.close(slave)
+    os.write(master, b"tty; echo sum-$((40+2)); exit 6\n")
+    out = b""
+    deadline = time.time() + 10
+    while b"sum-42" not in out and time.time() < deadline:
+        r, _, _ = select.select([master], [], [], 0.1)
+        if r:
+            try:
+                out += os.read(master, 4096)
+            except OSError:
+                break
+    assert p.wait(timeout=10) == 6
+    os.close(master)
+    assert b"/dev/pts/0" in out and b"sum-42" in out, out
+    assert cid not in oci.list_ids()

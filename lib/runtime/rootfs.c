@@ -173,7 +173,9 @@ int rootfs_pivot(int rootfd, bool no_pivot, unsigned long propagation, struct be
     }
     if (chdir("/") < 0)
         return berth_error_errno(err, -errno, "chdir /");
-    if (propagation && mount(NULL, "/", NULL, propagation, NULL) < 0)
+    /* The whole tree got rootfsPropagation before the mounts were made; here only the root mount
+     * itself, so that each mount's own propagation option stands. */
+    if (propagation && mount(NULL, "/", NULL, propagation & ~(unsigned long) MS_REC, NULL) < 0)
         return berth_error_errno(err, -errno, "linux.rootfsPropagation");
     return 0;
 }

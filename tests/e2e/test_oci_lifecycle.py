@@ -203,3 +203,44 @@ def test_features_document(oci):
     assert f["ociVersionMax"].startswith("1.")
     assert set(f["linux"]["namespaces"]) >= {"pid", "user", "cgroup", "time"}
     assert "poststop" in f["hooks"] and "rbind" in f["mountOptions"]
+
+
+def test_concurrent_commands_on_one_id_are_serialised(oci):
+    """Five starts race on one created container: exactly one wins, the others see it running."""
+    b = oci.bundle(args=["/bin/sleep", "1000"])
+    cid = oci.new_id()
+    oci.ok("create", "--bundle", b, cid)
+    procs = [subprocess.Popen([oci.bin, "--root", oci.root, "start", cid], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True) for _ in range(5)]
+    results = [(p.wait(timeout=30), p.stderr.read()) for p in procs]
+    assert sum(1 for rc, _ in results if rc == 0) == 1, results
+    assert all("it is running" in err for rc, err in results if rc != 0), results
+    # Racing deletes: one removes it, the rest find nothing (with --force that is fine).
+    procs = [subprocess.Popen([oci.bin, "--root", oci.root, "delete", "--force", cid], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    assert all(p.wait(timeout=30) == 0 for p in procs)
+    assert cid not in oci.list_ids()
+
+
+def test_no_monitor_process_stays_after_create(oci, tmp_path):
+    """After create (and start) returns, the only process left is the container's init, whose
+    parent is not a berth-oci process."""
+    b = oci.bundle(args=["/bin/sleep", "1000"])
+    cid = oci.new_id()
+    oci.ok("run", "-d", "--bundle", b, cid)
+    pid = oci.state(cid)["pid"]
+    with open(f"/proc/{pid}/stat") as f:
+        ppid = int(f.read().split(") ")[1].split()[1])
+    with open(f"/proc/{ppid}/cmdline", "rb") as f:
+        assert b"berth-oci" not in f.read()
+    mine = [p for p in os.listdir("/proc") if p.isdigit() and _is_berth_oci(p, oci.root)]
+    assert mine == [], mine
+
+
+def _is_berth_oci(pid, root):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmd = f.read()
+    except OSError:
+        return False
+    return b"berth-oci" in cmd and root.encode() in cmd

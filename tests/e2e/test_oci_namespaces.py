@@ -106,3 +106,18 @@ def test_joining_a_missing_namespace_path_fails_cleanly(oci, tmp_path):
     cid = oci.new_id()
     oci.fails("create", "--bundle", b, cid, contains="joining network namespace")
     assert cid not in oci.list_ids()
+
+
+def test_exec_into_a_user_namespace_container_and_its_devices(oci):
+    cfg = userns_config(["/bin/sleep", "1000"])
+    b = oci.bundle(cfg)
+    subprocess.run(["chown", "-R", "200000:200000", str(b / "rootfs")], check=True)
+    cid = oci.new_id()
+    oci.ok("run", "-d", "--bundle", b, cid)
+    pid = oci.state(cid)["pid"]
+    rep = json.loads(oci.ok("exec", cid, "/bin/berth-probe", "read", "/proc/self/uid_map").stdout)
+    assert rep["ns"]["user"] == os.readlink(f"/proc/{pid}/ns/user")
+    assert rep["uid"] == 0 and rep["read"].split() == ["0", "200000", "65536"]
+    # Device nodes cannot be created in a user namespace: the host's are bound instead.
+    out = oci.ok("exec", cid, "/bin/sh", "-c", "echo x > /dev/null && head -c 3 /dev/zero | wc -c").stdout
+    assert out.strip() == "3"

@@ -182,3 +182,22 @@ def test_terminal_false_passes_stdio_untouched(oci, tmp_path):
     assert p.stdout == "got:ping\n" and p.stderr == "err\n"
     st = os.stat(b / "rootfs" / "bin" / "busybox")
     assert stat.S_ISREG(st.st_mode)
+
+
+def test_mount_propagation_options(oci, tmp_path):
+    src = tmp_path / "prop"
+    src.mkdir()
+    cfg = default_config(["/bin/cat", "/proc/self/mountinfo"])
+    cfg["mounts"] += [
+        {"destination": "/shared", "type": "bind", "source": str(src), "options": ["rbind", "rshared"]},
+        {"destination": "/private", "type": "bind", "source": str(src), "options": ["rbind", "rprivate"]},
+        {"destination": "/unbindable", "type": "tmpfs", "source": "tmpfs", "options": ["unbindable"]},
+    ]
+    cfg["linux"]["rootfsPropagation"] = "rprivate"
+    b = oci.bundle(cfg)
+    out = oci.ok("run", "--bundle", b, oci.new_id()).stdout
+    lines = {line.split()[4]: line for line in out.splitlines()}
+    assert "shared:" in lines["/shared"].split(" - ")[0]
+    assert "shared:" not in lines["/private"].split(" - ")[0] and "master:" not in lines["/private"].split(" - ")[0]
+    assert "unbindable" in lines["/unbindable"].split(" - ")[0]
+    assert "shared:" not in lines["/"].split(" - ")[0]

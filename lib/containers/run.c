@@ -22,6 +22,7 @@
 #include "containers/spec.h"
 #include "image/image.h"
 #include "image/mount.h"
+#include "net/attach.h"
 #include "runtime/container.h"
 #include "store/store.h"
 
@@ -199,8 +200,45 @@ static int mount_rootfs(const struct ctr_record *rec, const char *dir, struct be
     return r;
 }
 
+/* Puts the container on its networks (--network NAME, with -p ports) between create and start,
+ * while its network namespace exists and its process has not run yet; writes /etc/hosts and
+ * /etc/resolv.conf into its rootfs. "none" (the default) and "host" need nothing. */
+static int ctr_network_attach(const struct ctr_record *rec, pid_t init, const char *rootfs, struct berth_error *err)
+{
+    const char *network = json_string_value(json_object_get(rec->spec, "network"));
+    json_t *jports = json_object_get(rec->spec, "ports");
+    if (!network || !strcmp(network, "none") || !strcmp(network, "host")) {
+        if (json_array_size(jports))
+            return berth_error_set(err, -EINVAL, "-p needs a network: add --network berth (or another network)");
+        return 0;
+    }
+    size_t n = json_array_size(jports);
+    struct net_port *ports = n ? calloc(n, sizeof(*ports)) : NULL;
+    if (n && !ports)
+        return berth_error_set(err, -ENOMEM, "out of memory");
+    int r = 0;
+    for (size_t i = 0; r == 0 && i < n; i++)
+        r = net_port_parse(json_string_value(json_array_get(jports, i)) ?: "", &ports[i], err);
+    struct net_attachment a;
+    struct net_attach_opts opts = { .ports = ports, .n_ports = n,
+                                    .ip = json_string_value(json_object_get(rec->spec, "ip")),
+                                    .mac = json_string_value(json_object_get(rec->spec, "mac")) };
+    if (r == 0)
+        r = net_attach_container(strcmp(network, NET_DEFAULT_NETWORK) ? network : NULL, rec->id, rec->name, NULL,
+                                 init, &opts, &a, err);
+    free(ports);
+    if (r == 0) {
+        const char *hostname = json_string_value(json_object_get(rec->spec, "hostname"));
+        char short_id[13];
+        snprintf(short_id, sizeof(short_id), "%.12s", rec->id);
+        r = net_write_etc_files(rootfs, &a, 1, hostname ? hostname : short_id, err);
+    }
+    return r;
+}
+
 static void release_runtime(const struct ctr_record *rec)
 {
+    net_detach(rec->id, NULL);
     _cleanup_free_ char *oci = ctr_oci_root();
     if (oci)
         container_delete(oci, rec->id, true, NULL);
@@ -274,6 +312,8 @@ int ctr_start(struct store *s, struct ctr_record *rec, bool keep_on_exit, struct
         pid_t init = 0;
         int q = container_create(&co, &init, &cerr);
         if (q == 0)
+            q = ctr_network_attach(rec, init, rootfs, &cerr);
+        if (q == 0)
             q = container_start(oci, rec->id, &cerr);
         if (q < 0) {
             const char *m = berth_error_message(&cerr);
@@ -281,6 +321,7 @@ int ctr_start(struct store *s, struct ctr_record *rec, bool keep_on_exit, struct
             (void) w;
             if (init > 0)
                 container_delete(oci, rec->id, true, NULL);
+            net_detach(rec->id, NULL);
             _exit(1);
         }
         ssize_t w = write(sync[1], "OK", 2);

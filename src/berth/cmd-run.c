@@ -15,6 +15,7 @@
 #include "base/json.h"
 #include "commands.h"
 #include "containers/run.h"
+#include "net/attach.h"
 #include "runtime/container.h"
 #include "store/store.h"
 #include "vmm/disk/disk-tools.h"
@@ -43,7 +44,10 @@ static const char run_usage[] =
     "      --cap-add CAP        add a capability (repeatable, ALL)\n"
     "      --cap-drop CAP       drop a capability (repeatable, ALL)\n"
     "  -h, --hostname NAME      hostname (default: the short id)\n"
-    "      --network none|host  network (default none: loopback only)\n"
+    "      --network NET        none (default: loopback only), host, or a berth network (berth: the default one)\n"
+    "  -p, --publish [HOSTIP:]HOSTPORT:PORT[/tcp|udp]  publish a port (needs --network NET)\n"
+    "      --ip ADDR            static address on the network\n"
+    "      --mac-address MAC    MAC address on the network\n"
     "      --restart POLICY     no (default), on-failure, always\n"
     "      --help               this text\n";
 
@@ -86,7 +90,7 @@ static int parse_run(int argc, char **argv, json_t *spec, const char **name, boo
                      const char **restart)
 {
     enum { O_RM = 256, O_NAME, O_ENV_FILE, O_TMPFS, O_ENTRYPOINT, O_CPUS, O_PIDS, O_RO, O_CAP_ADD, O_CAP_DROP,
-           O_NETWORK, O_RESTART, O_HELP };
+           O_NETWORK, O_RESTART, O_HELP, O_IP, O_MAC };
     static const struct option opts[] = {
         { "detach", no_argument, NULL, 'd' },          { "rm", no_argument, NULL, O_RM },
         { "name", required_argument, NULL, O_NAME },   { "env", required_argument, NULL, 'e' },
@@ -98,10 +102,14 @@ static int parse_run(int argc, char **argv, json_t *spec, const char **name, boo
         { "cap-add", required_argument, NULL, O_CAP_ADD }, { "cap-drop", required_argument, NULL, O_CAP_DROP },
         { "hostname", required_argument, NULL, 'h' },  { "network", required_argument, NULL, O_NETWORK },
         { "restart", required_argument, NULL, O_RESTART }, { "help", no_argument, NULL, O_HELP },
+        { "publish", required_argument, NULL, 'p' },   { "ip", required_argument, NULL, O_IP },
+        { "mac-address", required_argument, NULL, O_MAC },
         { "interactive", no_argument, NULL, 'i' },     { "tty", no_argument, NULL, 't' },
         { NULL, 0, NULL, 0 },
     };
     json_t *env = json_array(), *vols = json_array(), *tmpfs = json_array(), *add = json_array(), *drop = json_array();
+    json_t *ports = json_array();
+    json_object_set_new(spec, "ports", ports);
     json_object_set_new(spec, "env", env);
     json_object_set_new(spec, "volumes", vols);
     json_object_set_new(spec, "tmpfs", tmpfs);
@@ -110,7 +118,7 @@ static int parse_run(int argc, char **argv, json_t *spec, const char **name, boo
     int c;
     optind = 1;
     /* "+": options stop at the image, so the command's own options stay the command's. */
-    while ((c = getopt_long(argc, argv, "+de:v:w:u:m:h:it", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+de:v:w:u:m:h:itp:", opts, NULL)) != -1) {
         char *end = NULL;
         switch (c) {
         case 'd':
@@ -214,12 +222,23 @@ static int parse_run(int argc, char **argv, json_t *spec, const char **name, boo
             json_object_set_new(spec, "hostname", json_string(optarg));
             break;
         case O_NETWORK:
-            if (strcmp(optarg, "none") && strcmp(optarg, "host")) {
-                fprintf(stderr, "berth run: --network '%s': expected none or host (named networks: see docs/network.md)\n",
-                        optarg);
+            json_object_set_new(spec, "network", json_string(optarg));
+            break;
+        case 'p': {
+            struct net_port port;
+            struct berth_error perr = { 0 };
+            if (net_port_parse(optarg, &port, &perr) < 0) {
+                fprintf(stderr, "berth run: -p: %s\n", berth_error_message(&perr));
                 return 125;
             }
-            json_object_set_new(spec, "network", json_string(optarg));
+            json_array_append_new(ports, json_string(optarg));
+            break;
+        }
+        case O_IP:
+            json_object_set_new(spec, "ip", json_string(optarg));
+            break;
+        case O_MAC:
+            json_object_set_new(spec, "mac", json_string(optarg));
             break;
         case O_RESTART:
             *restart = optarg;

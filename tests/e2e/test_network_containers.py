@@ -1,0 +1,87 @@
+"""berth run on berth networks: real containers (not simulated workloads) find each other through
+the embedded DNS and publish ports with -p. berth runs inside a network namespace the test creates,
+so the bridge, veths and nftables rules live there and go with it."""
+import json
+import re
+import time
+
+import subprocess
+
+import pytest
+
+from conftest import binary
+from netns_helpers import PrivateNetns, free_port
+
+
+class ContainerNetns(PrivateNetns):
+    """berth joins only the test's network namespace (nsenter --net): `ip netns exec` would also
+    mount a fresh /sys there, hiding the cgroup hierarchy containers need."""
+
+    def berth(self, *args, check=True, timeout=60):
+        p = subprocess.run(["nsenter", f"--net=/run/netns/{self.name}", binary("berth"), *args], env=self.env,
+                           capture_output=True, text=True, timeout=timeout)
+        if check and p.returncode != 0:
+            raise AssertionError(f"berth {' '.join(args)} failed ({p.returncode}): {p.stderr}")
+        return p
+
+
+@pytest.fixture
+def ns(berth_env, busybox_rootfs):
+    n = ContainerNetns(berth_env)
+    n.berth("image", "import", "--rootfs", busybox_rootfs, "busybox")
+    yield n
+    for c in json.loads(n.berth("ps", "-a", "--format", "json").stdout):
+        n.berth("rm", "-f", c["id"], check=False)
+    n.close()
+
+
+def lookup(ns, ctr, name):
+    # busybox's nslookup has its own resolver (static glibc's NSS cannot load in a busybox rootfs).
+    out = ns.berth("exec", ctr, "nslookup", name).stdout
+    addrs = re.findall(r"Address:\s+(\d+\.\d+\.\d+\.\d+)", out.split("Name:", 1)[-1])
+    assert addrs, out
+    return addrs[0]
+
+
+def test_containers_reach_each_other_by_name_and_publish_ports(ns):
+    port = free_port()
+    ns.berth("run", "-d", "--name", "web", "--network", "berth", "-p", f"{port}:80", "busybox", "sh", "-c",
+             "echo hello-from-web > /var/www/index.html; exec httpd -f -p 80 -h /var/www")
+    ns.berth("run", "-d", "--name", "client", "--network", "berth", "busybox", "sleep", "120")
+    web_ip = lookup(ns, "client", "web")
+    assert web_ip == lookup(ns, "client", "web.berth")
+    assert web_ip.startswith("10.89.")
+    for _ in range(50):
+        p = ns.berth("exec", "client", "wget", "-qO-", f"http://{web_ip}/", check=False)
+        if p.returncode == 0:
+            break
+        time.sleep(0.1)
+    assert p.stdout == "hello-from-web\n"
+    # The container's /etc/hosts and resolv.conf come from the network.
+    hosts = ns.berth("exec", "web", "cat", "/etc/hosts").stdout
+    assert web_ip in hosts
+    assert "search berth" in ns.berth("exec", "web", "cat", "/etc/resolv.conf").stdout
+    # Published on the (test) host, loopback included.
+    out = ns.run("/bin/busybox", "wget", "-qO-", f"http://127.0.0.1:{port}/", check=False)
+    assert out.stdout == "hello-from-web\n", out.stderr
+    # A second claim of the same host port is refused, and leaves nothing behind.
+    p = ns.berth("run", "-d", "--name", "web2", "--network", "berth", "-p", f"{port}:80", "busybox", "sleep", "5",
+                 check=False)
+    assert p.returncode == 125 and str(port) in p.stderr
+    assert [c["name"] for c in json.loads(ns.berth("ps", "-a", "--format", "json").stdout)].count("web2") == 0
+    # Removing the container removes its address, veth and rule.
+    ns.berth("rm", "-f", "web")
+    assert str(port) not in ns.ruleset()
+    out = ns.run("/bin/busybox", "wget", "-T", "2", "-qO-", f"http://127.0.0.1:{port}/", check=False)
+    assert out.returncode != 0
+    ns.berth("rm", "-f", "client")
+    assert ns.links("bv") == []
+
+
+def test_publish_needs_a_network(ns):
+    p = ns.berth("run", "--rm", "-p", "8080:80", "busybox", "true", check=False)
+    assert p.returncode == 125 and "-p needs a network" in p.stderr
+    p = ns.berth("run", "--rm", "-p", "notaport", "busybox", "true", check=False)
+    assert p.returncode == 125 and "-p" in p.stderr
+    p = ns.berth("run", "--rm", "--network", "nosuchnet", "busybox", "true", check=False)
+    assert p.returncode == 125 and "nosuchnet" in p.stderr

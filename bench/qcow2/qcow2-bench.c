@@ -45,7 +45,7 @@ static int bench_io(int argc, char **argv)
         }
     }
     struct disk *d = NULL;
-    struct berth_error err = { 0 };
+    struct berth_error err = {0};
     if (disk_open(path, NULL, !write, &d, &err) < 0) {
         fprintf(stderr, "qcow2-bench: %s\n", berth_error_message(&err));
         return 1;
@@ -91,7 +91,7 @@ static void *clone_thread(void *arg)
     struct job *j = arg;
     char path[4096];
     for (int i = j->first; i < j->first + j->n; i++) {
-        struct berth_error err = { 0 };
+        struct berth_error err = {0};
         snprintf(path, sizeof(path), "%s/clone-%d.qcow2", j->dir, i);
         if (qcow2_template_create(j->t, path, &err) < 0) {
             fprintf(stderr, "qcow2-bench: %s\n", berth_error_message(&err));
@@ -112,9 +112,9 @@ static int bench_clone(int argc, char **argv)
     if (threads < 1 || threads > 64 || n < 1)
         return 2;
     double t0 = now();
-    struct qcow2_create_opts o = { .backing = base };
+    struct qcow2_create_opts o = {.backing = base};
     struct qcow2_template *t = NULL;
-    struct berth_error err = { 0 };
+    struct berth_error err = {0};
     if (qcow2_template_new(&o, NULL, &t, &err) < 0) {
         fprintf(stderr, "qcow2-bench: %s\n", berth_error_message(&err));
         return 1;
@@ -123,7 +123,7 @@ static int bench_clone(int argc, char **argv)
     struct job jobs[64];
     int per = n / threads, failed = 0;
     for (int i = 0; i < threads; i++) {
-        jobs[i] = (struct job){ .t = t, .dir = dir, .first = i * per, .n = i == threads - 1 ? n - i * per : per };
+        jobs[i] = (struct job){.t = t, .dir = dir, .first = i * per, .n = i == threads - 1 ? n - i * per : per};
         pthread_create(&th[i], NULL, clone_thread, &jobs[i]);
     }
     for (int i = 0; i < threads; i++) {

@@ -47,13 +47,17 @@ static int parse_cluster_size(const char *s, unsigned *ret)
 static int disk_create(int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "disk-format", required_argument, NULL, 'f' },  { "backing", required_argument, NULL, 'b' },
-        { "backing-format", required_argument, NULL, 'F' }, { "cluster-size", required_argument, NULL, 'c' },
-        { "refcount-bits", required_argument, NULL, 'r' }, { "sync", no_argument, NULL, 's' },
-        { "help", no_argument, NULL, 'h' },                { NULL, 0, NULL, 0 },
+        {"disk-format", required_argument, NULL, 'f'},
+        {"backing", required_argument, NULL, 'b'},
+        {"backing-format", required_argument, NULL, 'F'},
+        {"cluster-size", required_argument, NULL, 'c'},
+        {"refcount-bits", required_argument, NULL, 'r'},
+        {"sync", no_argument, NULL, 's'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     const char *fmt = "qcow2";
-    struct qcow2_create_opts o = { 0 };
+    struct qcow2_create_opts o = {0};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "f:b:F:c:r:sh", opts, NULL)) != -1) {
@@ -98,7 +102,7 @@ static int disk_create(int argc, char **argv)
     const char *path = argv[optind];
     if (optind + 1 < argc && disk_parse_size(argv[optind + 1], &o.size) < 0)
         return usage_error("create", "SIZE is not a size (e.g. 10G, 512M, 1048576)");
-    struct berth_error err = { 0 };
+    struct berth_error err = {0};
     if (!strcmp(fmt, "raw")) {
         if (o.backing)
             return usage_error("create", "raw images cannot have a backing file");
@@ -119,7 +123,7 @@ static int disk_create(int argc, char **argv)
 
 static void human(uint64_t v, char *buf, size_t len)
 {
-    static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
     double d = (double) v;
     unsigned u = 0;
     while (d >= 1024 && u + 1 < sizeof(units) / sizeof(units[0])) {
@@ -166,10 +170,10 @@ static void print_info_text(json_t *o, bool top)
 static int disk_info(int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "disk-format", required_argument, NULL, 'f' },
-        { "format", required_argument, NULL, 'o' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
+        {"disk-format", required_argument, NULL, 'f'},
+        {"format", required_argument, NULL, 'o'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     const char *fmt = NULL, *out = "text";
     int c;
@@ -195,7 +199,7 @@ static int disk_info(int argc, char **argv)
         return EXIT_USAGE;
     if (optind + 1 != argc)
         return usage_error("info", "expected one FILE");
-    struct berth_error err = { 0 };
+    struct berth_error err = {0};
     json_t *o = NULL;
     if (disk_info_json(argv[optind], fmt, &o, &err) < 0)
         return fail("info", &err);
@@ -219,11 +223,11 @@ static int disk_info(int argc, char **argv)
 static int disk_convert_cmd(int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "disk-format", required_argument, NULL, 'f' },
-        { "output-format", required_argument, NULL, 'O' },
-        { "cluster-size", required_argument, NULL, 'c' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
+        {"disk-format", required_argument, NULL, 'f'},
+        {"output-format", required_argument, NULL, 'O'},
+        {"cluster-size", required_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     const char *fmt = NULL, *out = NULL;
     unsigned cb = 0;
@@ -254,7 +258,7 @@ static int disk_convert_cmd(int argc, char **argv)
         return usage_error("convert", "-O FORMAT is required");
     if (optind + 2 != argc)
         return usage_error("convert", "expected SRC DST");
-    struct berth_error err = { 0 };
+    struct berth_error err = {0};
     if (disk_convert(argv[optind], fmt, argv[optind + 1], out, cb, &err) < 0)
         return fail("convert", &err);
     return 0;
@@ -263,9 +267,9 @@ static int disk_convert_cmd(int argc, char **argv)
 static int disk_resize_cmd(int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "disk-format", required_argument, NULL, 'f' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
+        {"disk-format", required_argument, NULL, 'f'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     const char *fmt = NULL;
     int c;
@@ -291,7 +295,7 @@ static int disk_resize_cmd(int argc, char **argv)
     uint64_t size;
     if (disk_parse_size(rel ? s + 1 : s, &size) < 0)
         return usage_error("resize", "SIZE is not a size (e.g. 20G, +1G)");
-    struct berth_error err = { 0 };
+    struct berth_error err = {0};
     if (rel) {
         _cleanup_disk_ struct disk *d = NULL;
         if (disk_open(path, fmt, true, &d, &err) < 0)
@@ -308,11 +312,11 @@ static int disk_resize_cmd(int argc, char **argv)
 static int disk_check(int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "disk-format", required_argument, NULL, 'f' },
-        { "format", required_argument, NULL, 'o' },
-        { "repair", required_argument, NULL, 'r' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
+        {"disk-format", required_argument, NULL, 'f'},
+        {"format", required_argument, NULL, 'o'},
+        {"repair", required_argument, NULL, 'r'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     const char *fmt = NULL, *out = "text";
     enum qcow2_repair repair = QCOW2_REPAIR_NONE;
@@ -351,7 +355,7 @@ static int disk_check(int argc, char **argv)
     if (optind + 1 != argc)
         return usage_error("check", "expected one FILE");
     const char *path = argv[optind];
-    struct berth_error err = { 0 };
+    struct berth_error err = {0};
     if (!fmt && disk_probe(path, &fmt, &err) < 0) {
         fail("check", &err);
         return 1;
@@ -405,11 +409,11 @@ static const struct {
     const char *name, *summary;
     int (*run)(int argc, char **argv);
 } subcommands[] = {
-    { "check", "check a qcow2 image's consistency (like qemu-img check)", disk_check },
-    { "convert", "copy an image into a new one of another format", disk_convert_cmd },
-    { "create", "create an image (qcow2, optionally on a backing file; or raw)", disk_create },
-    { "info", "show an image's format, sizes and backing chain", disk_info },
-    { "resize", "grow an image", disk_resize_cmd },
+    {"check", "check a qcow2 image's consistency (like qemu-img check)", disk_check},
+    {"convert", "copy an image into a new one of another format", disk_convert_cmd},
+    {"create", "create an image (qcow2, optionally on a backing file; or raw)", disk_create},
+    {"info", "show an image's format, sizes and backing chain", disk_info},
+    {"resize", "grow an image", disk_resize_cmd},
 };
 
 int cmd_disk(int argc, char **argv)

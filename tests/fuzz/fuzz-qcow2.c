@@ -26,7 +26,7 @@ static void load(const uint8_t *data, size_t size)
 static void exercise_reads(struct disk *d)
 {
     static uint8_t buf[8192];
-    uint64_t offs[] = { 0, 4096, d->size / 2, d->size > 8192 ? d->size - 8192 : 0 };
+    uint64_t offs[] = {0, 4096, d->size / 2, d->size > 8192 ? d->size - 8192 : 0};
     for (size_t i = 0; i < sizeof(offs) / sizeof(offs[0]); i++) {
         size_t n = d->size - offs[i] < sizeof(buf) ? (size_t) (d->size - offs[i]) : sizeof(buf);
         disk_read(d, offs[i], buf, n);
@@ -42,9 +42,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
     }
     load(data, size);
-    struct qcow2_open_opts o = { .read_only = true, .no_backing = true, .l2_cache_tables = 4 };
+    struct qcow2_open_opts o = {.read_only = true, .no_backing = true, .l2_cache_tables = 4};
     struct disk *d = NULL;
-    struct berth_error err = { 0 };
+    struct berth_error err = {0};
     if (qcow2_open(path, &o, &d, &err) == 0) {
         exercise_reads(d);
         disk_close(d);

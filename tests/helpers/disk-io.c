@@ -6,9 +6,8 @@
  *     flush                flush
  *     read:OFF:LEN:BYTE    read and compare with BYTE; exit 2 on a mismatch
  *     dump:PATH            write the whole virtual disk to PATH (raw)
- *     crash:SEED:BLOCKS:LOG  forever (SEED grows from run to run): write 4 KiB blocks at random among BLOCKS, flush every 8
- *                          writes; after each flush append "gen block..." lines of what is now
- *                          durable to LOG. Meant to be killed.
+ *     crash:SEED:BLOCKS:LOG  forever (SEED grows from run to run): write 4 KiB blocks at random among BLOCKS, flush
+ * every 8 writes; after each flush append "gen block..." lines of what is now durable to LOG. Meant to be killed.
  * Errors: one line on stderr, exit 1. */
 #include <errno.h>
 #include <fcntl.h>
@@ -87,7 +86,7 @@ int main(int argc, char **argv)
         return 1;
     }
     const char *path = argv[a++];
-    struct berth_error err = { 0 };
+    struct berth_error err = {0};
     struct disk *d = NULL;
     bool ro = true;
     for (int i = a; i < argc; i++)
@@ -101,7 +100,7 @@ int main(int argc, char **argv)
     for (; a < argc && status == 0; a++) {
         char *op = strdup(argv[a]), *save = NULL;
         char *name = strtok_r(op, ":", &save);
-        char *f[3] = { strtok_r(NULL, ":", &save), strtok_r(NULL, ":", &save), strtok_r(NULL, ":", &save) };
+        char *f[3] = {strtok_r(NULL, ":", &save), strtok_r(NULL, ":", &save), strtok_r(NULL, ":", &save)};
         uint64_t off = 0, len = 0;
         int r = 0;
         if (!strcmp(name, "write") || !strcmp(name, "read")) {

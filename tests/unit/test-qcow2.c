@@ -45,8 +45,8 @@ static char *p(const char *name)
 
 static void create(const char *name, uint64_t size, unsigned cb, const char *backing)
 {
-    struct qcow2_create_opts o = { .size = size, .cluster_bits = cb, .backing = backing };
-    struct berth_error err = { 0 };
+    struct qcow2_create_opts o = {.size = size, .cluster_bits = cb, .backing = backing};
+    struct berth_error err = {0};
     unlink(p(name));
     int r = qcow2_create(p(name), &o, &err);
     if (r < 0)
@@ -56,7 +56,7 @@ static void create(const char *name, uint64_t size, unsigned cb, const char *bac
 static struct disk *open_rw(const char *name)
 {
     struct disk *d = NULL;
-    struct berth_error err = { 0 };
+    struct berth_error err = {0};
     int r = disk_open(p(name), NULL, false, &d, &err);
     if (r < 0)
         fail_msg("open %s: %s", name, err.msg);
@@ -84,7 +84,7 @@ static void write_bytes(struct disk *d, uint64_t off, size_t len, uint8_t byte)
 static void expect_clean(const char *name)
 {
     struct qcow2_check_result res;
-    struct berth_error err = { 0 };
+    struct berth_error err = {0};
     assert_int_equal(qcow2_check(p(name), QCOW2_REPAIR_NONE, &res, &err), 0);
     if (res.corruptions || res.leaks || res.check_errors)
         fail_msg("%s: %llu corruptions, %llu leaks, %llu errors: %s", name, (unsigned long long) res.corruptions,
@@ -120,7 +120,7 @@ static void test_single_writer(void **state)
 {
     create("lock.qcow2", 1 << 20, 0, NULL);
     struct disk *d = open_rw("lock.qcow2"), *d2 = NULL;
-    struct berth_error err = { 0 };
+    struct berth_error err = {0};
     assert_int_equal(disk_open(p("lock.qcow2"), NULL, false, &d2, &err), -EBUSY);
     assert_non_null(strstr(err.msg, "in use"));
     /* Readers are not kept out. */
@@ -172,8 +172,8 @@ static void test_small_clusters_resize(void **state)
 {
     /* 512-byte clusters and 64-bit refcounts: the refcount table has to grow, and growing the
      * disk moves the L1 table. */
-    struct qcow2_create_opts o = { .size = 1 << 20, .cluster_bits = 9, .refcount_bits = 64 };
-    struct berth_error err = { 0 };
+    struct qcow2_create_opts o = {.size = 1 << 20, .cluster_bits = 9, .refcount_bits = 64};
+    struct berth_error err = {0};
     assert_int_equal(qcow2_create(p("small.qcow2"), &o, &err), 0);
     struct disk *d = open_rw("small.qcow2");
     write_bytes(d, 0, 1 << 20, 0x5a);
@@ -194,7 +194,7 @@ static void test_small_clusters_resize(void **state)
 
 static void test_refcount_entries(void **state)
 {
-    uint8_t b[64] = { 0 };
+    uint8_t b[64] = {0};
     for (unsigned order = 0; order <= 6; order++) {
         memset(b, 0, sizeof(b));
         uint64_t max = order == 6 ? UINT64_MAX : (1ull << (1u << order)) - 1;
@@ -217,7 +217,7 @@ static void *clone_thread(void *arg)
     for (int i = j->first; i < j->first + j->n; i++) {
         char path[256]; /* not p(): its buffers are not per thread */
         snprintf(path, sizeof(path), "%s/clone-%d.qcow2", dir, i);
-        struct berth_error err = { 0 };
+        struct berth_error err = {0};
         if (qcow2_template_create(j->t, path, &err) < 0)
             j->failures++;
     }
@@ -230,14 +230,14 @@ static void test_template_parallel(void **state)
     struct disk *d = open_rw("gold.qcow2");
     write_bytes(d, 0, 65536, 0x42);
     disk_close(d);
-    struct qcow2_create_opts o = { .backing = "gold.qcow2", .backing_format = "qcow2" };
+    struct qcow2_create_opts o = {.backing = "gold.qcow2", .backing_format = "qcow2"};
     struct qcow2_template *t = NULL;
-    struct berth_error err = { 0 };
+    struct berth_error err = {0};
     assert_int_equal(qcow2_template_new(&o, dir, &t, &err), 0);
     pthread_t th[4];
     struct clone_job jobs[4];
     for (int i = 0; i < 4; i++) {
-        jobs[i] = (struct clone_job){ .t = t, .first = i * 25, .n = 25 };
+        jobs[i] = (struct clone_job){.t = t, .first = i * 25, .n = 25};
         pthread_create(&th[i], NULL, clone_thread, &jobs[i]);
     }
     for (int i = 0; i < 4; i++) {
@@ -281,7 +281,7 @@ static uint64_t peek64(const char *name, uint64_t off)
 static void expect_open_error(const char *name, const char *needle)
 {
     struct disk *d = NULL;
-    struct berth_error err = { 0 };
+    struct berth_error err = {0};
     int r = disk_open(p(name), "qcow2", true, &d, &err);
     if (r >= 0)
         fail_msg("%s opened, expected an error with '%s'", name, needle);
@@ -346,7 +346,7 @@ static void test_corrupt_headers(void **state)
     fresh("c.qcow2");
     poke("c.qcow2", 72, 2, 8);
     struct disk *d = NULL;
-    struct berth_error err = { 0 };
+    struct berth_error err = {0};
     assert_int_equal(disk_open(p("c.qcow2"), NULL, true, &d, &err), 0);
     disk_close(d);
     assert_int_equal(disk_open(p("c.qcow2"), NULL, false, &d, &err), -EUCLEAN);
@@ -355,7 +355,7 @@ static void test_corrupt_headers(void **state)
 
 static void test_corrupt_tables(void **state)
 {
-    struct berth_error err = { 0 };
+    struct berth_error err = {0};
     struct qcow2_check_result res;
     uint8_t buf[4096];
     /* An L2 entry pointing beyond the end of the file: the read fails, check counts it. */
@@ -391,7 +391,7 @@ static void test_corrupt_tables(void **state)
     assert_int_equal(disk_read(d, 0, buf, sizeof(buf)), -EUCLEAN);
     disk_close(d);
     /* Refcount overflow: two references to one cluster with 1-bit refcounts. */
-    struct qcow2_create_opts o = { .size = 1 << 20, .refcount_bits = 1 };
+    struct qcow2_create_opts o = {.size = 1 << 20, .refcount_bits = 1};
     unlink(p("o.qcow2"));
     assert_int_equal(qcow2_create(p("o.qcow2"), &o, &err), 0);
     d = open_rw("o.qcow2");
@@ -418,14 +418,14 @@ static void test_backing_loop(void **state)
     rename(p("self2.qcow2"), p("self.qcow2"));
     expect_open_error("self.qcow2", "loop");
     /* Confinement: a chain that leaves the allowed directory is refused. */
-    struct berth_error err = { 0 };
+    struct berth_error err = {0};
     struct disk *d = NULL;
     mkdir(p("jail"), 0755);
     create("outside.qcow2", 1 << 20, 0, NULL);
     create("jail/inside.qcow2", 0, 0, "../outside.qcow2");
     create("jail/ok.qcow2", 1 << 20, 0, NULL);
     create("jail/top.qcow2", 0, 0, "ok.qcow2");
-    struct qcow2_open_opts o = { .read_only = true, .backing_root = p("jail") };
+    struct qcow2_open_opts o = {.read_only = true, .backing_root = p("jail")};
     assert_int_equal(qcow2_open(p("jail/inside.qcow2"), &o, &d, &err), -EPERM);
     assert_non_null(strstr(err.msg, "lies outside"));
     assert_int_equal(qcow2_open(p("jail/top.qcow2"), &o, &d, &err), 0);

@@ -69,7 +69,7 @@ int disk_convert(const char *src, const char *src_format, const char *dst, const
     if (!strcmp(dst_format, "raw")) {
         r = disk_create_raw(dst, s->size, err);
     } else {
-        struct qcow2_create_opts o = { .size = s->size, .cluster_bits = cluster_bits };
+        struct qcow2_create_opts o = {.size = s->size, .cluster_bits = cluster_bits};
         r = qcow2_create(dst, &o, err);
     }
     if (r < 0)
@@ -119,13 +119,37 @@ int disk_parse_size(const char *s, uint64_t *ret)
         return -EINVAL;
     unsigned shift = 0;
     switch (*end) {
-    case 'k': case 'K': shift = 10; end++; break;
-    case 'm': case 'M': shift = 20; end++; break;
-    case 'g': case 'G': shift = 30; end++; break;
-    case 't': case 'T': shift = 40; end++; break;
-    case 'p': case 'P': shift = 50; end++; break;
-    case 'b': case 'B': end++; break;
-    default: break;
+    case 'k':
+    case 'K':
+        shift = 10;
+        end++;
+        break;
+    case 'm':
+    case 'M':
+        shift = 20;
+        end++;
+        break;
+    case 'g':
+    case 'G':
+        shift = 30;
+        end++;
+        break;
+    case 't':
+    case 'T':
+        shift = 40;
+        end++;
+        break;
+    case 'p':
+    case 'P':
+        shift = 50;
+        end++;
+        break;
+    case 'b':
+    case 'B':
+        end++;
+        break;
+    default:
+        break;
     }
     if (shift && (!strcmp(end, "iB") || !strcmp(end, "B")))
         end += strlen(end);

@@ -39,7 +39,7 @@ static int one_file(const char *path, const char *format, json_t **ret, char **r
         *ret = o;
         return 0;
     }
-    struct qcow2_open_opts opts = { .read_only = true, .no_backing = true };
+    struct qcow2_open_opts opts = {.read_only = true, .no_backing = true};
     _cleanup_disk_ struct disk *d = NULL;
     int r = qcow2_open(path, &opts, &d, err);
     if (r < 0) {
@@ -60,11 +60,11 @@ static int one_file(const char *path, const char *format, json_t **ret, char **r
         *ret_next = full ? strdup(full) : NULL;
         *ret_next_fmt = info.backing_format[0] ? strdup(info.backing_format) : NULL;
     }
-    json_t *data = json_pack("{s:s, s:b, s:i, s:b, s:b, s:i}", "compat", info.version == 3 ? "1.1" : "0.10",
-                             "lazy-refcounts", (int) !!(info.compatible & QCOW2_COMPAT_LAZY_REFCOUNTS),
-                             "refcount-bits", (json_int_t) info.refcount_bits, "corrupt",
-                             (int) !!(info.incompatible & QCOW2_INCOMPAT_CORRUPT), "extended-l2", 0,
-                             "snapshots", (json_int_t) info.nb_snapshots);
+    json_t *data =
+        json_pack("{s:s, s:b, s:i, s:b, s:b, s:i}", "compat", info.version == 3 ? "1.1" : "0.10", "lazy-refcounts",
+                  (int) !!(info.compatible & QCOW2_COMPAT_LAZY_REFCOUNTS), "refcount-bits",
+                  (json_int_t) info.refcount_bits, "corrupt", (int) !!(info.incompatible & QCOW2_INCOMPAT_CORRUPT),
+                  "extended-l2", 0, "snapshots", (json_int_t) info.nb_snapshots);
     json_object_set_new(o, "format-specific", json_pack("{s:s, s:o}", "type", "qcow2", "data", data));
     *ret = o;
     return 0;
@@ -104,7 +104,7 @@ int disk_info_json(const char *path, const char *format, json_t **ret, struct be
             devs[depth] = st.st_dev;
             inos[depth++] = st.st_ino;
             json_t *o = NULL;
-            struct berth_error e = { 0 };
+            struct berth_error e = {0};
             if (one_file(cur, cur_fmt, &o, &next, &next_fmt, &e) < 0)
                 snprintf(msg, sizeof(msg), "%s", berth_error_message(&e));
             else

@@ -17,7 +17,7 @@ struct check {
     struct qcow2 *q;
     struct qcow2_check_result *res;
     uint16_t *refs;
-    uint8_t *walked;  /* L2 tables already walked (shared between snapshots): once each */
+    uint8_t *walked; /* L2 tables already walked (shared between snapshots): once each */
     uint64_t n;
 };
 
@@ -62,7 +62,7 @@ static int walk_l2(struct check *c, uint64_t l1i, uint64_t l2off, uint8_t *tbl, 
         if (!e)
             continue;
         struct qcow2_map m;
-        struct berth_error err = { 0 };
+        struct berth_error err = {0};
         if (qcow2_decode_l2(q, e, &m, &err) < 0) {
             problem(c, "L2 table %llu entry %llu: %s", (unsigned long long) l1i, (unsigned long long) j,
                     berth_error_message(&err));
@@ -180,12 +180,13 @@ static void count_l1(struct check *c, const uint64_t *l1, uint32_t l1_size, cons
     for (uint64_t i = 0; i < l1_size; i++) {
         uint64_t e = l1[i], l2off = e & QCOW2_OFFSET_MASK;
         if (e & QCOW2_L1_RESERVED) {
-            problem(c, "%s entry %llu: reserved bits set (0x%llx)", which, (unsigned long long) i, (unsigned long long) e);
+            problem(c, "%s entry %llu: reserved bits set (0x%llx)", which, (unsigned long long) i,
+                    (unsigned long long) e);
             continue;
         }
         if (!l2off)
             continue;
-        struct berth_error e2 = { 0 };
+        struct berth_error e2 = {0};
         char what[96];
         snprintf(what, sizeof(what), "%s entry %llu (L2 table)", which, (unsigned long long) i);
         if (qcow2_check_host(q, l2off, what, &e2) < 0) {
@@ -218,7 +219,8 @@ static void count_snapshots(struct check *c, uint8_t *tbl)
         off += (len + 7) & ~7ull;
         if (l1_off & (q->cluster_size - 1) || (uint64_t) l1_size * 8 > QCOW2_MAX_L1_BYTES ||
             l1_off + (uint64_t) l1_size * 8 > q->file_size) {
-            problem(c, "snapshot %u: L1 table (0x%llx, %u entries) is invalid", s, (unsigned long long) l1_off, l1_size);
+            problem(c, "snapshot %u: L1 table (0x%llx, %u entries) is invalid", s, (unsigned long long) l1_off,
+                    l1_size);
             continue;
         }
         if (!l1_size)
@@ -286,8 +288,8 @@ int qcow2_rebuild_refcounts(struct qcow2 *q, struct berth_error *err)
     _cleanup_free_ uint8_t *tbl = malloc(q->cluster_size);
     if (!refs || !walked || !tbl)
         return -ENOMEM;
-    struct qcow2_check_result res = { 0 };
-    struct check c = { .q = q, .res = &res, .refs = refs, .walked = walked, .n = n };
+    struct qcow2_check_result res = {0};
+    struct check c = {.q = q, .res = &res, .refs = refs, .walked = walked, .n = n};
     count_refs(&c, tbl);
     if (res.corruptions || res.check_errors)
         return berth_error_set(err, -EUCLEAN, "%s: cannot rebuild refcounts: %s", q->path,
@@ -298,7 +300,8 @@ int qcow2_rebuild_refcounts(struct qcow2 *q, struct berth_error *err)
     int r = 0;
     for (uint64_t ci = 0; ci < n && r >= 0; ci++) {
         if (refs[ci] > q->refcount_max)
-            return berth_error_set(err, -EUCLEAN, "%s: cluster %llu: refcount overflow", q->path, (unsigned long long) ci);
+            return berth_error_set(err, -EUCLEAN, "%s: cluster %llu: refcount overflow", q->path,
+                                   (unsigned long long) ci);
         uint64_t rti = ci / q->rb_entries;
         if (refs[ci] && (rti >= q->rt_entries || !(q->rt[rti] & ~QCOW2_RT_RESERVED)))
             r = qcow2_refcount_update(q, ci << q->cluster_bits, q->cluster_size, +1);
@@ -323,15 +326,15 @@ int qcow2_rebuild_refcounts(struct qcow2 *q, struct berth_error *err)
 
 int qcow2_check(const char *path, enum qcow2_repair repair, struct qcow2_check_result *ret, struct berth_error *err)
 {
-    struct qcow2_open_opts o = { .read_only = repair == QCOW2_REPAIR_NONE, .no_backing = true };
+    struct qcow2_open_opts o = {.read_only = repair == QCOW2_REPAIR_NONE, .no_backing = true};
     _cleanup_disk_ struct disk *d = NULL;
     int r = qcow2_open(path, &o, &d, err);
     if (r < 0)
         return r;
     struct qcow2 *q = d->priv;
-    struct qcow2_check_result res = { 0 };
+    struct qcow2_check_result res = {0};
     if (repair == QCOW2_REPAIR_ALL) {
-        struct berth_error e = { 0 };
+        struct berth_error e = {0};
         pthread_mutex_lock(&q->lock);
         r = qcow2_rebuild_refcounts(q, &e);
         pthread_mutex_unlock(&q->lock);
@@ -346,7 +349,7 @@ int qcow2_check(const char *path, enum qcow2_repair repair, struct qcow2_check_r
     _cleanup_free_ uint8_t *tbl = malloc(q->cluster_size);
     if (!refs || !walked || !tbl)
         return -ENOMEM;
-    struct check c = { .q = q, .res = &res, .refs = refs, .walked = walked, .n = n };
+    struct check c = {.q = q, .res = &res, .refs = refs, .walked = walked, .n = n};
     res.total_clusters = (q->size + q->cluster_size - 1) >> q->cluster_bits;
     count_refs(&c, tbl);
     r = compare(&c, repair != QCOW2_REPAIR_NONE);

@@ -86,7 +86,8 @@ int qcow2_template_new(const struct qcow2_create_opts *opts, const char *resolve
     uint64_t C = 1ull << cb;
     uint64_t l1_size = qcow2_l1_needed(size, cb);
     if (l1_size * 8 > QCOW2_MAX_L1_BYTES)
-        return berth_error_set(err, -EINVAL, "size: too large for %llu-byte clusters (L1 table over 32 MiB); use bigger clusters",
+        return berth_error_set(err, -EINVAL,
+                               "size: too large for %llu-byte clusters (L1 table over 32 MiB); use bigger clusters",
                                (unsigned long long) C);
     uint64_t l1_c = l1_size ? (l1_size * 8 + C - 1) / C : 1;
     uint64_t rb_entries = (C * 8) >> order;
@@ -115,8 +116,9 @@ int qcow2_template_new(const struct qcow2_create_opts *opts, const char *resolve
     t->rb = calloc(1, t->rb_len + 8);
     if (!t->header || !t->rt || !t->rb)
         return -ENOMEM;
-    int n = qcow2_header_build(t->header, C, cb, size, order, (uint32_t) l1_size, l1_off, t->rt_off, (uint32_t) rt_c,
-                               opts->backing, opts->backing ? (opts->backing_format ? opts->backing_format : fmt) : NULL);
+    int n =
+        qcow2_header_build(t->header, C, cb, size, order, (uint32_t) l1_size, l1_off, t->rt_off, (uint32_t) rt_c,
+                           opts->backing, opts->backing ? (opts->backing_format ? opts->backing_format : fmt) : NULL);
     if (n < 0)
         return berth_error_set(err, n, "backing file name does not fit in the header cluster; use bigger clusters");
     t->header_len = (size_t) n;
@@ -181,7 +183,8 @@ static int resize_locked(struct qcow2 *q, uint64_t new_size, struct berth_error 
 {
     uint64_t need = qcow2_l1_needed(new_size, q->cluster_bits);
     if (need * 8 > QCOW2_MAX_L1_BYTES)
-        return berth_error_set(err, -EFBIG, "%s: size: too large for this cluster size (L1 table over 32 MiB)", q->path);
+        return berth_error_set(err, -EFBIG, "%s: size: too large for this cluster size (L1 table over 32 MiB)",
+                               q->path);
     uint8_t h[24];
     if (need <= q->l1_size) {
         be64_store(h, new_size);
@@ -236,7 +239,7 @@ static int resize_locked(struct qcow2 *q, uint64_t new_size, struct berth_error 
 
 int qcow2_resize(const char *path, uint64_t new_size, struct berth_error *err)
 {
-    struct qcow2_open_opts o = { .no_backing = true };
+    struct qcow2_open_opts o = {.no_backing = true};
     _cleanup_disk_ struct disk *d = NULL;
     int r = qcow2_open(path, &o, &d, err);
     if (r < 0)

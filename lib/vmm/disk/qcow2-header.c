@@ -133,8 +133,8 @@ static int check_incompatible(struct qcow2 *q, const uint8_t *names, uint32_t na
     if (!name[0] && ours)
         snprintf(name, sizeof(name), "%s", ours);
     if (name[0])
-        return berth_error_set(err, -ENOTSUP, "%s: incompatible_features: unsupported feature '%s' (bit %u)",
-                               q->path, name, bit);
+        return berth_error_set(err, -ENOTSUP, "%s: incompatible_features: unsupported feature '%s' (bit %u)", q->path,
+                               name, bit);
     return berth_error_set(err, -ENOTSUP, "%s: incompatible_features: unknown feature bit %u", q->path, bit);
 }
 
@@ -147,7 +147,7 @@ int qcow2_header_load(struct qcow2 *q, struct berth_error *err)
         return berth_error_set(err, -EINVAL, "%s: not a regular file", q->path);
     q->file_size = (uint64_t) st.st_size;
 
-    uint8_t h[QCOW2_V3_HEADER_LEN] = { 0 };
+    uint8_t h[QCOW2_V3_HEADER_LEN] = {0};
     ssize_t n = qcow2_pread(q->fd, h, sizeof(h), 0);
     if (n < 0)
         return berth_error_errno(err, (int) n, "%s: read header", q->path);
@@ -160,8 +160,8 @@ int qcow2_header_load(struct qcow2 *q, struct berth_error *err)
     uint32_t backing_len = be32_load(h + 16);
     q->cluster_bits = be32_load(h + 20);
     if (q->cluster_bits < QCOW2_MIN_CLUSTER_BITS || q->cluster_bits > QCOW2_MAX_CLUSTER_BITS)
-        return berth_error_set(err, -EINVAL, "%s: cluster_bits: %u is outside %d..%d", q->path,
-                               q->cluster_bits, QCOW2_MIN_CLUSTER_BITS, QCOW2_MAX_CLUSTER_BITS);
+        return berth_error_set(err, -EINVAL, "%s: cluster_bits: %u is outside %d..%d", q->path, q->cluster_bits,
+                               QCOW2_MIN_CLUSTER_BITS, QCOW2_MAX_CLUSTER_BITS);
     q->cluster_size = 1ull << q->cluster_bits;
     q->size = be64_load(h + 24);
     uint32_t crypt = be32_load(h + 32);
@@ -216,7 +216,8 @@ int qcow2_header_load(struct qcow2 *q, struct berth_error *err)
 
     if (backing_off) {
         if (backing_len == 0 || backing_len > 1023)
-            return berth_error_set(err, -EINVAL, "%s: backing_file_size: %u is invalid (1..1023)", q->path, backing_len);
+            return berth_error_set(err, -EINVAL, "%s: backing_file_size: %u is invalid (1..1023)", q->path,
+                                   backing_len);
         if (backing_off >= c0_len || backing_len > c0_len - backing_off)
             return berth_error_set(err, -EINVAL, "%s: backing_file_offset: name lies outside the first cluster",
                                    q->path);
@@ -236,10 +237,12 @@ int qcow2_header_load(struct qcow2 *q, struct berth_error *err)
         return berth_error_set(err, -EINVAL, "%s: l1_size: %u entries is absurd", q->path, q->l1_size);
     if (q->l1_size) {
         if (q->l1_offset & (q->cluster_size - 1) || q->l1_offset == 0)
-            return berth_error_set(err, -EINVAL, "%s: l1_table_offset: 0x%llx is not a cluster boundary past the header",
-                                   q->path, (unsigned long long) q->l1_offset);
+            return berth_error_set(err, -EINVAL,
+                                   "%s: l1_table_offset: 0x%llx is not a cluster boundary past the header", q->path,
+                                   (unsigned long long) q->l1_offset);
         if (!range_in_file(q->l1_offset, (uint64_t) q->l1_size * 8, q->file_size))
-            return berth_error_set(err, -EINVAL, "%s: l1_table_offset: L1 table (0x%llx, %u entries) lies past the end of the file",
+            return berth_error_set(err, -EINVAL,
+                                   "%s: l1_table_offset: L1 table (0x%llx, %u entries) lies past the end of the file",
                                    q->path, (unsigned long long) q->l1_offset, q->l1_size);
     }
     /* Refcount table. */
@@ -248,8 +251,9 @@ int qcow2_header_load(struct qcow2 *q, struct berth_error *err)
     if ((uint64_t) q->rt_clusters << q->cluster_bits > QCOW2_MAX_RT_BYTES)
         return berth_error_set(err, -EINVAL, "%s: refcount_table_clusters: %u is absurd", q->path, q->rt_clusters);
     if (q->rt_offset & (q->cluster_size - 1) || q->rt_offset == 0)
-        return berth_error_set(err, -EINVAL, "%s: refcount_table_offset: 0x%llx is not a cluster boundary past the header",
-                               q->path, (unsigned long long) q->rt_offset);
+        return berth_error_set(err, -EINVAL,
+                               "%s: refcount_table_offset: 0x%llx is not a cluster boundary past the header", q->path,
+                               (unsigned long long) q->rt_offset);
     if (!range_in_file(q->rt_offset, (uint64_t) q->rt_clusters << q->cluster_bits, q->file_size))
         return berth_error_set(err, -EINVAL, "%s: refcount_table_offset: refcount table lies past the end of the file",
                                q->path);
@@ -290,24 +294,24 @@ int qcow2_header_load(struct qcow2 *q, struct berth_error *err)
             return berth_error_set(err, -EINVAL, "%s: refcount table entry %llu: offset 0x%llx is not cluster aligned",
                                    q->path, (unsigned long long) i, (unsigned long long) q->rt[i]);
         if (!range_in_file(off, q->cluster_size, q->file_size))
-            return berth_error_set(err, -EINVAL, "%s: refcount table entry %llu: refcount block 0x%llx lies past the end of the file",
+            return berth_error_set(err, -EINVAL,
+                                   "%s: refcount table entry %llu: refcount block 0x%llx lies past the end of the file",
                                    q->path, (unsigned long long) i, (unsigned long long) off);
     }
     return 0;
 }
 
 int qcow2_header_build(uint8_t *buf, uint64_t cluster_size, unsigned cluster_bits, uint64_t size,
-                       unsigned refcount_order, uint32_t l1_size, uint64_t l1_offset,
-                       uint64_t rt_offset, uint32_t rt_clusters, const char *backing,
-                       const char *backing_format)
+                       unsigned refcount_order, uint32_t l1_size, uint64_t l1_offset, uint64_t rt_offset,
+                       uint32_t rt_clusters, const char *backing, const char *backing_format)
 {
     static const struct {
         uint8_t type, bit;
         const char *name;
     } features[] = {
-        { 0, 0, "dirty bit" },       { 0, 1, "corrupt bit" },        { 0, 2, "external data file" },
-        { 0, 3, "compression type" }, { 0, 4, "extended L2 entries" }, { 1, 0, "lazy refcounts" },
-        { 2, 0, "bitmaps" },          { 2, 1, "raw external data" },
+        {0, 0, "dirty bit"},        {0, 1, "corrupt bit"},         {0, 2, "external data file"},
+        {0, 3, "compression type"}, {0, 4, "extended L2 entries"}, {1, 0, "lazy refcounts"},
+        {2, 0, "bitmaps"},          {2, 1, "raw external data"},
     };
     size_t blen = backing ? strlen(backing) : 0;
     size_t flen = backing_format ? strlen(backing_format) : 0;

@@ -32,7 +32,7 @@ static int iov_sub(const struct iovec *iov, int cnt, size_t off, size_t len, str
         size_t n = iov[i].iov_len - off;
         if (n > len)
             n = len;
-        out[k++] = (struct iovec){ (char *) iov[i].iov_base + off, n };
+        out[k++] = (struct iovec){(char *) iov[i].iov_base + off, n};
         len -= n;
         off = 0;
     }
@@ -198,7 +198,7 @@ static int write_cluster(struct qcow2 *q, uint64_t vc, uint64_t in, const struct
         if (zeros) {
             memset(q->cow_buf, 0, q->cluster_size);
         } else {
-            struct iovec all = { q->cow_buf, q->cluster_size };
+            struct iovec all = {q->cow_buf, q->cluster_size};
             r = read_cluster_part(q, &m, vstart, 0, &all, 1, q->cluster_size);
             if (r < 0)
                 return r;
@@ -293,11 +293,12 @@ static int qcow2_discard(struct disk *d, uint64_t offset, uint64_t len)
             r = discard_cluster(q, voff >> q->cluster_bits);
         } else {
             /* A partial cluster reads back as zeroes because zeroes are written to it. */
-            struct qcow2_map m = { 0 };
+            struct qcow2_map m = {0};
             r = qcow2_map_get(q, voff >> q->cluster_bits, false, &m, NULL, &d->last_error);
-            bool reads_zero = m.kind == QCOW2_ZERO || (m.kind == QCOW2_UNALLOCATED && (!q->backing || voff >= q->backing->size));
+            bool reads_zero =
+                m.kind == QCOW2_ZERO || (m.kind == QCOW2_UNALLOCATED && (!q->backing || voff >= q->backing->size));
             if (r >= 0 && !reads_zero) {
-                struct iovec z = { q->zero_buf, (size_t) n };
+                struct iovec z = {q->zero_buf, (size_t) n};
                 r = writev_locked(q, voff, &z, 1, (size_t) n);
             }
         }

@@ -19,8 +19,8 @@ int qcow2_check_host(struct qcow2 *q, uint64_t host, const char *what, struct be
         return berth_error_set(err, -EUCLEAN, "%s: %s: offset 0x%llx is not cluster aligned", q->path, what,
                                (unsigned long long) host);
     if (host >= q->file_size)
-        return berth_error_set(err, -EUCLEAN, "%s: %s: offset 0x%llx lies beyond the end of the file (0x%llx)",
-                               q->path, what, (unsigned long long) host, (unsigned long long) q->file_size);
+        return berth_error_set(err, -EUCLEAN, "%s: %s: offset 0x%llx lies beyond the end of the file (0x%llx)", q->path,
+                               what, (unsigned long long) host, (unsigned long long) q->file_size);
     /* Guest data or an L2 table on top of the header or a top-level table would let a guest
      * write overwrite the image's own structure. */
     if (host < q->cluster_size || overlaps(host, q->cluster_size, q->l1_offset, (uint64_t) q->l1_size * 8) ||
@@ -32,7 +32,7 @@ int qcow2_check_host(struct qcow2 *q, uint64_t host, const char *what, struct be
 
 int qcow2_decode_l2(struct qcow2 *q, uint64_t entry, struct qcow2_map *m, struct berth_error *err)
 {
-    *m = (struct qcow2_map){ .entry = entry };
+    *m = (struct qcow2_map){.entry = entry};
     if (entry & QCOW2_OFLAG_COMPRESSED) {
         unsigned x = 62 - (q->cluster_bits - 8);
         uint64_t off = entry & ((1ull << x) - 1);
@@ -44,8 +44,9 @@ int qcow2_decode_l2(struct qcow2 *q, uint64_t entry, struct qcow2_map *m, struct
             return berth_error_set(err, -EUCLEAN, "%s: L2 entry 0x%llx: compressed cluster with the copied flag",
                                    q->path, (unsigned long long) entry);
         if (off >> 56 || off < q->cluster_size || off >= q->file_size)
-            return berth_error_set(err, -EUCLEAN, "%s: L2 entry 0x%llx: compressed data offset 0x%llx lies outside the file",
-                                   q->path, (unsigned long long) entry, (unsigned long long) off);
+            return berth_error_set(err, -EUCLEAN,
+                                   "%s: L2 entry 0x%llx: compressed data offset 0x%llx lies outside the file", q->path,
+                                   (unsigned long long) entry, (unsigned long long) off);
         return 0;
     }
     if (entry & QCOW2_L2_STD_RESERVED || (q->version < 3 && entry & QCOW2_OFLAG_ZERO))
@@ -58,8 +59,9 @@ int qcow2_decode_l2(struct qcow2 *q, uint64_t entry, struct qcow2_map *m, struct
     }
     if (!m->host) {
         if (entry & QCOW2_OFLAG_COPIED)
-            return berth_error_set(err, -EUCLEAN, "%s: L2 entry 0x%llx: offset 0 with the copied flag (external data file?)",
-                                   q->path, (unsigned long long) entry);
+            return berth_error_set(err, -EUCLEAN,
+                                   "%s: L2 entry 0x%llx: offset 0 with the copied flag (external data file?)", q->path,
+                                   (unsigned long long) entry);
         m->kind = QCOW2_UNALLOCATED;
         return 0;
     }
@@ -85,7 +87,7 @@ int qcow2_map_get(struct qcow2 *q, uint64_t vcluster, bool alloc, struct qcow2_m
     int r;
     if (!l2off) {
         if (!alloc) {
-            *m = (struct qcow2_map){ .kind = QCOW2_UNALLOCATED };
+            *m = (struct qcow2_map){.kind = QCOW2_UNALLOCATED};
             return 0;
         }
         r = qcow2_alloc_clusters(q, 1, &l2off);
@@ -112,8 +114,9 @@ int qcow2_map_get(struct qcow2 *q, uint64_t vcluster, bool alloc, struct qcow2_m
         if (r < 0)
             return r;
         if (alloc && !(l1e & QCOW2_OFLAG_COPIED))
-            return berth_error_set(err, -ENOTSUP, "%s: L1 entry %llu: shared L2 table (internal snapshot) cannot be written",
-                                   q->path, (unsigned long long) l1i);
+            return berth_error_set(err, -ENOTSUP,
+                                   "%s: L1 entry %llu: shared L2 table (internal snapshot) cannot be written", q->path,
+                                   (unsigned long long) l1i);
         r = qcow2_cache_get(q, &q->l2_cache, l2off, false, &tbl);
         if (r < 0)
             return berth_error_errno(err, r, "%s: read L2 table at 0x%llx", q->path, (unsigned long long) l2off);
@@ -138,7 +141,7 @@ int qcow2_read_compressed(struct qcow2 *q, const struct qcow2_map *m, struct ber
     ssize_t n = qcow2_pread(q->fd, q->cbuf, len, m->c_offset);
     if (n < 0)
         return berth_error_errno(err, (int) n, "%s: read compressed cluster", q->path);
-    z_stream zs = { 0 };
+    z_stream zs = {0};
     if (inflateInit2(&zs, -15) != Z_OK)
         return berth_error_set(err, -ENOMEM, "%s: zlib init failed", q->path);
     zs.next_in = q->cbuf;

@@ -27,7 +27,8 @@ static int chain_push(struct qcow2_chain *chain, const char *path, const struct 
 {
     for (unsigned i = 0; i < chain->depth; i++)
         if (chain->dev[i] == st->st_dev && chain->ino[i] == st->st_ino)
-            return berth_error_set(err, -ELOOP, "%s: backing-file loop: this file is already in the chain above it", path);
+            return berth_error_set(err, -ELOOP, "%s: backing-file loop: this file is already in the chain above it",
+                                   path);
     if (chain->depth > QCOW2_MAX_BACKING_DEPTH)
         return berth_error_set(err, -ELOOP, "%s: backing chain deeper than %d files", path, QCOW2_MAX_BACKING_DEPTH);
     chain->dev[chain->depth] = st->st_dev;
@@ -38,7 +39,7 @@ static int chain_push(struct qcow2_chain *chain, const char *path, const struct 
 
 static void free_q(struct qcow2 *q)
 {
-    struct disk tmp = { .ops = &qcow2_ops, .priv = q };
+    struct disk tmp = {.ops = &qcow2_ops, .priv = q};
     struct disk *d = calloc(1, sizeof(*d));
     if (!d) {
         /* Out of memory while unwinding: close what matters. */
@@ -80,7 +81,7 @@ int qcow2_open_backing(struct qcow2 *q, struct qcow2_chain *chain, struct berth_
     bool is_qcow2 = fmt ? !strcmp(fmt, "qcow2") : qcow2_probe_fd(fd);
     int r;
     if (is_qcow2) {
-        struct qcow2_open_opts o = { .read_only = true, .backing_root = q->backing_root };
+        struct qcow2_open_opts o = {.read_only = true, .backing_root = q->backing_root};
         r = qcow2_open_chain(path, &o, chain, &q->backing, err);
     } else {
         r = chain_push(chain, path, &st, err);
@@ -92,10 +93,10 @@ int qcow2_open_backing(struct qcow2 *q, struct qcow2_chain *chain, struct berth_
     return 0;
 }
 
-int qcow2_open_chain(const char *path, const struct qcow2_open_opts *opts, struct qcow2_chain *chain,
-                     struct disk **ret, struct berth_error *err)
+int qcow2_open_chain(const char *path, const struct qcow2_open_opts *opts, struct qcow2_chain *chain, struct disk **ret,
+                     struct berth_error *err)
 {
-    struct qcow2_open_opts def = { 0 };
+    struct qcow2_open_opts def = {0};
     if (!opts)
         opts = &def;
     int fd = open(path, (opts->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NONBLOCK);
@@ -117,7 +118,7 @@ int qcow2_open_chain(const char *path, const struct qcow2_open_opts *opts, struc
          * metadata would corrupt it. An OFD lock on one byte far past any data; it goes away
          * with the last descriptor, so a killed writer never leaves it behind. Readers
          * (info, backing files) do not lock. */
-        struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = QCOW2_LOCK_OFFSET, .l_len = 1 };
+        struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = QCOW2_LOCK_OFFSET, .l_len = 1};
         if (fcntl(fd, F_OFD_SETLK, &fl) < 0) {
             r = -errno;
             close(fd);
@@ -151,11 +152,13 @@ int qcow2_open_chain(const char *path, const struct qcow2_open_opts *opts, struc
         goto fail;
     if (!q->read_only) {
         if (q->incompatible & QCOW2_INCOMPAT_CORRUPT) {
-            r = berth_error_set(err, -EUCLEAN, "%s: incompatible_features: the image is marked corrupt; open it read-only", path);
+            r = berth_error_set(err, -EUCLEAN,
+                                "%s: incompatible_features: the image is marked corrupt; open it read-only", path);
             goto fail;
         }
         if (q->nb_snapshots) {
-            r = berth_error_set(err, -ENOTSUP, "%s: nb_snapshots: images with internal snapshots can only be opened read-only", path);
+            r = berth_error_set(err, -ENOTSUP,
+                                "%s: nb_snapshots: images with internal snapshots can only be opened read-only", path);
             goto fail;
         }
     }
@@ -180,7 +183,8 @@ int qcow2_open_chain(const char *path, const struct qcow2_open_opts *opts, struc
     if (!q->read_only) {
         r = qcow2_alloc_init(q);
         if (r < 0) {
-            r = berth_error_set(err, r, "%s: refcount table: refcounts describe clusters far past the end of the file", path);
+            r = berth_error_set(err, r, "%s: refcount table: refcounts describe clusters far past the end of the file",
+                                path);
             goto fail;
         }
         if (q->incompatible & QCOW2_INCOMPAT_DIRTY) {
@@ -194,7 +198,7 @@ int qcow2_open_chain(const char *path, const struct qcow2_open_opts *opts, struc
         }
         if (q->autoclear) {
             /* We keep none of the auto-clear features (bitmaps) up to date: the spec says clear them. */
-            uint8_t zero[8] = { 0 };
+            uint8_t zero[8] = {0};
             r = qcow2_pwrite(fd, zero, 8, 88);
             if (r < 0 || fdatasync(fd) < 0) {
                 r = berth_error_errno(err, r < 0 ? r : -errno, "%s: clear autoclear_features", path);
@@ -216,7 +220,7 @@ int qcow2_open_chain(const char *path, const struct qcow2_open_opts *opts, struc
         r = -ENOMEM;
         goto fail;
     }
-    *d = (struct disk){ .ops = &qcow2_ops, .size = q->size, .read_only = q->read_only, .path = p, .priv = q };
+    *d = (struct disk){.ops = &qcow2_ops, .size = q->size, .read_only = q->read_only, .path = p, .priv = q};
     q->disk = d;
     *ret = d;
     return 0;
@@ -227,7 +231,7 @@ fail:
 
 int qcow2_open(const char *path, const struct qcow2_open_opts *opts, struct disk **ret, struct berth_error *err)
 {
-    struct qcow2_chain chain = { .depth = 0 };
+    struct qcow2_chain chain = {.depth = 0};
     return qcow2_open_chain(path, opts, &chain, ret, err);
 }
 

@@ -27,8 +27,8 @@
 #define QCOW2_OFLAG_COPIED (1ull << 63)
 #define QCOW2_OFLAG_COMPRESSED (1ull << 62)
 #define QCOW2_OFLAG_ZERO (1ull << 0)
-#define QCOW2_OFFSET_MASK 0x00fffffffffffe00ull /* bits 9-55 */
-#define QCOW2_L1_RESERVED 0x7f000000000001ffull /* bits 0-8 and 56-62 */
+#define QCOW2_OFFSET_MASK 0x00fffffffffffe00ull     /* bits 9-55 */
+#define QCOW2_L1_RESERVED 0x7f000000000001ffull     /* bits 0-8 and 56-62 */
 #define QCOW2_L2_STD_RESERVED 0x3f000000000001feull /* bits 1-8 and 56-61 */
 #define QCOW2_RT_RESERVED 0x1ffull
 
@@ -46,7 +46,7 @@
 /* A bounded write-back cache of cluster-sized tables (L2 tables, refcount blocks) keyed by their
  * offset in the file. */
 struct qcow2_cache_entry {
-    uint64_t offset;  /* 0: free slot */
+    uint64_t offset; /* 0: free slot */
     uint64_t lru;
     bool dirty;
     uint8_t *data;
@@ -56,7 +56,7 @@ struct qcow2_cache {
     struct qcow2_cache_entry *e;
     unsigned n;
     uint64_t tick;
-    bool is_l2;       /* evicting a dirty L2 table first makes refcounts durable */
+    bool is_l2; /* evicting a dirty L2 table first makes refcounts durable */
 };
 
 /* A host range whose refcount drops once the tables that referenced it are durable. */
@@ -68,7 +68,7 @@ struct qcow2_free {
 #define QCOW2_MAX_PENDING 65536
 
 struct qcow2 {
-    struct disk *disk;        /* back pointer (for size) */
+    struct disk *disk; /* back pointer (for size) */
     int fd;
     char *path;
     bool read_only;
@@ -84,28 +84,28 @@ struct qcow2 {
     unsigned header_length;
     uint32_t nb_snapshots;
     uint64_t snapshots_offset;
-    char *backing_name;       /* as stored */
-    char *backing_format;     /* from the extension, or NULL */
-    char *backing_root;       /* confinement of the backing chain (realpath), or NULL */
+    char *backing_name;   /* as stored */
+    char *backing_format; /* from the extension, or NULL */
+    char *backing_root;   /* confinement of the backing chain (realpath), or NULL */
 
     uint64_t l1_offset;
     uint32_t l1_size;
-    uint64_t *l1;             /* host order */
+    uint64_t *l1;                      /* host order */
     uint32_t l1_dirty_lo, l1_dirty_hi; /* dirty range [lo, hi) */
 
     uint64_t rt_offset;
     uint32_t rt_clusters;
     uint64_t rt_entries;
-    uint64_t *rt;             /* host order */
+    uint64_t *rt; /* host order */
     bool rt_dirty;
-    bool rt_moved;            /* rt_offset/rt_clusters changed: header needs the new location */
+    bool rt_moved; /* rt_offset/rt_clusters changed: header needs the new location */
 
-    uint64_t l2_entries;      /* entries per L2 table */
-    uint64_t rb_entries;      /* refcounts per refcount block */
+    uint64_t l2_entries; /* entries per L2 table */
+    uint64_t rb_entries; /* refcounts per refcount block */
     uint64_t refcount_max;
 
-    uint64_t file_size;       /* bytes at open, grown by our allocations */
-    uint64_t alloc_next;      /* where the next cluster is allocated: always past old data */
+    uint64_t file_size;  /* bytes at open, grown by our allocations */
+    uint64_t alloc_next; /* where the next cluster is allocated: always past old data */
 
     struct qcow2_cache l2_cache;
     struct qcow2_cache rb_cache;
@@ -116,11 +116,11 @@ struct qcow2 {
     struct disk *backing;
 
     /* compressed cluster reads */
-    uint8_t *cbuf;            /* compressed input, up to 2 clusters */
-    uint8_t *dbuf;            /* decompressed cluster */
-    uint64_t dbuf_desc;       /* descriptor dbuf holds, 0: none */
-    uint8_t *cow_buf;         /* one cluster for copy-on-write */
-    uint8_t *zero_buf;        /* one cluster of zeroes */
+    uint8_t *cbuf;      /* compressed input, up to 2 clusters */
+    uint8_t *dbuf;      /* decompressed cluster */
+    uint64_t dbuf_desc; /* descriptor dbuf holds, 0: none */
+    uint8_t *cow_buf;   /* one cluster for copy-on-write */
+    uint8_t *zero_buf;  /* one cluster of zeroes */
 };
 
 static inline uint64_t be64_load(const void *p)
@@ -170,9 +170,8 @@ uint64_t qcow2_l1_needed(uint64_t size, unsigned cluster_bits);
 /* Writes a v3 header (and extensions, backing name) into buf (cluster-sized, zeroed);
  * returns the bytes used or -ENAMETOOLONG when it does not fit. */
 int qcow2_header_build(uint8_t *buf, uint64_t cluster_size, unsigned cluster_bits, uint64_t size,
-                       unsigned refcount_order, uint32_t l1_size, uint64_t l1_offset,
-                       uint64_t rt_offset, uint32_t rt_clusters, const char *backing,
-                       const char *backing_format);
+                       unsigned refcount_order, uint32_t l1_size, uint64_t l1_offset, uint64_t rt_offset,
+                       uint32_t rt_clusters, const char *backing, const char *backing_format);
 
 /* qcow2-cache.c */
 int qcow2_cache_init(struct qcow2_cache *c, unsigned n, uint64_t table_size, bool is_l2);
@@ -212,8 +211,8 @@ struct qcow2_map {
 int qcow2_decode_l2(struct qcow2 *q, uint64_t entry, struct qcow2_map *ret, struct berth_error *err);
 /* Looks the guest cluster up. With alloc, creates its L2 table if missing and returns a pointer
  * to the entry inside the cached table (valid until the next L2 cache access). */
-int qcow2_map_get(struct qcow2 *q, uint64_t vcluster, bool alloc, struct qcow2_map *ret,
-                  uint64_t **ret_slot, struct berth_error *err);
+int qcow2_map_get(struct qcow2 *q, uint64_t vcluster, bool alloc, struct qcow2_map *ret, uint64_t **ret_slot,
+                  struct berth_error *err);
 /* Validates a host range for a data cluster (alignment, inside the file, not on metadata). */
 int qcow2_check_host(struct qcow2 *q, uint64_t host, const char *what, struct berth_error *err);
 /* Reads and inflates a compressed cluster into q->dbuf. */
@@ -234,7 +233,7 @@ struct qcow2_chain {
     unsigned depth;
 };
 int qcow2_open_backing(struct qcow2 *q, struct qcow2_chain *chain, struct berth_error *err);
-int qcow2_open_chain(const char *path, const struct qcow2_open_opts *opts, struct qcow2_chain *chain,
-                     struct disk **ret, struct berth_error *err);
+int qcow2_open_chain(const char *path, const struct qcow2_open_opts *opts, struct qcow2_chain *chain, struct disk **ret,
+                     struct berth_error *err);
 /* Resolves a backing name relative to the directory of the image that names it. */
 char *qcow2_backing_path(const char *image_path, const char *backing_name);

@@ -266,6 +266,6 @@ int qcow2_free_later(struct qcow2 *q, uint64_t offset, uint64_t len)
         q->pending = p;
         q->cap_pending = cap;
     }
-    q->pending[q->n_pending++] = (struct qcow2_free){ offset, len };
+    q->pending[q->n_pending++] = (struct qcow2_free){offset, len};
     return 0;
 }

@@ -25,8 +25,8 @@
 
 struct qcow2_open_opts {
     bool read_only;
-    bool no_backing;            /* do not open the backing file (info, check, fuzzing) */
-    unsigned l2_cache_tables;   /* 0: a default sized to cover 8 GiB of disk, bounded */
+    bool no_backing;          /* do not open the backing file (info, check, fuzzing) */
+    unsigned l2_cache_tables; /* 0: a default sized to cover 8 GiB of disk, bounded */
     /* When set, every file of the backing chain must resolve (symlinks followed) inside this
      * directory: an image from an untrusted source cannot name /etc/shadow as its raw backing
      * file and show it to a guest. */
@@ -34,8 +34,7 @@ struct qcow2_open_opts {
 };
 
 /* Opens a qcow2 image with its backing chain. */
-int qcow2_open(const char *path, const struct qcow2_open_opts *opts, struct disk **ret,
-               struct berth_error *err);
+int qcow2_open(const char *path, const struct qcow2_open_opts *opts, struct disk **ret, struct berth_error *err);
 
 /* True when the first bytes of fd carry the qcow2 magic (a read error counts as false). */
 bool qcow2_probe_fd(int fd);
@@ -58,8 +57,8 @@ int qcow2_create(const char *path, const struct qcow2_create_opts *opts, struct 
  * unless opts->sync. The template is read-only after preparation. */
 struct qcow2_template;
 /* resolve_dir: the directory a relative opts->backing is resolved against (NULL: the cwd). */
-int qcow2_template_new(const struct qcow2_create_opts *opts, const char *resolve_dir,
-                       struct qcow2_template **ret, struct berth_error *err);
+int qcow2_template_new(const struct qcow2_create_opts *opts, const char *resolve_dir, struct qcow2_template **ret,
+                       struct berth_error *err);
 int qcow2_template_create(const struct qcow2_template *t, const char *path, struct berth_error *err);
 void qcow2_template_free(struct qcow2_template *t);
 
@@ -73,7 +72,7 @@ struct qcow2_info {
     unsigned refcount_bits;
     uint64_t incompatible, compatible, autoclear;
     unsigned nb_snapshots;
-    char backing[1024];         /* "" when none */
+    char backing[1024]; /* "" when none */
     char backing_format[32];
 };
 
@@ -84,26 +83,25 @@ void qcow2_get_info(struct disk *d, struct qcow2_info *ret);
 struct disk *qcow2_backing(struct disk *d);
 
 struct qcow2_check_result {
-    uint64_t corruptions;       /* references to bad places, refcounts lower than references */
-    uint64_t leaks;             /* clusters with a refcount and no reference */
-    uint64_t check_errors;      /* could not check something (I/O error) */
+    uint64_t corruptions;  /* references to bad places, refcounts lower than references */
+    uint64_t leaks;        /* clusters with a refcount and no reference */
+    uint64_t check_errors; /* could not check something (I/O error) */
     uint64_t allocated_clusters;
-    uint64_t total_clusters;    /* of the virtual disk */
+    uint64_t total_clusters; /* of the virtual disk */
     uint64_t image_end_offset;
     uint64_t leaks_fixed;
-    bool refcounts_rebuilt;     /* QCOW2_REPAIR_ALL rebuilt every refcount from the references */
-    char first_problem[512];    /* the first corruption found, for the one-line report */
+    bool refcounts_rebuilt;  /* QCOW2_REPAIR_ALL rebuilt every refcount from the references */
+    char first_problem[512]; /* the first corruption found, for the one-line report */
 };
 
 enum qcow2_repair {
     QCOW2_REPAIR_NONE,
-    QCOW2_REPAIR_LEAKS,  /* lower refcounts higher than their references */
-    QCOW2_REPAIR_ALL,    /* rebuild every refcount from the references (fixes refcounts that are
-                          * too low too), unless a table entry itself is corrupt */
+    QCOW2_REPAIR_LEAKS, /* lower refcounts higher than their references */
+    QCOW2_REPAIR_ALL,   /* rebuild every refcount from the references (fixes refcounts that are
+                         * too low too), unless a table entry itself is corrupt */
 };
 
 /* Checks refcounts against references, like `qemu-img check` (and repairs: the image must not be
  * open elsewhere). Returns 0 when the check ran (see the counts, which describe the image after
  * any repair), -errno when it could not run. */
-int qcow2_check(const char *path, enum qcow2_repair repair, struct qcow2_check_result *ret,
-                struct berth_error *err);
+int qcow2_check(const char *path, enum qcow2_repair repair, struct qcow2_check_result *ret, struct berth_error *err);

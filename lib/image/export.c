@@ -171,6 +171,7 @@ int image_export(struct image_store *is, char *const *whats, size_t n, const cha
     _cleanup_free_ char *tmp = NULL;
     struct export_ctx c = { .is = is, .err = err };
     c.progress.progress = progress;
+    c.progress.phase = IMAGE_PROGRESS_EXPORT;
     c.progress.items = (unsigned) n;
     int r = 0;
     if (!names) {

@@ -13,6 +13,10 @@
  *   image_mount_rootfs(is, img, upper, work, target, &err);             // overlayfs (mount.h)
  *   image_store_hold(is, img->digest, "container:<id>", &err);          // keeps it from rm/prune
  *
+ * Take the hold before using the layer dirs (mounting them): prune only spares layers of images
+ * that have a name or a hold, so an unnamed image's layers could go between lookup and mount.
+ * Release the hold when the container is deleted.
+ *
  * The registry client downloads blobs into image_store_blobs(is) (verified blob writers), holding
  * image_store_lock_shared() so that a concurrent prune cannot delete blobs that are not recorded
  * yet, then calls image_store_add(is, manifest_digest, "host/name:tag", NULL, &digest, &err).

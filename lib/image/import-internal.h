@@ -21,5 +21,6 @@ struct copy_progress {
     const struct image_progress *progress;
     uint64_t bytes, last;
     unsigned item, items;
+    enum image_progress_phase phase; /* COPY (the default) or EXPORT */
 };
 void copy_progress_update(struct copy_progress *p, const char *what, uint64_t delta, int done);

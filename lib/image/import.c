@@ -57,7 +57,7 @@ void copy_progress_update(struct copy_progress *p, const char *what, uint64_t de
         return;
     p->last = p->bytes;
     struct image_progress_event ev = {
-        .phase = IMAGE_PROGRESS_COPY, .what = what, .bytes = p->bytes, .item = p->item, .items = p->items, .done = done,
+        .phase = p->phase, .what = what, .bytes = p->bytes, .item = p->item, .items = p->items, .done = done,
     };
     image_progress_report(p->progress, &ev);
 }
@@ -568,6 +568,9 @@ static int import_oci(struct import_ctx *c, const char *index_data, size_t index
                                    c->path, d->digest, (unsigned long long) d->size, (unsigned long long) size);
         _cleanup_free_ char *name = NULL;
         r = choose_name(c, d->ref_name, &name);
+        /* docker save (>= 25) puts only the tag in ref.name and the full name here. */
+        if (r == 0 && !name && !(c->opts && c->opts->name) && d->image_name)
+            r = choose_name(c, d->image_name, &name);
         if (r < 0)
             return r;
         r = add_image(c, d->digest, name);

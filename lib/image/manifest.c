@@ -72,6 +72,7 @@ void oci_descriptor_clear(struct oci_descriptor *d)
     free(d->architecture);
     free(d->variant);
     free(d->ref_name);
+    free(d->image_name);
     memset(d, 0, sizeof(*d));
 }
 
@@ -118,6 +119,8 @@ static int descriptor_parse(json_t *o, const char *what, struct oci_descriptor *
         r = json_opt_object(o, "annotations", what, &ann, err);
     if (r == 0 && ann)
         r = dup_opt(ann, ANNOTATION_REF_NAME, what, &d->ref_name, err);
+    if (r == 0 && ann)
+        r = dup_opt(ann, ANNOTATION_CONTAINERD_NAME, what, &d->image_name, err);
     return r;
 }
 

@@ -27,6 +27,7 @@
 #define OCI_INDEX_MAX 1000
 
 #define ANNOTATION_REF_NAME "org.opencontainers.image.ref.name"
+#define ANNOTATION_CONTAINERD_NAME "io.containerd.image.name"
 
 enum layer_compression { LAYER_UNCOMPRESSED, LAYER_GZIP, LAYER_ZSTD };
 
@@ -36,6 +37,7 @@ struct oci_descriptor {
     uint64_t size;
     char *os, *architecture, *variant; /* platform, when given (index entries) */
     char *ref_name;                    /* annotation org.opencontainers.image.ref.name */
+    char *image_name;                  /* annotation io.containerd.image.name (docker save >= 25) */
 };
 
 struct oci_manifest {

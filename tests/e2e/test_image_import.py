@@ -235,3 +235,24 @@ def test_multi_platform_index(berth_env, tmp_path):
     assert out["digests"] == [arm]
     p = berth(berth_env, "image", "import", "--platform", "linux/s390x", archive, check=False)
     assert p.returncode == 1 and "no image for linux/s390x" in p.stderr and "linux/arm64" in p.stderr
+
+
+def test_docker_25_style_names_and_bare_tags(berth_env, tmp_path):
+    """docker save >= 25 writes an OCI layout whose ref.name is only the tag, with the full name
+    in io.containerd.image.name; umoci writes bare tags, which name nothing by themselves."""
+    from image_helpers import file_entry, tar_bytes, write_oci_layout
+    layout = tmp_path / "d25"
+    write_oci_layout(str(layout), [tar_bytes([file_entry("x", b"1")])], ref_name="25")
+    index = json.load(open(layout / "index.json"))
+    index["manifests"][0]["annotations"]["io.containerd.image.name"] = "docker.io/library/dk:25"
+    (layout / "index.json").write_text(json.dumps(index))
+    assert berth_json(berth_env, "image", "import", str(layout))["names"] == ["docker.io/library/dk:25"]
+    bare = tmp_path / "bare"
+    write_oci_layout(str(bare), [tar_bytes([file_entry("x", b"2")])], ref_name="latest")
+    out = berth_json(berth_env, "image", "import", str(bare))
+    assert out["names"] == [] and len(out["digests"]) == 1
+    p = berth(berth_env, "image", "import", str(bare))
+    assert p.stdout.strip() == "Loaded image: " + out["digests"][0]
+    listed = [i for i in berth_json(berth_env, "images") if i["digest"] == out["digests"][0]]
+    assert listed[0]["names"] == []
+    assert "<none>" in berth(berth_env, "images").stdout

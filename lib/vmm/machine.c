@@ -329,10 +329,15 @@ json_t *vmm_machine_metrics(struct vmm_machine *m)
             continue;
         uint64_t exits = __atomic_load_n(&v->stats.exits, __ATOMIC_RELAXED);
         total += exits;
-        json_array_append_new(cpus, json_pack("{s:i,s:s,s:I,s:I,s:I}", "index", (int) i, "state",
-                                              vcpu_state_name(vcpu_get_state(v)), "exits", (json_int_t) exits,
-                                              "io_exits", (json_int_t) v->stats.io_exits, "mmio_exits",
-                                              (json_int_t) v->stats.mmio_exits));
+        enum vcpu_state st = vcpu_get_state(v);
+        json_t *c = json_pack("{s:i,s:s,s:I,s:I,s:I}", "index", (int) i, "state", vcpu_state_name(st), "exits",
+                              (json_int_t) exits, "io_exits", (json_int_t) v->stats.io_exits, "mmio_exits",
+                              (json_int_t) v->stats.mmio_exits);
+        /* Registers can only be read while the vCPU is out of KVM_RUN. */
+        uint64_t rip;
+        if (st == VCPU_PAUSED && vcpu_get_rip(v, &rip) == 0)
+            json_object_set_new(c, "rip", json_integer((json_int_t) rip));
+        json_array_append_new(cpus, c);
     }
     json_object_set_new(o, "vcpus", cpus);
     json_object_set_new(o, "exits", json_integer((json_int_t) total));

@@ -184,6 +184,26 @@ def test_control_socket_lifecycle(tmp_path):
     assert not os.path.exists(api)
 
 
+def test_sigterm_presses_the_acpi_power_button():
+    p = subprocess.Popen([binary("berth-vmm"), "--kernel", guest("hello.pvh"), "--cmdline", "button=1"],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 10
+        line = ""
+        while "waiting for the power button" not in line and time.time() < deadline:
+            line = p.stdout.readline()
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=20)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 0, err
+    assert "power button pressed: powering off" in out
+    assert "SIGTERM: pressed the ACPI power button" in err
+    assert "poweroff: guest powered off (ACPI S5)" in err
+
+
 def test_sigterm_without_acpi_listener_stops(tmp_path):
     p = subprocess.Popen([binary("berth-vmm"), "--kernel", guest("hello.pvh"), "--cmdline", "spin=1"],
                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

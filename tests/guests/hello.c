@@ -22,6 +22,25 @@ static long spin(long unused __attribute__((unused)))
     return 0;
 }
 
+/* Waits for the ACPI power button (PM1 status bit 8, polled from ring 3), then powers off
+ * through \\_S5 like an OS's ACPI driver would. */
+static long wait_power_button(long unused __attribute__((unused)))
+{
+    outw(0x602, 1u << 8); /* PM1 enable: PWRBTN_EN */
+    puts_serial("waiting for the power button\n");
+    for (;;) {
+        for (volatile int i = 0; i < 1000000; i++)
+            ;
+        uint16_t sts = inw(0x600);
+        if (sts & (1u << 8)) {
+            outw(0x600, 1u << 8); /* acknowledge */
+            puts_serial("power button pressed: powering off\n");
+            outw(0x604, (5u << 10) | (1u << 13));
+        }
+    }
+    return 0;
+}
+
 void guest_main(void)
 {
     char buf[32];
@@ -29,6 +48,8 @@ void guest_main(void)
     printk("cmdline: %s\n", guest_boot.cmdline);
     long loops = cmdline_get("loops", buf, sizeof(buf)) ? (long) parse_u64(buf) : 1000;
     user_call(user_part, loops);
+    if (cmdline_get("button", buf, sizeof(buf)))
+        user_call(wait_power_button, 0);
     if (cmdline_get("spin", buf, sizeof(buf)))
         user_call(spin, 0);
     if (cmdline_get("fault", buf, sizeof(buf))) {

@@ -3,6 +3,7 @@
 #include <elf.h>
 #include <fcntl.h>
 #include <errno.h>
+#include <lz4.h>
 #include <lzma.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -378,6 +379,15 @@ static void test_extract_vmlinux(void **state)
     size_t zlen = ZSTD_compress(comp, sizeof(comp), elf, sizeof(elf), 3);
     assert_false(ZSTD_isError(zlen));
     check_extract(comp, zlen, elf, sizeof(elf));
+    /* lz4 legacy frame: magic, block size, block, then the uncompressed size trailer. */
+    uint32_t magic = 0x184c2102;
+    memcpy(comp, &magic, 4);
+    int blen = LZ4_compress_default((const char *) elf, (char *) comp + 8, (int) sizeof(elf), (int) sizeof(comp) - 12);
+    assert_true(blen > 0);
+    uint32_t b32 = (uint32_t) blen, usize = sizeof(elf);
+    memcpy(comp + 4, &b32, 4);
+    memcpy(comp + 8 + blen, &usize, 4);
+    check_extract(comp, 12 + (size_t) blen, elf, sizeof(elf));
     /* Not ELF inside. */
     elf[0] = 0;
     zlen = ZSTD_compress(comp, sizeof(comp), elf, sizeof(elf), 3);

@@ -66,5 +66,5 @@ int boot_write_cmdline(struct guest_memory *mem, const char *cmdline, size_t max
 const char *boot_protocol_name(enum boot_protocol p);
 
 /* Extracts the vmlinux (ELF) from a bzImage: finds the payload through the setup header's
- * payload_offset/payload_length and decompresses it (gzip, xz, lzma, zstd). */
+ * payload_offset/payload_length and decompresses it (gzip, xz, lzma, zstd, lz4). */
 int boot_extract_vmlinux(const uint8_t *img, size_t len, uint8_t **ret_data, size_t *ret_len, struct berth_error *err);

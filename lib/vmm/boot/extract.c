@@ -2,6 +2,7 @@
  * compressed kernel inside the protected-mode part; its magic says the compressor. The result
  * must be an ELF image and is capped at BOOT_MAX_IMAGE_SIZE. */
 #include <errno.h>
+#include <lz4.h>
 #include <lzma.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,6 +128,41 @@ static int inflate_zstd(const uint8_t *in, size_t len, struct growbuf *out)
     return r;
 }
 
+/* LZ4 "legacy" frames (what the kernel's lz4 compressor writes): magic 0x184C2102, then blocks of
+ * a 32-bit compressed size and data, each decompressing to at most 8 MiB; a repeated magic may
+ * start a new stream and the input may end with the uncompressed size. */
+#define LZ4_LEGACY_MAGIC 0x184c2102u
+#define LZ4_LEGACY_BLOCK (8u << 20)
+
+static int inflate_lz4_legacy(const uint8_t *in, size_t len, struct growbuf *out)
+{
+    size_t off = 4;
+    while (off + 4 <= len) {
+        uint32_t n = rd32(in + off);
+        if (n == LZ4_LEGACY_MAGIC) {
+            off += 4;
+            continue;
+        }
+        off += 4;
+        if (n > len - off || n > LZ4_COMPRESSBOUND(LZ4_LEGACY_BLOCK)) {
+            /* A trailing size field (the uncompressed length) ends the stream. */
+            if (off == len)
+                break;
+            return -EINVAL;
+        }
+        int r = grow(out, out->len + LZ4_LEGACY_BLOCK);
+        if (r < 0)
+            return r;
+        int d = LZ4_decompress_safe((const char *) in + off, (char *) out->data + out->len, (int) n,
+                                    (int) LZ4_LEGACY_BLOCK);
+        if (d < 0)
+            return -EINVAL;
+        out->len += (size_t) d;
+        off += n;
+    }
+    return out->len ? 0 : -EINVAL;
+}
+
 int boot_extract_vmlinux(const uint8_t *img, size_t len, uint8_t **ret_data, size_t *ret_len, struct berth_error *err)
 {
     struct bzimage_header h;
@@ -155,11 +191,14 @@ int boot_extract_vmlinux(const uint8_t *img, size_t len, uint8_t **ret_data, siz
     } else if (n >= 4 && !memcmp(p, "\x28\xb5\x2f\xfd", 4)) {
         kind = "zstd";
         r = inflate_zstd(p, n, &out);
+    } else if (n >= 4 && rd32(p) == LZ4_LEGACY_MAGIC) {
+        kind = "lz4";
+        r = inflate_lz4_legacy(p, n, &out);
     } else if (n >= 3 && p[0] == 0x5d && p[1] == 0 && p[2] == 0) {
         kind = "lzma";
         r = inflate_lzma(p, n, false, &out);
     } else {
-        return berth_error_set(err, -ENOTSUP, "bzImage payload compression not supported (gzip, xz, lzma, zstd are)");
+        return berth_error_set(err, -ENOTSUP, "bzImage payload compression not supported (gzip, xz, lzma, zstd, lz4 are)");
     }
     if (r < 0) {
         free(out.data);

@@ -29,6 +29,10 @@ static uint32_t bits_for(uint32_t n)
 #define CPUID_7_EBX_AVX512 0xdc230000u /* F, DQ, IFMA, PF, ER, CD, BW, VL */
 #define CPUID_7_ECX_AVX512 0x00005842u /* VBMI, VBMI2, VNNI, BITALG, VPOPCNTDQ */
 #define CPUID_7_ECX_VAES_VPCLMUL (3u << 9)
+/* Fast string operations: with them Linux copies and clears with `rep movsb/stosb`, which an
+ * emulated ring 0 executes one byte per emulation step. */
+#define CPUID_7_EBX_ERMS (1u << 9)
+#define CPUID_7_EDX_FSRM (1u << 4)
 #define CPUID_1_ECX_FMA (1u << 12)
 #define CPUID_1_ECX_F16C (1u << 29)
 
@@ -59,8 +63,9 @@ void cpuid_filter_apply(struct cpuid_table *t, const struct cpuid_filter *f)
             break;
         case 7:
             if (e->index == 0 && f->mask_unemulated) {
-                e->ebx &= ~(CPUID_7_EBX_AVX2 | CPUID_7_EBX_AVX512);
+                e->ebx &= ~(CPUID_7_EBX_AVX2 | CPUID_7_EBX_AVX512 | CPUID_7_EBX_ERMS);
                 e->ecx &= ~(CPUID_7_ECX_AVX512 | CPUID_7_ECX_VAES_VPCLMUL);
+                e->edx &= ~CPUID_7_EDX_FSRM;
             }
             break;
         case 0xb:

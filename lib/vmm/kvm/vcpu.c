@@ -193,6 +193,15 @@ static void vcpu_fatal(struct vcpu *v, enum vcpu_fatal kind, const char *fmt, ..
         v->on_fatal(v->opaque, v, kind, msg);
 }
 
+int vcpu_get_rip(struct vcpu *v, uint64_t *ret)
+{
+    struct kvm_regs regs;
+    if (ioctl(v->fd, KVM_GET_REGS, &regs) < 0)
+        return -errno;
+    *ret = regs.rip;
+    return 0;
+}
+
 static uint64_t vcpu_rip(struct vcpu *v)
 {
     struct kvm_regs regs;

@@ -70,4 +70,6 @@ void vcpu_free(struct vcpu *v);
 DEFINE_CLEANUP_FUNC(struct vcpu, vcpu_free)
 
 enum vcpu_state vcpu_get_state(struct vcpu *v);
+/* The instruction pointer; only while the vCPU is paused. */
+int vcpu_get_rip(struct vcpu *v, uint64_t *ret);
 const char *vcpu_state_name(enum vcpu_state s);

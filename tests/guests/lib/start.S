@@ -126,8 +126,8 @@ isr13:
     je gp_inb
     cmp $0xed, %ecx
     je gp_inl
-    cmp $0x66, %ecx             /* operand-size prefix: outw %ax, %dx (66 ef) */
-    je gp_outw
+    cmp $0x66, %ecx             /* operand-size prefix: outw %ax,%dx (66 ef), inw %dx,%ax (66 ed) */
+    je gp_word
     cmp $0xf4, %ecx
     je user_return
     pop %rcx
@@ -146,9 +146,15 @@ gp_inb:
     pop %rcx
     inb %dx, %al
     jmp gp_skip
-gp_outw:
+gp_word:
+    mov 16(%rsp), %rcx
+    cmpb $0xed, 1(%rcx)
     pop %rcx
+    je 5f
     outw %ax, %dx
+    addq $1, 8(%rsp)
+    jmp gp_skip
+5:  inw %dx, %ax
     addq $1, 8(%rsp)
     jmp gp_skip
 gp_inl:

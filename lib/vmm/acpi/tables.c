@@ -69,7 +69,9 @@ int acpi_build_fadt(uint64_t facs, uint64_t dsdt, uint8_t *p, size_t size)
         return -ENOSPC;
     memset(p, 0, ACPI_FADT_SIZE);
     acpi_header(p, "FACP", ACPI_FADT_SIZE, 6);
-    put32(p, 36, (uint32_t) facs);
+    /* The 64-bit X_ fields carry the addresses; FIRMWARE_CTRL must then be 0 (ACPI 6.4,
+     * 5.2.9), and DSDT repeats X_DSDT for 32-bit readers. */
+    put32(p, 36, 0);
     put32(p, 40, (uint32_t) dsdt);
     put8(p, 45, 0);                       /* preferred PM profile: unspecified */
     put16(p, 46, ACPI_SCI_IRQ);

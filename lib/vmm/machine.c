@@ -9,6 +9,7 @@
 
 #include "vmm/boot/entry.h"
 #include "vmm/devices/virtio/virtio-mmio.h"
+#include "vmm/jail.h"
 
 const char *vmm_state_name(enum vmm_state s)
 {
@@ -99,6 +100,11 @@ static void on_vcpu_fatal(void *opaque, struct vcpu *v, enum vcpu_fatal kind, co
         vmm_machine_request_exit(m, VMM_EXIT_MONITOR, VMM_STATUS_MONITOR, reason);
         break;
     }
+}
+
+static int vcpu_thread_seccomp(struct vcpu *v)
+{
+    return vmm_seccomp_apply(VMM_THREAD_VCPU, NULL);
 }
 
 static void on_first_output(void *opaque)
@@ -217,15 +223,7 @@ int vmm_machine_boot(struct vmm_machine *m, struct berth_error *err)
     r = boot_load(&m->vm->mem, &req, &m->boot, err);
     if (r < 0)
         return r;
-    r = vcpu_set_boot_state(m->vcpus[0], &m->boot.entry, err);
-    if (r < 0)
-        return r;
-    for (unsigned i = 0; i < m->n_vcpus; i++) {
-        r = vcpu_start_thread(m->vcpus[i], err);
-        if (r < 0)
-            return r;
-    }
-    return 0;
+    return vcpu_set_boot_state(m->vcpus[0], &m->boot.entry, err);
 }
 
 int vmm_machine_start(struct vmm_machine *m, struct berth_error *err)
@@ -236,6 +234,15 @@ int vmm_machine_start(struct vmm_machine *m, struct berth_error *err)
         pthread_mutex_unlock(&m->lock);
         return berth_error_set(err, -EBUSY, "cannot start: the VM is %s", vmm_state_name(s));
     }
+    pthread_mutex_unlock(&m->lock);
+    for (unsigned i = 0; i < m->n_vcpus; i++) {
+        if (m->seccomp)
+            m->vcpus[i]->thread_init = vcpu_thread_seccomp;
+        int r = vcpu_start_thread(m->vcpus[i], err);
+        if (r < 0)
+            return r;
+    }
+    pthread_mutex_lock(&m->lock);
     m->state = VMM_STATE_RUNNING;
     pthread_mutex_unlock(&m->lock);
     clock_gettime(CLOCK_MONOTONIC, &m->t_started);

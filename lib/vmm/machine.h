@@ -2,7 +2,8 @@
  *   vmm_machine_create()       KVM VM, memory, legacy devices, vCPUs (threads paused)
  *   vmm_machine_add_mmio()     virtio-mmio devices (each gets a 0x200 window and an irqfd line)
  *   vmm_machine_boot()         ACPI tables, kernel/initrd/cmdline, boot registers
- *   vmm_machine_start()        vCPUs run
+ *   (the process may now enter its jail: every file is open, no vCPU thread exists yet)
+ *   vmm_machine_start()        vCPU threads start and run
  * then pause/resume, and an exit (guest poweroff, reboot, debug-exit, triple fault, internal
  * error, stop request) that the owner learns about through exit_fd. */
 #pragma once
@@ -92,6 +93,8 @@ struct vmm_machine {
     char exit_message[512];
 
     struct timespec t_created, t_started, t_first_output;
+    /* vCPU threads install their seccomp filter (set when the process is jailed). */
+    bool seccomp;
 };
 
 /* Builds everything up to the vCPUs; console_fd is where the UART writes (-1: nowhere). */

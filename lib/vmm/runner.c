@@ -110,6 +110,12 @@ static int runner_start(struct runner *r, struct berth_error *err)
         ret = vmm_machine_attach_devices(m, err);
     if (ret >= 0)
         ret = vmm_machine_boot(m, err);
+    if (ret >= 0 && r->opts->jail) {
+        ret = vmm_jail_enter(r->opts->jail, err);
+        if (ret >= 0)
+            ret = vmm_seccomp_apply(VMM_THREAD_LOOP, err);
+        m->seccomp = true;
+    }
     if (ret >= 0)
         ret = vmm_machine_start(m, err);
     if (ret < 0) {

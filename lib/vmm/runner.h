@@ -5,10 +5,13 @@
 
 #include "base/error.h"
 #include "vmm/config.h"
+#include "vmm/jail.h"
 
 struct vmm_run_options {
     const char *api_sock;      /* NULL: no control socket */
     unsigned term_grace_ms;    /* after SIGTERM, how long the guest gets to power off */
+    /* When set, the process enters this jail after the VM is built, before its vCPUs start. */
+    const struct vmm_jail *jail;
     /* Where one-line reasons go (the binary passes stderr); NULL: nowhere. */
     void (*report)(const char *line);
 };

@@ -1,16 +1,22 @@
 /* berth-vmm: one KVM microVM per process. Thin: parses the command line into a vmm_config and
  * hands over to vmm_run() (lib/vmm/runner.c). */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/cleanup.h"
 #include "base/error.h"
 #include "base/fs.h"
 #include "base/json.h"
 #include "base/log.h"
+#include "base/process.h"
+#include "runtime/cgroup.h"
 #include "vmm/boot/boot.h"
 #include "vmm/config.h"
 #include "vmm/machine.h"
@@ -39,6 +45,8 @@ static void usage(FILE *out)
             "  --config FILE.json   read the VM configuration from a JSON file\n"
             "  --api-sock PATH      JSON control socket (configure, start, pause, resume, stop, status, metrics)\n"
             "  --term-grace MS      after SIGTERM, how long the guest gets to power off (default 10000)\n"
+            "  --jail DIR           run the VM chrooted in DIR, in its own mount namespace and cgroup,\n"
+            "                       as --jail-uid/--jail-gid (default 65534) under seccomp filters\n"
             "  --extract-vmlinux    write the uncompressed ELF vmlinux of a bzImage and exit\n"
             "  --help, --version\n",
             VMM_MAX_CPUS, VMM_MIN_MEMORY_MIB, (unsigned long long) VMM_MAX_MEMORY_MIB);
@@ -74,7 +82,99 @@ static int extract_vmlinux(const char *in, const char *out)
 }
 
 enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_DISK, OPT_NET, OPT_VSOCK, OPT_CONSOLE,
-       OPT_CONFIG, OPT_API_SOCK, OPT_EXTRACT, OPT_TERM_GRACE, OPT_VERSION };
+       OPT_CONFIG, OPT_API_SOCK, OPT_EXTRACT, OPT_TERM_GRACE, OPT_VERSION, OPT_JAIL, OPT_JAIL_UID, OPT_JAIL_GID };
+
+static pid_t jailed_child;
+
+/* The supervisor only forwards: the jailed child decides what a signal means. */
+static void forward_signal(int sig)
+{
+    if (jailed_child > 0)
+        kill(jailed_child, sig);
+}
+
+/* Runs the VM in a child that jails itself, inside a cgroup of its own with the VM's memory and
+ * CPU limits; this (privileged) parent waits, then removes what the chrooted child cannot reach:
+ * its cgroup and its sockets. */
+static int run_jailed(struct vmm_config *cfg, struct vmm_run_options *opts, struct vmm_jail *jail)
+{
+    struct berth_error err = { 0 };
+    struct stat st;
+    if (stat(jail->root, &st) < 0 || !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "berth-vmm: --jail %s: not a directory\n", jail->root);
+        return VMM_STATUS_USAGE;
+    }
+    int go[2];
+    if (pipe2(go, O_CLOEXEC) < 0) {
+        perror("berth-vmm: pipe");
+        return VMM_STATUS_MONITOR;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        perror("berth-vmm: fork");
+        return VMM_STATUS_MONITOR;
+    }
+    if (pid == 0) {
+        close(go[1]);
+        char c;
+        /* Wait until the parent has put us in our cgroup: guest memory is charged there. */
+        if (read(go[0], &c, 1) != 1)
+            _exit(VMM_STATUS_MONITOR);
+        close(go[0]);
+        int status = 0;
+        opts->jail = jail;
+        if (vmm_run(cfg, opts, &status, &err) < 0) {
+            fprintf(stderr, "berth-vmm: %s\n", berth_error_message(&err));
+            _exit(VMM_STATUS_USAGE);
+        }
+        _exit(status);
+    }
+    close(go[0]);
+    jailed_child = pid;
+    struct sigaction sa = { .sa_handler = forward_signal };
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+
+    char id[64], path[96];
+    snprintf(id, sizeof(id), "vm-%d", (int) pid);
+    snprintf(path, sizeof(path), "/berth-vmm/%s", id);
+    struct cgroup_manager *cg = NULL;
+    char res_json[256];
+    snprintf(res_json, sizeof(res_json),
+             "{\"memory\":{\"limit\":%llu},\"cpu\":{\"quota\":%u,\"period\":100000},\"pids\":{\"limit\":%u}}",
+             (unsigned long long) ((cfg->memory_mib + 256) << 20), cfg->cpus * 100000u, cfg->cpus + 16);
+    json_t *res = json_loads(res_json, 0, NULL);
+    int r = cgroup_manager_new(path, id, false, NULL, &cg, &err);
+    if (r >= 0)
+        r = cgroup_enter(cg, pid, &err);
+    if (r >= 0)
+        r = cgroup_apply(cg, res, &err);
+    json_decref(res);
+    if (r < 0) {
+        fprintf(stderr, "berth-vmm: jail cgroup: %s\n", berth_error_message(&err));
+        kill(pid, SIGKILL);
+    } else if (write(go[1], "g", 1) != 1) {
+        kill(pid, SIGKILL);
+    }
+    close(go[1]);
+    int status = 0;
+    proc_wait(pid, &status);
+    jailed_child = 0;
+    if (cg) {
+        berth_error_clear(&err);
+        cgroup_destroy(cg, &err);
+        cgroup_manager_free(cg);
+    }
+    /* The chrooted child could not unlink its sockets: they are outside its root. */
+    if (opts->api_sock)
+        unlink(opts->api_sock);
+    if (cfg->console == VMM_CONSOLE_SOCKET && cfg->console_path)
+        unlink(cfg->console_path);
+    if (cfg->vsock_socket)
+        unlink(cfg->vsock_socket);
+    return r < 0 ? VMM_STATUS_MONITOR : status;
+}
 
 int main(int argc, char **argv)
 {
@@ -93,6 +193,9 @@ int main(int argc, char **argv)
         { "api-sock", required_argument, NULL, OPT_API_SOCK },
         { "term-grace", required_argument, NULL, OPT_TERM_GRACE },
         { "extract-vmlinux", no_argument, NULL, OPT_EXTRACT },
+        { "jail", required_argument, NULL, OPT_JAIL },
+        { "jail-uid", required_argument, NULL, OPT_JAIL_UID },
+        { "jail-gid", required_argument, NULL, OPT_JAIL_GID },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, OPT_VERSION },
         { 0 },
@@ -103,6 +206,7 @@ int main(int argc, char **argv)
     struct vmm_run_options opts = { .term_grace_ms = 10000, .report = report_line };
     const char *config_file = NULL;
     bool extract = false;
+    struct vmm_jail jail = { .uid = 65534, .gid = 65534 };
     uint64_t v;
     int c, r = 0;
     /* Command-line options override the file; collect them after reading it, so parse twice. */
@@ -173,6 +277,17 @@ int main(int argc, char **argv)
         case OPT_EXTRACT:
             extract = true;
             break;
+        case OPT_JAIL:
+            jail.root = optarg;
+            break;
+        case OPT_JAIL_UID:
+            r = vmm_parse_uint(optarg, 0, UINT32_MAX - 1, "--jail-uid", &v, &err);
+            jail.uid = (uid_t) v;
+            break;
+        case OPT_JAIL_GID:
+            r = vmm_parse_uint(optarg, 0, UINT32_MAX - 1, "--jail-gid", &v, &err);
+            jail.gid = (gid_t) v;
+            break;
         default:
             break;
         }
@@ -193,6 +308,16 @@ int main(int argc, char **argv)
         fprintf(stderr, "berth-vmm: unexpected argument '%s'; see berth-vmm --help\n", argv[optind]);
         vmm_config_clear(&cfg);
         return VMM_STATUS_USAGE;
+    }
+    if (jail.root) {
+        /* Bad input is reported before forking, by the same checks the child would make. */
+        if (cfg.kernel && vmm_config_validate(&cfg, &err) < 0) {
+            vmm_config_clear(&cfg);
+            return fail(&err, VMM_STATUS_USAGE);
+        }
+        int st = run_jailed(&cfg, &opts, &jail);
+        vmm_config_clear(&cfg);
+        return st;
     }
     int status = 0;
     r = vmm_run(&cfg, &opts, &status, &err);

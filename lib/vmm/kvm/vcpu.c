@@ -301,8 +301,13 @@ static void *vcpu_thread(void *arg)
     char name[16];
     snprintf(name, sizeof(name), "vcpu%u", v->index);
     pthread_setname_np(pthread_self(), name);
-
-    pthread_mutex_lock(&v->lock);
+    if (v->thread_init && v->thread_init(v) < 0) {
+        vcpu_fatal(v, VCPU_FATAL_MONITOR, "vcpu %u: thread set-up failed", v->index);
+        pthread_mutex_lock(&v->lock);
+        v->quit = true;
+    } else {
+        pthread_mutex_lock(&v->lock);
+    }
     for (;;) {
         while (!v->quit && v->requested != VCPU_RUNNING) {
             if (v->state != VCPU_PAUSED) {

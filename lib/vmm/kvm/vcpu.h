@@ -46,6 +46,8 @@ struct vcpu {
     bool quit;
     vcpu_fatal_fn on_fatal;
     void *opaque;
+    /* Run first on the new thread (e.g. its seccomp filter); a failure finishes the vCPU. */
+    int (*thread_init)(struct vcpu *v);
     struct vcpu_stats stats;
 };
 

@@ -78,6 +78,21 @@ def test_virtio_devices_are_described_and_answer(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["disk.img"]  # the vsock socket is gone
 
 
+def test_config_file_and_overrides(tmp_path):
+    cfg = tmp_path / "vm.json"
+    cfg.write_text(json.dumps({"kernel": guest("hello.pvh"), "cmdline": "exit=9", "cpus": 2, "memory_mib": 64}))
+    r = vmm("--config", str(cfg))
+    assert r.returncode == 19, r.stderr
+    r = vmm("--config", str(cfg), "--cmdline", "exit=10")
+    assert r.returncode == 21, r.stderr
+    cfg.write_text(json.dumps({"kernel": guest("hello.pvh"), "cpu": 2}))
+    r = vmm("--config", str(cfg))
+    assert r.returncode == 2 and f"{cfg}: unknown key 'cpu'" in r.stderr
+    cfg.write_text("{not json")
+    r = vmm("--config", str(cfg))
+    assert r.returncode == 2 and str(cfg) in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
 def test_console_to_file(tmp_path):
     out = tmp_path / "console.log"
     r = vmm("--kernel", guest("hello.pvh"), "--console", str(out))

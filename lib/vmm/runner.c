@@ -395,6 +395,17 @@ static void on_timer(struct runner *r)
     runner_stop(r, 128 + SIGTERM, "stopped: the guest did not power off after the ACPI power button");
 }
 
+static void runner_drop_machine(struct runner *r)
+{
+    for (unsigned i = 0; i < r->n_devices; i++)
+        watch_del(r, &r->devices[i], false);
+    r->n_devices = 0;
+    watch_del(r, &r->exitw, false);
+    vmm_machine_free(r->m);
+    r->m = NULL;
+    r->term_pressed = false;
+}
+
 static void on_exit_event(struct runner *r)
 {
     uint64_t n;
@@ -403,6 +414,17 @@ static void on_exit_event(struct runner *r)
     vmm_machine_finish(r->m);
     r->status = r->m->exit_status;
     report(r, "%s: %s", vmm_exit_reason_name(r->m->exit_reason), r->m->exit_message);
+    if (r->m->exit_reason == VMM_EXIT_REBOOT && r->opts->reboot_restarts && !r->opts->jail) {
+        /* A fresh machine from the same configuration: nothing of the old one survives. */
+        runner_drop_machine(r);
+        struct berth_error err = { 0 };
+        if (runner_start(r, &err) == 0) {
+            report(r, "restarted after the guest's reboot");
+            return;
+        }
+        report(r, "restart after reboot failed: %s", berth_error_message(&err));
+        r->status = VMM_STATUS_MONITOR;
+    }
     r->done = true;
 }
 

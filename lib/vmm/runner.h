@@ -3,6 +3,8 @@
  * the grace period, stops the VM), the machine's exit eventfd and the JSON control socket. */
 #pragma once
 
+#include <stdbool.h>
+
 #include "base/error.h"
 #include "vmm/config.h"
 #include "vmm/jail.h"
@@ -10,6 +12,7 @@
 struct vmm_run_options {
     const char *api_sock;      /* NULL: no control socket */
     unsigned term_grace_ms;    /* after SIGTERM, how long the guest gets to power off */
+    bool reboot_restarts;      /* a guest reboot builds and boots a fresh VM instead of exiting */
     /* When set, the process enters this jail after the VM is built, before its vCPUs start. */
     const struct vmm_jail *jail;
     /* Where one-line reasons go (the binary passes stderr); NULL: nowhere. */

@@ -45,6 +45,7 @@ static void usage(FILE *out)
             "  --config FILE.json   read the VM configuration from a JSON file\n"
             "  --api-sock PATH      JSON control socket (configure, start, pause, resume, stop, status, metrics)\n"
             "  --term-grace MS      after SIGTERM, how long the guest gets to power off (default 10000)\n"
+            "  --on-reboot ACTION   stop (default) or restart when the guest reboots\n"
             "  --jail DIR           run the VM chrooted in DIR, in its own mount namespace and cgroup,\n"
             "                       as --jail-uid/--jail-gid (default 65534) under seccomp filters\n"
             "  --extract-vmlinux    write the uncompressed ELF vmlinux of a bzImage and exit\n"
@@ -82,7 +83,7 @@ static int extract_vmlinux(const char *in, const char *out)
 }
 
 enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_DISK, OPT_NET, OPT_VSOCK, OPT_CONSOLE,
-       OPT_CONFIG, OPT_API_SOCK, OPT_EXTRACT, OPT_TERM_GRACE, OPT_VERSION, OPT_JAIL, OPT_JAIL_UID, OPT_JAIL_GID };
+       OPT_CONFIG, OPT_API_SOCK, OPT_EXTRACT, OPT_TERM_GRACE, OPT_VERSION, OPT_JAIL, OPT_JAIL_UID, OPT_JAIL_GID, OPT_ON_REBOOT };
 
 static pid_t jailed_child;
 
@@ -194,6 +195,7 @@ int main(int argc, char **argv)
         { "term-grace", required_argument, NULL, OPT_TERM_GRACE },
         { "extract-vmlinux", no_argument, NULL, OPT_EXTRACT },
         { "jail", required_argument, NULL, OPT_JAIL },
+        { "on-reboot", required_argument, NULL, OPT_ON_REBOOT },
         { "jail-uid", required_argument, NULL, OPT_JAIL_UID },
         { "jail-gid", required_argument, NULL, OPT_JAIL_GID },
         { "help", no_argument, NULL, 'h' },
@@ -279,6 +281,12 @@ int main(int argc, char **argv)
             break;
         case OPT_JAIL:
             jail.root = optarg;
+            break;
+        case OPT_ON_REBOOT:
+            if (!strcmp(optarg, "restart"))
+                opts.reboot_restarts = true;
+            else if (strcmp(optarg, "stop") != 0)
+                r = berth_error_set(&err, -EINVAL, "--on-reboot: '%s' is not stop or restart", optarg);
             break;
         case OPT_JAIL_UID:
             r = vmm_parse_uint(optarg, 0, UINT32_MAX - 1, "--jail-uid", &v, &err);

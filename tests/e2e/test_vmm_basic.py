@@ -78,6 +78,30 @@ def test_virtio_devices_are_described_and_answer(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["disk.img"]  # the vsock socket is gone
 
 
+def test_reboot_restarts_when_asked(tmp_path):
+    api = str(tmp_path / "api.sock")
+    p = subprocess.Popen([binary("berth-vmm"), "--kernel", guest("hello.pvh"), "--cmdline", "reboot=1",
+                          "--on-reboot", "restart", "--api-sock", api], stdin=subprocess.DEVNULL,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        boots = 0
+        deadline = time.time() + 20
+        while boots < 3 and time.time() < deadline:
+            if "hello from the berth test guest" in p.stdout.readline():
+                boots += 1
+        assert boots == 3
+        c = Control(api)
+        assert c("stop")["ok"]
+        c.close()
+        out, err = p.communicate(timeout=10)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 0
+    assert "reboot: guest rebooted (i8042 reset)" in err and "restarted after the guest's reboot" in err
+
+
 def test_config_file_and_overrides(tmp_path):
     cfg = tmp_path / "vm.json"
     cfg.write_text(json.dumps({"kernel": guest("hello.pvh"), "cmdline": "exit=9", "cpus": 2, "memory_mib": 64}))

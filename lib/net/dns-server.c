@@ -18,6 +18,7 @@
 #include "base/cleanup.h"
 #include "base/fs.h"
 #include "net/cidr.h"
+#include "net/dhcp-packet.h"
 #include "net/dns-packet.h"
 #include "net/ipam.h"
 #include "net/network.h"
@@ -37,7 +38,7 @@ struct pending {
 struct server {
     struct store *store;
     struct net_network nw;
-    int udp, tcp, up;
+    int udp, tcp, up, dhcp;
     struct sockaddr_in upstreams[MAX_UPSTREAMS];
     size_t n_upstreams;
     struct pending pending[MAX_PENDING];
@@ -203,6 +204,74 @@ static void on_udp(struct server *sv)
         sendto(sv->udp, out, olen, 0, (const struct sockaddr *) &client, cl);
 }
 
+/* DHCP for workloads that ask (VMs with other guests than ours): only MACs holding a lease on
+ * this network get an answer, always the leased address. */
+static void on_dhcp(struct server *sv)
+{
+    uint8_t buf[1500], out[1024];
+    ssize_t n = recv(sv->dhcp, buf, sizeof(buf), 0);
+    struct dhcp_request req;
+    if (n <= 0 || dhcp_parse_request(buf, (size_t) n, &req) < 0)
+        return;
+    if (req.type != DHCP_DISCOVER && req.type != DHCP_REQUEST)
+        return; /* RELEASE/DECLINE/INFORM: the lease lives as long as the workload */
+    if (req.type == DHCP_REQUEST && req.server_id && req.server_id != sv->nw.gateway)
+        return; /* the client chose another server */
+    char mac[NET_MAC_STRLEN], name[NET_NAME_MAX];
+    snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", req.mac[0], req.mac[1], req.mac[2], req.mac[3],
+             req.mac[4], req.mac[5]);
+    uint32_t ip;
+    if (ipam_lookup_mac(sv->store, sv->nw.name, mac, &ip, name) < 0)
+        return;
+    struct dhcp_reply_params p = {
+        .type = req.type == DHCP_DISCOVER ? DHCP_OFFER : DHCP_ACK,
+        .yiaddr = ip,
+        .server = sv->nw.gateway,
+        .netmask = cidr_mask(sv->nw.subnet.prefix),
+        .router = sv->nw.gateway,
+        .dns = sv->nw.gateway,
+        .lease_seconds = 86400,
+        .domain = NET_DNS_DOMAIN,
+        .hostname = name,
+        .mtu = sv->nw.mtu,
+    };
+    if (req.type == DHCP_REQUEST) {
+        uint32_t asked = req.requested_ip ? req.requested_ip : req.ciaddr;
+        if (asked && asked != ip)
+            p.type = DHCP_NAK;
+    }
+    int len = dhcp_build_reply(&req, &p, out, sizeof(out));
+    if (len < 0)
+        return;
+    /* Broadcast: the client has no address yet (and the socket is bound to the bridge). */
+    struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(DHCP_CLIENT_PORT),
+                              .sin_addr.s_addr = htonl(INADDR_BROADCAST) };
+    sendto(sv->dhcp, out, (size_t) len, 0, (const struct sockaddr *) &to, sizeof(to));
+}
+
+static int dhcp_socket(const char *bridge)
+{
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (s < 0)
+        return -errno;
+    int one = 1;
+    /* One server per bridge on the same port: each bound to its own device. */
+    if (setsockopt(s, SOL_SOCKET, SO_BINDTODEVICE, bridge, (socklen_t) strlen(bridge) + 1) < 0 ||
+        setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+        setsockopt(s, SOL_SOCKET, SO_BROADCAST, &one, sizeof(one)) < 0) {
+        int r = -errno;
+        close(s);
+        return r;
+    }
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(DHCP_SERVER_PORT) };
+    if (bind(s, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
+        int r = -errno;
+        close(s);
+        return r;
+    }
+    return s;
+}
+
 static bool read_full(int fd, uint8_t *buf, size_t len)
 {
     size_t got = 0;
@@ -307,9 +376,13 @@ int dns_serve(const char *network, struct berth_error *err)
     _cleanup_close_ int up = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (up < 0)
         return berth_error_errno(err, -errno, "socket");
+    _cleanup_close_ int dhcp = dhcp_socket(sv.nw.bridge);
+    if (dhcp < 0)
+        fprintf(stderr, "berth network dns %s: no DHCP on %s: %s\n", network, sv.nw.bridge, strerror(-dhcp));
     sv.udp = udp;
     sv.tcp = tcp;
     sv.up = up;
+    sv.dhcp = dhcp;
 
     /* The pid file's lock says "running" to dns_ensure_running for as long as we live. */
     _cleanup_free_ char *pidpath = dns_pid_path(network);
@@ -331,8 +404,8 @@ int dns_serve(const char *network, struct berth_error *err)
     signal(SIGPIPE, SIG_IGN);
     int64_t next_check = now_ms() + 2000;
     while (!stop) {
-        struct pollfd p[3] = { { udp, POLLIN, 0 }, { tcp, POLLIN, 0 }, { up, POLLIN, 0 } };
-        int n = poll(p, 3, 1000);
+        struct pollfd p[4] = { { udp, POLLIN, 0 }, { tcp, POLLIN, 0 }, { up, POLLIN, 0 }, { dhcp, POLLIN, 0 } };
+        int n = poll(p, dhcp >= 0 ? 4 : 3, 1000);
         if (n < 0 && errno != EINTR)
             return berth_error_errno(err, -errno, "poll");
         if (n > 0) {
@@ -340,6 +413,8 @@ int dns_serve(const char *network, struct berth_error *err)
                 on_udp(&sv);
             if (p[2].revents & POLLIN)
                 on_upstream(&sv);
+            if (dhcp >= 0 && (p[3].revents & POLLIN))
+                on_dhcp(&sv);
             if (p[1].revents & POLLIN)
                 on_tcp(&sv);
         }

@@ -615,6 +615,24 @@ int ipam_lookup_name(struct store *s, const char *network, const char *name, uin
     return rc == SQLITE_DONE ? -ENOENT : store_errno(rc);
 }
 
+int ipam_lookup_mac(struct store *s, const char *network, const char *mac, uint32_t *ret_ip,
+                    char ret_name[NET_NAME_MAX])
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(store_db(s), "SELECT ip, name FROM net_leases WHERE network = ? AND mac = ? COLLATE NOCASE",
+                           -1, &st, NULL) != SQLITE_OK)
+        return -EIO;
+    sqlite3_bind_text(st, 1, network, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, mac, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *ret_ip = (uint32_t) sqlite3_column_int64(st, 0);
+        copy_col(ret_name, NET_NAME_MAX, st, 1);
+        return 0;
+    }
+    return rc == SQLITE_DONE ? -ENOENT : store_errno(rc);
+}
+
 static const char *proto_name(int proto)
 {
     return proto == IPPROTO_UDP ? "udp" : "tcp";

@@ -75,6 +75,10 @@ int ipam_lease_list(struct store *s, const char *network, const char *workload, 
 /* Address of NAME on network (exact name match), -ENOENT when none. */
 int ipam_lookup_name(struct store *s, const char *network, const char *name, uint32_t *ret_ip);
 
+/* Address and name of the lease holding MAC mac ("xx:..") on network, -ENOENT when none. */
+int ipam_lookup_mac(struct store *s, const char *network, const char *mac, uint32_t *ret_ip,
+                    char ret_name[NET_NAME_MAX]);
+
 /* Claims host ports for workload (all or none). -EADDRINUSE names the port and its holder. */
 int ipam_port_claim(struct store *s, const char *workload, const char *network, uint32_t ip,
                     const struct net_port *ports, size_t n, struct berth_error *err);

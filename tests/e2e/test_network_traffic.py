@@ -248,3 +248,28 @@ def test_dns_over_tcp_and_forwarding(ns, busybox_rootfs, tmp_path):
     assert out.stdout.split() == ["0", "192.0.2.7"], out.stderr
     ns.berth("network", "detach", "client")
     ns.berth("network", "rm", "fw")
+
+
+def test_dhcp_answers_leased_macs(ns, busybox_rootfs, tmp_path):
+    """Guests other than ours configure themselves by DHCP: the resolver process answers on the
+    bridge with the address leased to the MAC (here a container's veth stands in for a tap)."""
+    ns.berth("network", "create", "dh", "--subnet", "10.139.0.0/24")
+    c = ns.spawn("/bin/busybox", "sleep", "120")
+    j = attach(ns, "dh", "guest", c, make_rootfs(busybox_rootfs, tmp_path, "g"))
+    assert ns.inside(c, "ip", "addr", "flush", "dev", "eth0").returncode == 0
+    out = tmp_path / "dhcp.out"
+    script = tmp_path / "dhcp.sh"
+    script.write_text(f'#!/bin/sh\necho "$1 $ip $subnet $router $dns $domain $hostname" >> {out}\n')
+    script.chmod(0o755)
+    p = ns.inside(c, "/bin/busybox", "udhcpc", "-i", "eth0", "-n", "-q", "-f", "-t", "5", "-T", "1", "-s",
+                  str(script))
+    assert p.returncode == 0, p.stderr
+    lines = out.read_text().splitlines()
+    assert f"bound {j['ip']} 255.255.255.0 10.139.0.1 10.139.0.1 berth guest" in lines, lines
+    # A MAC without a lease gets no answer.
+    ns.inside(c, "ip", "link", "set", "eth0", "address", "02:00:00:00:00:99")
+    p = ns.inside(c, "/bin/busybox", "udhcpc", "-i", "eth0", "-n", "-q", "-f", "-t", "2", "-T", "1", "-s",
+                  str(script))
+    assert p.returncode != 0
+    ns.berth("network", "detach", "guest")
+    ns.berth("network", "rm", "dh")

@@ -19,7 +19,12 @@ class PrivateNetns:
         self.env = env
         self.procs = []
         subprocess.run(["ip", "netns", "add", self.name], check=True)
-        self.ip("link", "set", "lo", "up")
+        try:
+            self.ip("link", "set", "lo", "up")
+        except BaseException:
+            # The fixture never yields when this fails: delete the namespace here.
+            subprocess.run(["ip", "netns", "del", self.name], check=False)
+            raise
 
     def run(self, *argv, check=True, timeout=60, input=None):
         return subprocess.run(["ip", "netns", "exec", self.name, *argv], env=self.env, capture_output=True,

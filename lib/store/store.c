@@ -131,6 +131,53 @@ void store_rollback(struct store *s)
     sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
+static int schema_version(struct store *s, const char *module, int *ret, struct berth_error *err)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int r = store_prepare(s, "SELECT version FROM schema_versions WHERE module = ?", &st, err);
+    if (r < 0)
+        return r;
+    sqlite3_bind_text(st, 1, module, -1, SQLITE_STATIC);
+    *ret = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+    return 0;
+}
+
+static int set_schema_version(struct store *s, const char *module, int version, struct berth_error *err)
+{
+    _cleanup_stmt_ sqlite3_stmt *up = NULL;
+    int r = store_prepare(s, "INSERT OR REPLACE INTO schema_versions (module, version) VALUES (?, ?)", &up, err);
+    if (r < 0)
+        return r;
+    sqlite3_bind_text(up, 1, module, -1, SQLITE_STATIC);
+    sqlite3_bind_int(up, 2, version);
+    if (sqlite3_step(up) != SQLITE_DONE)
+        return berth_error_set(err, -EIO, "state database: %s", sqlite3_errmsg(s->db));
+    return 0;
+}
+
+int store_ensure_migrations(struct store *s, const char *module, const char *const *migrations, int n,
+                            struct berth_error *err)
+{
+    int r = store_begin(s, err);
+    if (r < 0)
+        return r;
+    int have = 0;
+    r = schema_version(s, module, &have, err);
+    if (r == 0 && have > n)
+        r = berth_error_set(err, -EPROTO, "state database: module %s is at schema version %d, newer than this berth (%d)",
+                            module, have, n);
+    for (int v = have; r == 0 && v < n; v++) {
+        r = store_exec(s, migrations[v], err);
+        if (r == 0)
+            r = set_schema_version(s, module, v + 1, err);
+    }
+    if (r < 0) {
+        store_rollback(s);
+        return r;
+    }
+    return store_commit(s, err);
+}
+
 int store_ensure_schema(struct store *s, const char *module, int version, const char *sql, struct berth_error *err)
 {
     int r = store_begin(s, err);

@@ -23,6 +23,12 @@ sqlite3 *store_db(struct store *s);
  * table schema_versions, and a module at a newer version than this binary knows is an error. */
 int store_ensure_schema(struct store *s, const char *module, int version, const char *sql, struct berth_error *err);
 
+/* Like store_ensure_schema for a module whose schema changes over time: migrations[i] brings the
+ * module from version i to i+1 (migrations[0] creates its tables), n is the current version.
+ * Only the steps the database lacks run, in one transaction. */
+int store_ensure_migrations(struct store *s, const char *module, const char *const *migrations, int n,
+                            struct berth_error *err);
+
 /* BEGIN IMMEDIATE (takes the write lock up front, so two writers never deadlock), COMMIT, ROLLBACK. */
 int store_begin(struct store *s, struct berth_error *err);
 int store_commit(struct store *s, struct berth_error *err);

@@ -101,6 +101,11 @@ static int qemu_launch(const struct vm_launch *l, pid_t *ret_pid, struct berth_e
         r = push_fmt(&argv, "-chardev") ?: push_fmt(&argv, "socket,id=agent,path=%s,server=on,wait=off", l->agent_sock);
     if (r == 0)
         r = push_fmt(&argv, "-device") ?: push_fmt(&argv, "virtserialport,chardev=agent,name=berth.agent");
+    if (r == 0 && l->tap) {
+        r = push_fmt(&argv, "-netdev") ?: push_fmt(&argv, "tap,id=net0,ifname=%s,script=no,downscript=no", l->tap);
+        if (r == 0)
+            r = push_fmt(&argv, "-device") ?: push_fmt(&argv, "virtio-net-device,netdev=net0,mac=%s", l->rec->mac);
+    }
     if (r == 0)
         r = push_fmt(&argv, "-qmp") ?: push_fmt(&argv, "unix:%s,server=on,wait=off", l->control_sock);
     if (r == 0)

@@ -35,7 +35,8 @@ static int vmm_launch(const struct vm_launch *l, pid_t *ret_pid, struct berth_er
     snprintf(console, sizeof(console), "%s", l->console_log);
     char *argv[] = { vmm, "--kernel", (char *) l->kernel, "--initrd", (char *) l->initramfs, "--cmdline",
                      (char *) l->cmdline, "--cpus", cpus, "--memory", mem, "--disk", (char *) l->disk, "--disk",
-                     disk_cfg, "--vsock", vsock, "--console", console, "--api-sock", (char *) l->control_sock, NULL };
+                     disk_cfg, "--vsock", vsock, "--console", console, "--api-sock", (char *) l->control_sock,
+                     l->tap ? "--net" : NULL, (char *) l->tap, NULL };
     _cleanup_free_ char *log_path = fs_path_join(l->run_dir, "vmm.log");
     if (!log_path)
         return berth_error_set(err, -ENOMEM, "out of memory");

@@ -24,6 +24,7 @@ struct vm_launch {
     const char *control_sock;  /* QMP or berth-vmm API socket */
     const char *pid_file;
     const char *run_dir;
+    const char *tap;           /* virtio-net on this tap (persistent, made by the network module), or NULL */
 };
 
 enum vm_agent_transport { VM_AGENT_SERIAL_SOCKET, VM_AGENT_VSOCK_UDS };

@@ -18,6 +18,7 @@
 #include "base/json.h"
 #include "image/defaults.h"
 #include "image/image.h"
+#include "net/attach.h"
 #include "runtime/cgroup.h"
 #include "sandbox/agent-proto.h"
 #include "store/store.h"
@@ -71,6 +72,7 @@ static void fill_record(const struct vm_create_opts *o, struct vm_record *rec)
     rec->disk_size = o->disk_size ? o->disk_size : (1ull << 30);
     rec->args = o->args ? json_incref(o->args) : NULL;
     rec->cmdline_extra = o->cmdline_extra ? strdup(o->cmdline_extra) : NULL;
+    snprintf(rec->network, sizeof(rec->network), "%s", o->network && strcmp(o->network, "none") ? o->network : "");
 }
 
 /* The image's command when none was given: entrypoint + cmd; none at all means boot its init. */
@@ -206,6 +208,8 @@ static int console_exit_status(const struct vm_record *rec)
 
 static void release_runtime(struct vm_record *rec)
 {
+    if (rec->network[0])
+        net_detach(rec->id, NULL);
     _cleanup_free_ char *run = vm_run_dir(rec->id);
     if (run) {
         _cleanup_free_ char *cg = fs_path_join(run, "cgroup.json");
@@ -232,7 +236,8 @@ int vm_refresh_state(struct store *s, struct vm_record *rec, struct berth_error 
     return r < 0 ? r : 1;
 }
 
-static int write_config_img(const struct vm_record *rec, const char *path, struct berth_error *err)
+static int write_config_img(const struct vm_record *rec, const struct net_vm_attachment *net, const char *path,
+                            struct berth_error *err)
 {
     unsigned char seed[32];
     char seed_hex[65];
@@ -249,6 +254,11 @@ static int write_config_img(const struct vm_record *rec, const char *path, struc
         json_object_set(cfg, "args", rec->args);
     if (rec->env)
         json_object_set(cfg, "env", rec->env);
+    if (net)
+        json_object_set_new(cfg, "network",
+                            json_pack("{s:s, s:i, s:s, s:s, s:s, s:s}", "ip", net->net.ip, "prefix", (int) net->net.prefix_len,
+                                      "gateway", net->net.gateway, "dns", net->net.dns, "search", net->net.search,
+                                      "mac", net->net.mac));
     _cleanup_free_ char *text = json_dumps(cfg, JSON_COMPACT);
     if (!text)
         return berth_error_set(err, -ENOMEM, "out of memory");
@@ -326,14 +336,36 @@ int vm_start(struct store *s, struct vm_record *rec, char *ret_why, struct berth
     }
     if (r == 0 && (r = fs_mkdir_p(run, 0700)) < 0)
         r = berth_error_errno(err, r, "%s", run);
+    struct net_vm_attachment net = { .tap_fd = -1 };
+    bool attached = false;
+    if (r == 0 && rec->network[0]) {
+        struct net_attach_opts nopts = { .mac = rec->mac };
+        r = net_attach_vm(strcmp(rec->network, NET_DEFAULT_NETWORK) ? rec->network : NULL, rec->id, rec->name, &nopts,
+                          0, &net, err);
+        if (r == 0) {
+            attached = true;
+            /* The tap is persistent: the monitor opens it again by name. */
+            close(net.tap_fd);
+            net.tap_fd = -1;
+        }
+    }
+    if (r == 0 && attached) {
+        /* What inspect shows while the VM runs; removed with the run directory. */
+        _cleanup_free_ char *np = fs_path_join(run, "network.json");
+        _cleanup_json_ json_t *nj = json_pack("{s:s, s:s, s:s, s:s}", "network", net.net.network, "ip", net.net.ip,
+                                              "mac", net.net.mac, "tap", net.net.host_ifname);
+        if (np && nj)
+            json_write_path(np, nj, NULL);
+    }
     if (r == 0)
-        r = write_config_img(rec, config, err);
+        r = write_config_img(rec, attached ? &net : NULL, config, err);
     pid_t pid = 0;
     if (r == 0) {
         struct vm_launch l = { .rec = rec, .kernel = k.kernel, .initramfs = k.initramfs, .cmdline = cmdline,
                                .disk = disk, .config_img = config, .console_log = console_log,
                                .console_sock = console_sock, .agent_sock = agent_sock, .control_sock = control,
-                               .pid_file = pid_file, .run_dir = run };
+                               .pid_file = pid_file, .run_dir = run,
+                               .tap = attached ? net.net.host_ifname : NULL };
         r = backend->launch(&l, &pid, err);
     }
     guest_kernel_clear(&k);

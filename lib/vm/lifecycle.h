@@ -25,6 +25,7 @@ struct vm_create_opts {
     json_t *args;               /* command instead of the image's init (NULL: image's entrypoint+cmd or /sbin/init) */
     const char *cmdline_extra;
     const char *hostname;       /* NULL: the name */
+    const char *network;        /* a berth network ("berth": the default), NULL or "none": no network */
 };
 
 int vm_create(struct store *s, const struct vm_create_opts *o, struct vm_record *ret, struct berth_error *err);

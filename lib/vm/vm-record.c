@@ -11,6 +11,7 @@
 
 #include "base/cleanup.h"
 #include "base/fs.h"
+#include "base/json.h"
 #include "store/store.h"
 
 static const char vm_schema[] =
@@ -30,7 +31,11 @@ int vm_store_open(struct store **ret, struct berth_error *err)
     int r = store_open(berth_root_dir(), &s, err);
     if (r < 0)
         return r;
-    r = store_ensure_schema(s, "vm", 1, vm_schema, err);
+    static const char *const migrations[] = {
+        vm_schema,
+        "ALTER TABLE vms ADD COLUMN network TEXT NOT NULL DEFAULT '';",
+    };
+    r = store_ensure_migrations(s, "vm", migrations, (int) (sizeof(migrations) / sizeof(migrations[0])), err);
     if (r < 0) {
         store_close(s);
         return r;
@@ -78,7 +83,8 @@ static json_t *json_column(sqlite3_stmt *st, int col)
 
 #define VM_COLUMNS                                                                                                \
     "id, name, backend, image, template, kernel_version, hostname, mac, machine_id, cid, cpus, memory_mib,"     \
-    " disk_size, args, env, cmdline_extra, created, state, pid, running_backend, started, finished, exit_status"
+    " disk_size, args, env, cmdline_extra, created, state, pid, running_backend, started, finished, exit_status,"     \
+    " network"
 
 static void row_to_record(sqlite3_stmt *st, struct vm_record *r)
 {
@@ -107,6 +113,7 @@ static void row_to_record(sqlite3_stmt *st, struct vm_record *r)
     r->started = sqlite3_column_int64(st, 20);
     r->finished = sqlite3_column_int64(st, 21);
     r->exit_status = sqlite3_column_int(st, 22);
+    copy_text(r->network, sizeof(r->network), sqlite3_column_text(st, 23));
 }
 
 static void bind_json(sqlite3_stmt *st, int col, json_t *v)
@@ -153,7 +160,7 @@ int vm_record_insert(struct store *s, struct vm_record *rec, struct berth_error 
         }
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
         int r = store_prepare(s,
-                              "INSERT INTO vms (" VM_COLUMNS ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                              "INSERT INTO vms (" VM_COLUMNS ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                               &st, err);
         if (r < 0)
             return r;
@@ -183,6 +190,7 @@ int vm_record_insert(struct store *s, struct vm_record *rec, struct berth_error 
         sqlite3_bind_int64(st, 21, 0);
         sqlite3_bind_int64(st, 22, 0);
         sqlite3_bind_int(st, 23, -1);
+        sqlite3_bind_text(st, 24, rec->network, -1, SQLITE_STATIC);
         int rc = sqlite3_step(st);
         if (rc == SQLITE_DONE)
             return 0;
@@ -333,8 +341,18 @@ json_t *vm_record_to_json(const struct vm_record *r)
     json_object_set_new(o, "exit_status", r->exit_status >= 0 ? json_integer(r->exit_status) : json_null());
     json_object_set(o, "args", r->args ? r->args : json_null());
     json_object_set_new(o, "kernel_version", json_string(r->kernel_version));
+    json_object_set_new(o, "network", r->network[0] ? json_string(r->network) : json_null());
     _cleanup_free_ char *dir = vm_dir(r->id);
     if (dir)
         json_object_set_new(o, "dir", json_string(dir));
+    _cleanup_free_ char *run = vm_run_dir(r->id);
+    _cleanup_free_ char *np = run ? fs_path_join(run, "network.json") : NULL;
+    json_t *net = NULL;
+    if (np && json_load_path(np, 4096, &net, NULL) == 0) {
+        json_object_set(o, "ip", json_object_get(net, "ip"));
+        json_decref(net);
+    } else {
+        json_object_set_new(o, "ip", json_null());
+    }
     return o;
 }

@@ -32,6 +32,7 @@ struct vm_record {
     json_t *args;           /* command to run instead of the image's init (array, may be NULL) */
     json_t *env;            /* array, may be NULL */
     char *cmdline_extra;    /* appended to the kernel command line, may be NULL */
+    char network[64];       /* a berth network ("berth": the default one), "" for none */
     int64_t created;
     /* runtime */
     char state[16];         /* "created", "running", "stopped" */

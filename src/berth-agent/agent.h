@@ -24,6 +24,9 @@ int agent_wait_for_device(const char *path, int seconds);
 int agent_read_config(const char *device, json_t **ret);
 /* Hostname, machine-id, random seed, network from the config; the root is mounted at root. */
 int agent_apply_identity(json_t *config, const char *root);
+/* Brings lo up and configures the interface the host leased an address to (config "network":
+ * ip, prefix, gateway, dns, search, mac); writes /etc/resolv.conf into root. */
+int agent_apply_network(json_t *config, const char *root);
 /* Runs the exec server on the agent channel until the process is killed. Never returns. */
 void agent_exec_server(void) __attribute__((noreturn));
 /* Spawns argv with the config's env/cwd/uid/gid; returns the pid. */

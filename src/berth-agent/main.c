@@ -130,8 +130,10 @@ int main(int argc, char **argv)
         power_off("root filesystem did not mount");
     }
     agent_log("root %s mounted", opts.root);
-    if (config)
+    if (config) {
         agent_apply_identity(config, "/newroot");
+        agent_apply_network(config, "/newroot");
+    }
     if (switch_root() < 0)
         power_off("switch_root failed");
 

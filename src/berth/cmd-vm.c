@@ -77,6 +77,7 @@ static const char create_usage[] =
     "  --kernel VERSION     guest kernel version (default: the newest installed)\n"
     "  --cmdline STR        extra kernel command-line parameters\n"
     "  --hostname NAME      the guest's hostname (default: the VM name)\n"
+    "  --network NET        a berth network (berth: the default one) for a virtio-net interface\n"
     "  --start              start it right away\n"
     "  --format text|json   output\n";
 
@@ -84,7 +85,7 @@ static int parse_create_opts(const char *sub, int argc, char **argv, struct vm_c
                              const char **format, json_t **args, const char *usage)
 {
     enum { O_IMAGE = 256, O_DISK, O_TEMPLATE, O_CPUS, O_MEMORY, O_DISK_SIZE, O_BACKEND, O_KERNEL, O_CMDLINE,
-           O_HOSTNAME, O_START, O_FORMAT, O_COUNT, O_PREFIX };
+           O_HOSTNAME, O_START, O_FORMAT, O_COUNT, O_PREFIX, O_NETWORK };
     static const struct option opts[] = {
         { "image", required_argument, NULL, O_IMAGE },       { "disk", required_argument, NULL, O_DISK },
         { "template", required_argument, NULL, O_TEMPLATE }, { "cpus", required_argument, NULL, O_CPUS },
@@ -92,6 +93,7 @@ static int parse_create_opts(const char *sub, int argc, char **argv, struct vm_c
         { "backend", required_argument, NULL, O_BACKEND },   { "kernel", required_argument, NULL, O_KERNEL },
         { "cmdline", required_argument, NULL, O_CMDLINE },   { "hostname", required_argument, NULL, O_HOSTNAME },
         { "start", no_argument, NULL, O_START },             { "format", required_argument, NULL, O_FORMAT },
+        { "network", required_argument, NULL, O_NETWORK },
         { "help", no_argument, NULL, 'h' },                  { NULL, 0, NULL, 0 },
     };
     int c;
@@ -142,6 +144,9 @@ static int parse_create_opts(const char *sub, int argc, char **argv, struct vm_c
             break;
         case O_START:
             *start = true;
+            break;
+        case O_NETWORK:
+            o->network = optarg;
             break;
         case O_FORMAT:
             *format = optarg;

@@ -120,3 +120,15 @@ def free_port():
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+class ContainerNetns(PrivateNetns):
+    """berth joins only the test's network namespace (nsenter --net): `ip netns exec` would also
+    mount a fresh /sys there, hiding the cgroup hierarchy containers need."""
+
+    def berth(self, *args, check=True, timeout=60):
+        p = subprocess.run(["nsenter", f"--net=/run/netns/{self.name}", binary("berth"), *args], env=self.env,
+                           capture_output=True, text=True, timeout=timeout)
+        if check and p.returncode != 0:
+            raise AssertionError(f"berth {' '.join(args)} failed ({p.returncode}): {p.stderr}")
+        return p

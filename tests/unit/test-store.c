@@ -31,6 +31,31 @@ static void test_schema_is_applied_once_and_versions_checked(void **state)
     assert_int_equal(fs_rm_rf(dir), 0);
 }
 
+static void test_migrations_run_only_missing_steps(void **state)
+{
+    char dir[] = "/tmp/berth-test-store-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    struct store *s = NULL;
+    struct berth_error err = { 0 };
+    assert_int_equal(store_open(dir, &s, &err), 0);
+    const char *v1[] = { "CREATE TABLE m (a INTEGER);" };
+    const char *v2[] = { "CREATE TABLE m (a INTEGER);", "ALTER TABLE m ADD COLUMN b INTEGER;" };
+    assert_int_equal(store_ensure_migrations(s, "m", v1, 1, &err), 0);
+    assert_int_equal(store_ensure_migrations(s, "m", v2, 2, &err), 0);
+    assert_int_equal(store_ensure_migrations(s, "m", v2, 2, &err), 0);
+    assert_int_equal(store_exec(s, "INSERT INTO m (a, b) VALUES (1, 2)", &err), 0);
+    assert_int_equal(store_ensure_migrations(s, "m", v1, 1, &err), -EPROTO);
+    assert_non_null(strstr(err.msg, "newer than this berth"));
+    /* A failing step leaves the version where it was. */
+    berth_error_clear(&err);
+    const char *bad[] = { v2[0], v2[1], "ALTER TABLE nosuch ADD COLUMN c INTEGER;" };
+    assert_true(store_ensure_migrations(s, "m", bad, 3, &err) < 0);
+    berth_error_clear(&err);
+    assert_int_equal(store_ensure_migrations(s, "m", v2, 2, &err), 0);
+    store_close(s);
+    assert_int_equal(fs_rm_rf(dir), 0);
+}
+
 static void test_rollback_discards(void **state)
 {
     char dir[] = "/tmp/berth-test-store-XXXXXX";
@@ -56,6 +81,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_schema_is_applied_once_and_versions_checked),
         cmocka_unit_test(test_rollback_discards),
+        cmocka_unit_test(test_migrations_run_only_missing_steps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -26,6 +26,14 @@ static int usage_error(const char *sub, const char *msg)
     return EXIT_USAGE;
 }
 
+/* getopt's own message would name the subcommand alone ("resize: invalid option"). */
+static int bad_option(const char *sub, const char *arg)
+{
+    fprintf(stderr, "berth disk %s: unknown option or missing argument near '%s'; see 'berth disk %s --help'\n", sub,
+            arg, sub);
+    return EXIT_USAGE;
+}
+
 static int check_output_format(const char *sub, const char *fmt)
 {
     if (strcmp(fmt, "text") && strcmp(fmt, "json")) {
@@ -94,7 +102,7 @@ static int disk_create(int argc, char **argv)
                    "relative to FILE's directory. FILE must not exist.\n");
             return 0;
         default:
-            return EXIT_USAGE;
+            return bad_option("create", argv[optind - 1]);
         }
     }
     if (optind >= argc || argc - optind > 2)
@@ -192,7 +200,7 @@ static int disk_info(int argc, char **argv)
                    "chain. Without -f the format is probed from the content.\n");
             return 0;
         default:
-            return EXIT_USAGE;
+            return bad_option("info", argv[optind - 1]);
         }
     }
     if (check_output_format("info", out) < 0)
@@ -251,7 +259,7 @@ static int disk_convert_cmd(int argc, char **argv)
                    "blocks unallocated. DST must not exist.\n");
             return 0;
         default:
-            return EXIT_USAGE;
+            return bad_option("convert", argv[optind - 1]);
         }
     }
     if (!out)
@@ -285,7 +293,7 @@ static int disk_resize_cmd(int argc, char **argv)
                    "be in use.\n");
             return 0;
         default:
-            return EXIT_USAGE;
+            return bad_option("resize", argv[optind - 1]);
         }
     }
     if (optind + 2 != argc)
@@ -347,7 +355,7 @@ static int disk_check(int argc, char **argv)
                    "in use while it is repaired; the result describes it after the repair.\n");
             return 0;
         default:
-            return EXIT_USAGE;
+            return bad_option("check", argv[optind - 1]);
         }
     }
     if (check_output_format("check", out) < 0)
@@ -418,6 +426,7 @@ static const struct {
 
 int cmd_disk(int argc, char **argv)
 {
+    opterr = 0;
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         FILE *f = argc < 2 ? stderr : stdout;
         fprintf(f, "Usage: berth disk COMMAND [OPTIONS]\n\nDisk images (raw and qcow2) for VMs.\n\nCommands:\n");

@@ -166,6 +166,8 @@ def test_cli_help_and_bad_input(tmp_path):
     assert_clear_failure(p, "File exists")
     p = berth_disk("info", "--format", "yaml", tmp_path / "z.qcow2", check=False)
     assert p.returncode == 125
+    p = berth_disk("resize", tmp_path / "z.qcow2", "-5", check=False)
+    assert p.returncode == 125 and "berth disk resize: unknown option" in p.stderr
     raw = tmp_path / "r.raw"
     berth_disk("create", "-f", "raw", raw, "1M")
     assert berth_disk("check", raw, check=False).returncode == 63

@@ -8,6 +8,7 @@
  *   vsock_connect=P  connects to host port P, sends a line, prints the answer
  *   vsock_listen=P   accepts a host connection on port P and echoes one message back prefixed
  *                    by "echo:"
+ *   blk_bench=N [blk_qd=Q]  N random 4 KiB reads, Q in flight (bench/vmm-devices times it)
  * Prints "virtio-test: N failures" and exits with status N through the debug-exit port. */
 #include "lib/guest.h"
 #include "lib/virtio.h"
@@ -225,6 +226,61 @@ static void test_vsock(void)
     }
 }
 
+/* blk_bench=N [blk_qd=Q]: N random 4 KiB reads over the whole disk, Q in flight (default 1).
+ * The host times the run (bench/vmm-devices); the guest only does the I/O. */
+static void bench_blk(uint64_t n, uint64_t qd)
+{
+    struct vg_dev d;
+    if (vg_find(&d, VG_ID_BLK, 0) < 0 || vg_init(&d, 0, 1) < 0)
+        return fail("blk bench: init");
+    if (qd < 1)
+        qd = 1;
+    if (qd > 16)
+        qd = 16;
+    uint64_t blocks = vg_blk_capacity(&d) / 8;
+    if (!blocks)
+        return fail("blk bench: empty disk");
+    uint8_t *hdrs = alloc_pages(1), *data = alloc_pages(16);
+    uint64_t rng = 0x9e3779b97f4a7c15ull, issued = 0, done = 0;
+    int slot_of[VG_QUEUE_SIZE];
+    int free_slots[16], n_free = (int) qd;
+    for (int i = 0; i < (int) qd; i++)
+        free_slots[i] = i;
+    while (done < n) {
+        while (issued < n && n_free > 0) {
+            int s = free_slots[--n_free];
+            uint8_t *h = hdrs + 32 * s;
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            uint64_t sector = (rng % blocks) * 8;
+            memset(h, 0, 16);
+            for (int b = 0; b < 8; b++)
+                h[8 + b] = (uint8_t) (sector >> (8 * b));
+            struct vg_buf out = { h, 16 };
+            struct vg_buf in[2] = { { data + 4096 * s, 4096 }, { h + 16, 1 } };
+            int head = vg_add(&d, 0, &out, 1, in, 2);
+            if (head < 0)
+                return fail("blk bench: queue full");
+            slot_of[head] = s;
+            issued++;
+        }
+        vg_kick(&d, 0);
+        uint32_t len;
+        int head = vg_wait(&d, 0, &len, SPINS);
+        if (head < 0)
+            return fail("blk bench: request lost");
+        do {
+            int s = slot_of[head];
+            if (hdrs[32 * s + 16] != 0)
+                return fail("blk bench: I/O error");
+            free_slots[n_free++] = s;
+            done++;
+        } while ((head = vg_get(&d, 0, &len)) >= 0);
+    }
+    printk("virtio-blk: bench %lu reads qd %lu\n", (unsigned long) n, (unsigned long) qd);
+}
+
 static long run(long unused)
 {
     (void) unused;
@@ -236,6 +292,8 @@ static long run(long unused)
         test_net();
     if (flag("vsock_connect") || flag("vsock_listen"))
         test_vsock();
+    if (num("blk_bench"))
+        bench_blk(num("blk_bench"), num("blk_qd"));
     return 0;
 }
 

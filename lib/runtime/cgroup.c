@@ -261,7 +261,9 @@ int cgroup_kill_all(struct cgroup_manager *m, int sig, struct berth_error *err)
         if (r <= 0)
             break;
     }
-    if (froze)
+    /* A paused container that is being killed must not stay frozen: v1 frozen tasks only act on
+     * SIGKILL once thawed, and destroy cannot remove a cgroup whose tasks never die. */
+    if (froze || (was_frozen && sig == SIGKILL))
         cgroup_freeze(m, false, &ferr);
     return r < 0 ? r : 0;
 }

@@ -165,8 +165,10 @@ static void test_v1_host(void **state)
     assert_int_equal(waitpid(s, &status, 0), s);
     assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM);
 
+    /* delete --force of a paused container: destroy kills and thaws. */
     s = spawn_sleeper();
     assert_int_equal(cgroup_enter(m, s, &err), 0);
+    assert_int_equal(cgroup_freeze(m, true, &err), 0);
     if (cgroup_destroy(m, &err) < 0)
         fail_msg("destroy: %s", err.msg);
     assert_int_equal(waitpid(s, &status, 0), s);

@@ -155,8 +155,12 @@ int caps_apply(json_t *capabilities, struct berth_error *err)
     /* Ambient last: the kernel only keeps an ambient capability that is permitted and inheritable. */
     if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && sets[SET_AMBIENT])
         return berth_error_errno(err, -errno, "capabilities: this kernel has no ambient capabilities");
+    /* An ambient capability the process is not allowed to hold (not both permitted and
+     * inheritable) is skipped, not an error: `runc spec` itself writes ambient without
+     * inheritable, and runc and crun only warn. */
+    uint64_t ambient = sets[SET_AMBIENT] & sets[SET_PERMITTED] & sets[SET_INHERITABLE];
     for (int c = 0; c < N_CAPS && c <= last; c++) {
-        if (!(sets[SET_AMBIENT] & (UINT64_C(1) << c)))
+        if (!(ambient & (UINT64_C(1) << c)))
             continue;
         if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0) < 0)
             return berth_error_errno(err, -errno,

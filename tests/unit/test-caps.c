@@ -103,6 +103,11 @@ static void test_apply_as_root(void **state)
                                "\"inheritable\":[\"CAP_KILL\"],\"ambient\":[\"CAP_KILL\"]}",
                                false, BIT(0) | BIT(5) | BIT(10), BIT(0), BIT(0) | BIT(5), BIT(5), BIT(5)),
                      0);
+    /* `runc spec` writes ambient without inheritable: such ambient capabilities are skipped. */
+    assert_int_equal(run_child("{\"bounding\":[\"CAP_KILL\"],\"effective\":[\"CAP_KILL\"],\"permitted\":[\"CAP_KILL\"],"
+                               "\"ambient\":[\"CAP_KILL\"]}",
+                               false, BIT(5), BIT(5), BIT(5), 0, 0),
+                     0);
     /* NULL drops everything. */
     assert_int_equal(run_child(NULL, false, 0, 0, 0, 0, 0), 0);
 }

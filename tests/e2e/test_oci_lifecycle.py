@@ -244,3 +244,17 @@ def _is_berth_oci(pid, root):
     except OSError:
         return False
     return b"berth-oci" in cmd and root.encode() in cmd
+
+
+def test_exec_cap_and_no_new_privs(oci):
+    cfg = default_config(["/bin/sleep", "1000"])
+    cfg["process"]["noNewPrivileges"] = False
+    b = oci.bundle(cfg)
+    cid = oci.new_id()
+    oci.ok("run", "-d", "--bundle", b, cid)
+    rep = json.loads(oci.ok("exec", cid, "/bin/berth-probe").stdout)
+    assert not int(rep["CapEff"], 16) & (1 << 21) and rep["NoNewPrivs"] == "0"
+    rep = json.loads(oci.ok("exec", "--cap", "CAP_SYS_ADMIN", "--no-new-privs", cid, "/bin/berth-probe").stdout)
+    assert int(rep["CapEff"], 16) & (1 << 21) and int(rep["CapAmb"], 16) & (1 << 21)
+    assert rep["NoNewPrivs"] == "1"
+    oci.fails("exec", "--cap", "CAP_BOGUS", cid, "/bin/true", contains="CAP_BOGUS")

@@ -51,6 +51,8 @@ static int validate_resources(const struct vm_create_opts *o, struct berth_error
                                (unsigned long long) o->memory_mib, VM_MIN_MEMORY_MIB, VM_MAX_MEMORY_MIB);
     if (o->disk_size && o->disk_size < VM_MIN_DISK)
         return berth_error_set(err, -EINVAL, "--disk-size: at least 64 MiB");
+    if (json_array_size(o->ports) && (!o->network || !strcmp(o->network, "none")))
+        return berth_error_set(err, -EINVAL, "-p needs a network: add --network berth (or another network)");
     int sources = !!o->image + !!o->disk + !!o->template_name;
     if (sources != 1)
         return berth_error_set(err, -EINVAL, "a VM needs exactly one of --image, --disk or a template");
@@ -73,6 +75,7 @@ static void fill_record(const struct vm_create_opts *o, struct vm_record *rec)
     rec->args = o->args ? json_incref(o->args) : NULL;
     rec->cmdline_extra = o->cmdline_extra ? strdup(o->cmdline_extra) : NULL;
     snprintf(rec->network, sizeof(rec->network), "%s", o->network && strcmp(o->network, "none") ? o->network : "");
+    rec->ports = o->ports && json_array_size(o->ports) ? json_incref(o->ports) : NULL;
 }
 
 /* The image's command when none was given: entrypoint + cmd; none at all means boot its init. */
@@ -339,8 +342,15 @@ int vm_start(struct store *s, struct vm_record *rec, char *ret_why, struct berth
     struct net_vm_attachment net = { .tap_fd = -1 };
     bool attached = false;
     if (r == 0 && rec->network[0]) {
-        struct net_attach_opts nopts = { .mac = rec->mac };
-        r = net_attach_vm(strcmp(rec->network, NET_DEFAULT_NETWORK) ? rec->network : NULL, rec->id, rec->name, &nopts,
+        size_t n_ports = json_array_size(rec->ports);
+        _cleanup_free_ struct net_port *ports = n_ports ? calloc(n_ports, sizeof(*ports)) : NULL;
+        if (n_ports && !ports)
+            r = berth_error_set(err, -ENOMEM, "out of memory");
+        for (size_t i = 0; r == 0 && i < n_ports; i++)
+            r = net_port_parse(json_string_value(json_array_get(rec->ports, i)) ?: "", &ports[i], err);
+        struct net_attach_opts nopts = { .mac = rec->mac, .ports = ports, .n_ports = n_ports };
+        if (r == 0)
+            r = net_attach_vm(strcmp(rec->network, NET_DEFAULT_NETWORK) ? rec->network : NULL, rec->id, rec->name, &nopts,
                           0, &net, err);
         if (r == 0) {
             attached = true;

@@ -26,6 +26,7 @@ struct vm_create_opts {
     const char *cmdline_extra;
     const char *hostname;       /* NULL: the name */
     const char *network;        /* a berth network ("berth": the default), NULL or "none": no network */
+    json_t *ports;              /* -p specs to publish on the network (needs network) */
 };
 
 int vm_create(struct store *s, const struct vm_create_opts *o, struct vm_record *ret, struct berth_error *err);

@@ -33,6 +33,7 @@ struct vm_record {
     json_t *env;            /* array, may be NULL */
     char *cmdline_extra;    /* appended to the kernel command line, may be NULL */
     char network[64];       /* a berth network ("berth": the default one), "" for none */
+    json_t *ports;          /* published ports, "[HOSTIP:]HOSTPORT:PORT[/proto]" strings (may be NULL) */
     int64_t created;
     /* runtime */
     char state[16];         /* "created", "running", "stopped" */

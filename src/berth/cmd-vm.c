@@ -20,6 +20,7 @@
 #include "base/json.h"
 #include "base/strv.h"
 #include "commands.h"
+#include "net/attach.h"
 #include "runtime/cgroup.h"
 #include "store/store.h"
 #include "vm/lifecycle.h"
@@ -78,6 +79,7 @@ static const char create_usage[] =
     "  --cmdline STR        extra kernel command-line parameters\n"
     "  --hostname NAME      the guest's hostname (default: the VM name)\n"
     "  --network NET        a berth network (berth: the default one) for a virtio-net interface\n"
+    "  -p, --publish [HOSTIP:]HOSTPORT:PORT[/tcp|udp]  publish a guest port (needs --network)\n"
     "  --start              start it right away\n"
     "  --format text|json   output\n";
 
@@ -93,12 +95,12 @@ static int parse_create_opts(const char *sub, int argc, char **argv, struct vm_c
         { "backend", required_argument, NULL, O_BACKEND },   { "kernel", required_argument, NULL, O_KERNEL },
         { "cmdline", required_argument, NULL, O_CMDLINE },   { "hostname", required_argument, NULL, O_HOSTNAME },
         { "start", no_argument, NULL, O_START },             { "format", required_argument, NULL, O_FORMAT },
-        { "network", required_argument, NULL, O_NETWORK },
+        { "network", required_argument, NULL, O_NETWORK }, { "publish", required_argument, NULL, 'p' },
         { "help", no_argument, NULL, 'h' },                  { NULL, 0, NULL, 0 },
     };
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "hp:", opts, NULL)) != -1) {
         char *end = NULL;
         switch (c) {
         case O_IMAGE:
@@ -148,6 +150,18 @@ static int parse_create_opts(const char *sub, int argc, char **argv, struct vm_c
         case O_NETWORK:
             o->network = optarg;
             break;
+        case 'p': {
+            struct net_port port;
+            struct berth_error perr = { 0 };
+            if (net_port_parse(optarg, &port, &perr) < 0) {
+                VM_ERR(sub, "-p: %s", berth_error_message(&perr));
+                return 125;
+            }
+            if (!o->ports)
+                o->ports = json_array();
+            json_array_append_new(o->ports, json_string(optarg));
+            break;
+        }
         case O_FORMAT:
             *format = optarg;
             break;
@@ -200,6 +214,7 @@ static int vm_cmd_create(int argc, char **argv)
     const char *format = "text";
     _cleanup_json_ json_t *args = NULL;
     int r = parse_create_opts("create", argc, argv, &o, &start, &format, &args, create_usage);
+    _cleanup_json_ json_t *ports = o.ports;
     if (r)
         return r < 0 ? 0 : r;
     struct berth_error err = { 0 };

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from netns_helpers import ContainerNetns
+from netns_helpers import ContainerNetns, free_port
 
 pytestmark = pytest.mark.skipif(not [f for f in os.listdir("/boot") if f.startswith("vmlinuz-")]
                                 if os.path.isdir("/boot") else True, reason="no guest kernel installed")
@@ -37,7 +37,11 @@ GET = 'printf "GET / HTTP/1.0\\r\\n\\r\\n" | nc -w 5 {} 80 | tail -n 1'
 
 
 def test_vm_and_container_reach_each_other_by_name(ns):
-    ns.berth("vm", "create", "dbvm", "--image", "busybox", "--network", "berth", "--memory", "192", "--", "/bin/sh",
+    p = ns.berth("vm", "create", "nonet", "--image", "busybox", "-p", "8080:80", check=False)
+    assert p.returncode != 0 and "-p needs a network" in p.stderr
+    port = free_port()
+    ns.berth("vm", "create", "dbvm", "--image", "busybox", "--network", "berth", "-p", f"{port}:80", "--memory", "192",
+             "--", "/bin/sh",
              "-c", "echo served-by-vm > /var/www/index.html; exec httpd -f -p 80 -h /var/www")
     ns.berth("vm", "start", "dbvm", timeout=120)
     ns.berth("run", "-d", "--name", "web", "--network", "berth", "busybox", "sh", "-c",
@@ -53,6 +57,9 @@ def test_vm_and_container_reach_each_other_by_name(ns):
             break
         time.sleep(1)
     assert p.stdout == "served-by-vm\n", p.stderr
+    # Published on the (test) host's loopback.
+    out = ns.run("curl", "-s", "-m", "10", f"http://127.0.0.1:{port}/", check=False)
+    assert out.stdout == "served-by-vm\n", out.stderr
     # VM -> container, by the container's name, through the network's resolver.
     out = ns.berth("vm", "exec", "dbvm", "nslookup", "web", timeout=120).stdout
     ctr_ip = address_of(out)
@@ -60,8 +67,9 @@ def test_vm_and_container_reach_each_other_by_name(ns):
     p = ns.berth("vm", "exec", "dbvm", "sh", "-c", GET.format("web"), timeout=120)
     assert p.stdout == "served-by-container\n"
     assert "search berth" in ns.berth("vm", "exec", "dbvm", "cat", "/etc/resolv.conf").stdout
-    # Removing the VM removes its tap and lease.
+    # Removing the VM removes its tap, lease and published port.
     ns.berth("vm", "rm", "--force", "dbvm")
     assert ns.links("bt") == []
+    assert str(port) not in ns.ruleset()
     ns.berth("rm", "-f", "web")
     assert ns.links("bv") == []

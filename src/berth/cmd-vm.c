@@ -194,16 +194,22 @@ static int parse_create_opts(const char *sub, int argc, char **argv, struct vm_c
     return 0;
 }
 
-static int do_start(struct store *s, struct vm_record *rec, const char *format)
+/* What the per-VM subcommands share: their options, and where inspect collects its output. */
+struct vm_each {
+    bool force;
+    int timeout;
+    json_t *out;
+};
+
+static int act_start(struct store *s, struct vm_record *rec, struct vm_each *o, struct berth_error *err);
+
+static int do_start(struct store *s, struct vm_record *rec)
 {
     struct berth_error err = { 0 };
-    char why[256] = "";
-    if (vm_start(s, rec, why, &err) < 0) {
+    if (act_start(s, rec, NULL, &err) < 0) {
         VM_ERR("start", "%s", berth_error_message(&err));
         return 1;
     }
-    if (!strcmp(format, "text"))
-        fprintf(stderr, "started VM %s with %s\n", rec->name, why);
     return 0;
 }
 
@@ -224,7 +230,7 @@ static int vm_cmd_create(int argc, char **argv)
         VM_ERR("create", "%s", berth_error_message(&err));
         return err.code == -ENOENT ? 1 : 125;
     }
-    r = start ? do_start(s, &rec, format) : 0;
+    r = start ? do_start(s, &rec) : 0;
     if (!strcmp(format, "json")) {
         _cleanup_json_ json_t *j = vm_record_to_json(&rec);
         print_json(j);
@@ -285,26 +291,71 @@ static int simple_opts(const char *sub, int argc, char **argv, const char *usage
     return 0;
 }
 
+/* Runs act on every VM named from argv[optind] on; each failure is one line; the exit code is
+ * the last failure's (1 for a failed action, as open_and_find says for a lookup). */
+static int for_each_vm(const char *sub, int argc, char **argv,
+                       int (*act)(struct store *s, struct vm_record *rec, struct vm_each *o, struct berth_error *err),
+                       struct vm_each *o)
+{
+    int rc = 0;
+    for (int i = optind; i < argc; i++) {
+        _cleanup_store_ struct store *s = NULL;
+        struct vm_record rec;
+        int r = open_and_find(sub, argv[i], &s, &rec);
+        if (r) {
+            rc = r;
+            continue;
+        }
+        struct berth_error err = { 0 };
+        r = act(s, &rec, o, &err);
+        if (r < 0) {
+            VM_ERR(sub, "%s", berth_error_message(&err));
+            rc = 1;
+        }
+        vm_record_clear(&rec);
+    }
+    return rc;
+}
+
+static int act_start(struct store *s, struct vm_record *rec, struct vm_each *o, struct berth_error *err)
+{
+    char why[256] = "";
+    int r = vm_start(s, rec, why, err);
+    if (r == 0)
+        fprintf(stderr, "started VM %s with %s\n", rec->name, why);
+    return r;
+}
+
+static int act_stop(struct store *s, struct vm_record *rec, struct vm_each *o, struct berth_error *err)
+{
+    return vm_stop(s, rec, o->force, o->timeout, err);
+}
+
+static int act_restart(struct store *s, struct vm_record *rec, struct vm_each *o, struct berth_error *err)
+{
+    int r = !strcmp(rec->state, "running") ? vm_stop(s, rec, false, o->timeout, err) : 0;
+    return r < 0 ? r : act_start(s, rec, o, err);
+}
+
+static int act_rm(struct store *s, struct vm_record *rec, struct vm_each *o, struct berth_error *err)
+{
+    return vm_remove(s, rec, o->force, err);
+}
+
+static int act_inspect(struct store *s, struct vm_record *rec, struct vm_each *o, struct berth_error *err)
+{
+    json_array_append_new(o->out, vm_record_to_json(rec));
+    return 0;
+}
+
 static int vm_cmd_start(int argc, char **argv)
 {
     static const char usage[] = "Usage: berth vm start NAME...\n\nStarts VMs, printing which backend runs each and why.\n";
     int r = simple_opts("start", argc, argv, usage, NULL, NULL, NULL);
     if (r)
         return r < 0 ? 0 : r;
-    int rc = 0;
-    for (int i = optind; i < argc; i++) {
-        _cleanup_store_ struct store *s = NULL;
-        struct vm_record rec;
-        r = open_and_find("start", argv[i], &s, &rec);
-        if (r) {
-            rc = r;
-            continue;
-        }
-        if (do_start(s, &rec, "text"))
-            rc = 1;
-        vm_record_clear(&rec);
-    }
-    return rc;
+    struct vm_each o = { 0 };
+    return for_each_vm("start", argc, argv, act_start, &o);
 }
 
 static int vm_cmd_stop(int argc, char **argv)
@@ -313,83 +364,32 @@ static int vm_cmd_stop(int argc, char **argv)
         "Usage: berth vm stop [--force] [--time SECONDS] NAME...\n\n"
         "Asks each guest to power off (through berth-agent), waits up to --time seconds (default 10),\n"
         "then stops the monitor. --force stops it at once.\n";
-    bool force = false;
-    int timeout = 10;
-    int r = simple_opts("stop", argc, argv, usage, &force, &timeout, NULL);
+    struct vm_each o = { .timeout = 10 };
+    int r = simple_opts("stop", argc, argv, usage, &o.force, &o.timeout, NULL);
     if (r)
         return r < 0 ? 0 : r;
-    int rc = 0;
-    for (int i = optind; i < argc; i++) {
-        _cleanup_store_ struct store *s = NULL;
-        struct vm_record rec;
-        r = open_and_find("stop", argv[i], &s, &rec);
-        if (r) {
-            rc = r;
-            continue;
-        }
-        struct berth_error err = { 0 };
-        if (vm_stop(s, &rec, force, timeout, &err) < 0) {
-            VM_ERR("stop", "%s", berth_error_message(&err));
-            rc = 1;
-        }
-        vm_record_clear(&rec);
-    }
-    return rc;
+    return for_each_vm("stop", argc, argv, act_stop, &o);
 }
 
 static int vm_cmd_restart(int argc, char **argv)
 {
     static const char usage[] = "Usage: berth vm restart [--time SECONDS] NAME...\n\nStops (if running) and starts VMs.\n";
-    int timeout = 10;
-    int r = simple_opts("restart", argc, argv, usage, NULL, &timeout, NULL);
+    struct vm_each o = { .timeout = 10 };
+    int r = simple_opts("restart", argc, argv, usage, NULL, &o.timeout, NULL);
     if (r)
         return r < 0 ? 0 : r;
-    int rc = 0;
-    for (int i = optind; i < argc; i++) {
-        _cleanup_store_ struct store *s = NULL;
-        struct vm_record rec;
-        r = open_and_find("restart", argv[i], &s, &rec);
-        if (r) {
-            rc = r;
-            continue;
-        }
-        struct berth_error err = { 0 };
-        if (!strcmp(rec.state, "running") && vm_stop(s, &rec, false, timeout, &err) < 0) {
-            VM_ERR("restart", "%s", berth_error_message(&err));
-            rc = 1;
-        } else if (do_start(s, &rec, "text")) {
-            rc = 1;
-        }
-        vm_record_clear(&rec);
-    }
-    return rc;
+    return for_each_vm("restart", argc, argv, act_restart, &o);
 }
 
 static int vm_cmd_rm(int argc, char **argv)
 {
     static const char usage[] =
         "Usage: berth vm rm [--force] NAME...\n\nRemoves VMs and their files. A running VM needs --force.\n";
-    bool force = false;
-    int r = simple_opts("rm", argc, argv, usage, &force, NULL, NULL);
+    struct vm_each o = { 0 };
+    int r = simple_opts("rm", argc, argv, usage, &o.force, NULL, NULL);
     if (r)
         return r < 0 ? 0 : r;
-    int rc = 0;
-    for (int i = optind; i < argc; i++) {
-        _cleanup_store_ struct store *s = NULL;
-        struct vm_record rec;
-        r = open_and_find("rm", argv[i], &s, &rec);
-        if (r) {
-            rc = r;
-            continue;
-        }
-        struct berth_error err = { 0 };
-        if (vm_remove(s, &rec, force, &err) < 0) {
-            VM_ERR("rm", "%s", berth_error_message(&err));
-            rc = 1;
-        }
-        vm_record_clear(&rec);
-    }
-    return rc;
+    return for_each_vm("rm", argc, argv, act_rm, &o);
 }
 
 static int vm_cmd_ls(int argc, char **argv)
@@ -447,22 +447,11 @@ static int vm_cmd_inspect(int argc, char **argv)
     int r = simple_opts("inspect", argc, argv, usage, NULL, NULL, NULL);
     if (r)
         return r < 0 ? 0 : r;
-    json_t *arr = json_array();
-    int rc = 0;
-    for (int i = optind; i < argc; i++) {
-        _cleanup_store_ struct store *s = NULL;
-        struct vm_record rec;
-        r = open_and_find("inspect", argv[i], &s, &rec);
-        if (r) {
-            rc = r;
-            continue;
-        }
-        json_array_append_new(arr, vm_record_to_json(&rec));
-        vm_record_clear(&rec);
-    }
-    print_json(arr);
-    json_decref(arr);
-    return rc;
+    struct vm_each o = { .out = json_array() };
+    r = for_each_vm("inspect", argc, argv, act_inspect, &o);
+    print_json(o.out);
+    json_decref(o.out);
+    return r;
 }
 
 static int vm_cmd_exec(int argc, char **argv)

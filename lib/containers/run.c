@@ -23,6 +23,7 @@
 #include "image/image.h"
 #include "image/mount.h"
 #include "net/attach.h"
+#include "net/netlink.h"
 #include "runtime/container.h"
 #include "store/store.h"
 
@@ -64,7 +65,21 @@ int ctr_create(struct store *s, const char *name, json_t *spec, const char *rest
     snprintf(rec.restart, sizeof(rec.restart), "%s", restart ? restart : "no");
     rec.auto_remove = auto_remove;
     rec.exit_code = -1;
-    rec.spec = json_incref(spec);
+    /* The image's User applies unless --user overrides it: recorded in the spec so that start
+     * resolves it against the rootfs like --user. */
+    const char *image_user =
+        json_string_value(json_object_get(json_object_get(image_config, "config"), "User"));
+    if (!json_object_get(spec, "user") && image_user && *image_user) {
+        rec.spec = json_deep_copy(spec);
+        if (rec.spec)
+            json_object_set_new(rec.spec, "user", json_string(image_user));
+    } else {
+        rec.spec = json_incref(spec);
+    }
+    if (!rec.spec) {
+        r = berth_error_set(err, -ENOMEM, "out of memory");
+        goto out;
+    }
     snprintf(rec.state, sizeof(rec.state), "created");
     /* The id is needed by the config (hostname, cgroup): draw it by inserting first. */
     r = ctr_record_insert(s, &rec, err);
@@ -200,6 +215,24 @@ static int mount_rootfs(const struct ctr_record *rec, const char *dir, struct be
     return r;
 }
 
+/* "none" is loopback only: a fresh network namespace has lo down, so 127.0.0.1 would be
+ * unreachable for servers and clients inside the container. */
+static int ctr_loopback_up(pid_t init, struct berth_error *err)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/ns/net", (int) init);
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return berth_error_errno(err, -errno, "%s", path);
+    struct nl *nl = NULL;
+    int r = nl_open_in_netns(fd, &nl, err);
+    if (r < 0)
+        return r;
+    r = nl_link_set(nl, "lo", NULL, true, err);
+    nl_close(nl);
+    return r;
+}
+
 /* Puts the container on its networks (--network NAME, with -p ports) between create and start,
  * while its network namespace exists and its process has not run yet; writes /etc/hosts and
  * /etc/resolv.conf into its rootfs. "none" (the default) and "host" need nothing. */
@@ -210,7 +243,7 @@ static int ctr_network_attach(const struct ctr_record *rec, pid_t init, const ch
     if (!network || !strcmp(network, "none") || !strcmp(network, "host")) {
         if (json_array_size(jports))
             return berth_error_set(err, -EINVAL, "-p needs a network: add --network berth (or another network)");
-        return 0;
+        return network && !strcmp(network, "host") ? 0 : ctr_loopback_up(init, err);
     }
     size_t n = json_array_size(jports);
     struct net_port *ports = n ? calloc(n, sizeof(*ports)) : NULL;

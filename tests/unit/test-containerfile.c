@@ -1,0 +1,86 @@
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "base/strv.h"
+#include "build/containerfile.h"
+
+static struct containerfile *parse_ok(const char *text)
+{
+    struct containerfile *cf = NULL;
+    struct berth_error err = { 0 };
+    if (containerfile_parse("Containerfile", text, strlen(text), &cf, &err) < 0)
+        fail_msg("%s", err.msg);
+    return cf;
+}
+
+static void parse_bad(const char *text, const char *msg)
+{
+    struct containerfile *cf = NULL;
+    struct berth_error err = { 0 };
+    assert_true(containerfile_parse("Containerfile", text, strlen(text), &cf, &err) < 0);
+    assert_null(cf);
+    if (!strstr(err.msg, msg))
+        fail_msg("'%s' lacks '%s'", err.msg, msg);
+}
+
+static void test_lines(void **state)
+{
+    (void) state;
+    struct containerfile *cf = parse_ok("# c\nARG X=1\n\nfrom busybox\nRUN a \\\n# inner comment\n  b\\\n  c\n"
+                                        "CMD [\"x\", \"y\"]\nENTRYPOINT [\"x\", 1]\nENV A=1");
+    assert_int_equal(cf->n, 6);
+    assert_int_equal(cf->ins[1].op, CF_FROM);
+    assert_string_equal(cf->ins[1].keyword, "FROM");
+    assert_int_equal(cf->ins[1].line, 4);
+    assert_int_equal(cf->ins[2].op, CF_RUN);
+    assert_int_equal(cf->ins[2].line, 5);
+    assert_string_equal(cf->ins[2].args, "a  b c");
+    assert_null(cf->ins[2].exec);
+    assert_int_equal(json_array_size(cf->ins[3].exec), 2);
+    assert_null(cf->ins[4].exec); /* not all strings: shell form */
+    containerfile_free(cf);
+}
+
+static void test_errors(void **state)
+{
+    (void) state;
+    parse_bad("", "no instructions");
+    parse_bad("FROM a\nHEALTHCHECK x\n", "Containerfile:2: unknown or unsupported instruction 'HEALTHCHECK'");
+    parse_bad("RUN x\n", "Containerfile:1: the first instruction must be FROM");
+    parse_bad("FROM a\nFROM b\n", "Containerfile:2: multi-stage");
+    parse_bad("FROM a\nCOPY\n", "Containerfile:2: COPY needs arguments");
+    struct containerfile *cf = NULL;
+    struct berth_error err = { 0 };
+    assert_int_equal(containerfile_parse("Containerfile", "FROM a\0b", 8, &cf, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "NUL"));
+}
+
+static void test_words(void **state)
+{
+    (void) state;
+    char **w = NULL;
+    assert_int_equal(cf_split_words("a=1 \"b=x y\" c='$z' d\\ e", &w), 0);
+    assert_int_equal(strv_length(w), 4);
+    assert_string_equal(w[0], "a=1");
+    assert_string_equal(w[1], "b=x y");
+    assert_string_equal(w[2], "c=$z");
+    assert_string_equal(w[3], "d e");
+    strv_free(w);
+    assert_int_equal(cf_split_words("a \"b", &w), -EINVAL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_lines),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_words),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

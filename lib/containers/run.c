@@ -366,8 +366,10 @@ int ctr_start(struct store *s, struct ctr_record *rec, bool keep_on_exit, struct
         dup2(errp[0], 4);
         char pid_text[16];
         snprintf(pid_text, sizeof(pid_text), "%d", (int) init);
-        char *argv[] = { monitor, "--pid", pid_text, "--log", log, "--exit", exit_file, "--on-exit", self,
-                         "container-exited", rec->id, keep_on_exit ? "--keep" : NULL, NULL };
+        /* An attached berth run records the exit and cleans up itself; should it be killed, the
+         * next berth command that looks does (ctr_refresh). Detached containers need the hook. */
+        char *argv[] = { monitor, "--pid", pid_text, "--log", log, "--exit", exit_file,
+                         keep_on_exit ? NULL : "--on-exit", self, "container-exited", rec->id, NULL };
         execv(monitor, argv);
         _exit(127);
     }

@@ -17,8 +17,9 @@ struct store;
 int ctr_create(struct store *s, const char *name, json_t *spec, const char *restart, bool auto_remove,
                struct ctr_record *ret, struct berth_error *err);
 
-/* Starts a created or exited container; returns once its process runs. keep_on_exit: the monitor's
- * exit hook records the exit but leaves --rm removal to the caller (an attached berth run). */
+/* Starts a created or exited container; returns once its process runs. keep_on_exit: the caller
+ * (an attached berth run) waits for the exit and applies --rm itself, so the monitor runs no exit
+ * hook. */
 int ctr_start(struct store *s, struct ctr_record *rec, bool keep_on_exit, struct berth_error *err);
 
 int ctr_kill(struct store *s, struct ctr_record *rec, int sig, struct berth_error *err);

@@ -3,7 +3,9 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/inotify.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -306,6 +308,11 @@ static int run_or_create(int argc, char **argv, bool run)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     _cleanup_free_ char *log = ctr_path(&rec, "container.log");
+    _cleanup_free_ char *dir = ctr_dir(rec.id);
+    /* Woken by the monitor's writes (log lines, exit.json renamed into place) rather than polling. */
+    _cleanup_close_ int ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+    if (ino >= 0 && dir)
+        inotify_add_watch(ino, dir, IN_MODIFY | IN_MOVED_TO | IN_CLOSE_WRITE);
     off_t offset = 0;
     for (;;) {
         offset = print_log_from(log, offset);
@@ -316,8 +323,16 @@ static int run_or_create(int argc, char **argv, bool run)
         ctr_refresh(s, &rec, NULL);
         if (!strcmp(rec.state, "exited"))
             break;
-        struct timespec ts = { 0, 10 * 1000 * 1000 };
-        nanosleep(&ts, NULL);
+        struct pollfd p = { ino, POLLIN, 0 };
+        if (ino < 0 || poll(&p, 1, 1000) > 0) {
+            char buf[4096];
+            while (ino >= 0 && read(ino, buf, sizeof(buf)) > 0)
+                ;
+        }
+        if (ino < 0) {
+            struct timespec ts = { 0, 10 * 1000 * 1000 };
+            nanosleep(&ts, NULL);
+        }
     }
     print_log_from(log, offset);
     int status = rec.exit_code < 0 ? 125 : rec.exit_code;

@@ -281,6 +281,11 @@ int cgroup_resources_parse(json_t *res, struct cgroup_resources *ret, struct ber
         if ((k = json_opt_array(o, "priorities", W ".network", &r.net_priorities, err)) < 0)
             goto fail;
     }
+    json_t *rdma = json_object_get(res, "rdma");
+    if (rdma && !json_is_null(rdma) && (!json_is_object(rdma) || json_object_size(rdma))) {
+        k = berth_error_set(err, -EOPNOTSUPP, W ".rdma: RDMA limits are not supported");
+        goto fail;
+    }
     if ((k = json_opt_object(res, "unified", W, &r.unified, err)) < 0)
         goto fail;
     if (r.unified) {

@@ -111,8 +111,20 @@ static int v1_memory(struct cgroup_manager *m, const struct cgroup_resources *r,
             return k;
         }
     } else {
-        if (r->mem_limit && (k = write_i64(dir, "memory.limit_in_bytes", r->mem_limit, err)) < 0)
-            return k;
+        if (r->mem_limit) {
+            struct berth_error tmp = { 0 };
+            k = write_i64(dir, "memory.limit_in_bytes", r->mem_limit, &tmp);
+            uint64_t memsw_now = 0;
+            /* An update of the limit alone above the current memory+swap limit: say why. */
+            if (k == -EINVAL && have_memsw && cgroup_read_u64(dir, "memory.memsw.limit_in_bytes", &memsw_now) == 0 &&
+                r->mem_limit > 0 && (uint64_t) r->mem_limit > memsw_now)
+                return berth_error_set(err, -EINVAL,
+                                       "linux.resources.memory.limit (%" PRId64 ") is above the container's current "
+                                       "memory+swap limit (%" PRIu64 "): set memory.swap as well",
+                                       r->mem_limit, memsw_now);
+            if (k < 0)
+                return berth_error_set(err, k, "%s", tmp.msg);
+        }
         if (r->mem_swap && have_memsw && (k = write_i64(dir, "memory.memsw.limit_in_bytes", r->mem_swap, err)) < 0)
             return k;
     }

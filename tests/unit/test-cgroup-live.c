@@ -152,6 +152,12 @@ static void test_v1_host(void **state)
     if (cgroup_apply(m, upd, &err) < 0)
         fail_msg("update: %s", err.msg);
     read_expect(mem, "memory.limit_in_bytes", "50331648");
+    /* Raising the limit alone above memory+swap: the error says what to do. */
+    _cleanup_json_ json_t *over = parse("{\"memory\":{\"limit\":104857600}}");
+    assert_int_equal(cgroup_apply(m, over, &err), -EINVAL);
+    if (!strstr(err.msg, "set memory.swap as well"))
+        fail_msg("unexpected error: %s", err.msg);
+    berth_error_clear(&err);
     _cleanup_json_ json_t *saved = cgroup_manager_to_json(m);
     cgroup_manager_free(m);
     m = NULL;

@@ -204,6 +204,7 @@ static void test_resources_bad(void **state)
     expect_bad("{\"devices\":[{\"allow\":true,\"access\":\"rwx\"}]}", "access");
     expect_bad("{\"unified\":{\"../../etc/passwd\":\"x\"}}", "not a cgroup file name");
     expect_bad("{\"unified\":{\"memory.high\":5}}", "unified.memory.high");
+    expect_bad("{\"rdma\":{\"mlx5_0\":{\"hcaHandles\":3}}}", "rdma");
 }
 
 static void test_state_json_rejects_bad_paths(void **state)

@@ -238,33 +238,46 @@ static int ctr_loopback_up(pid_t init, struct berth_error *err)
  * /etc/resolv.conf into its rootfs. "none" (the default) and "host" need nothing. */
 static int ctr_network_attach(const struct ctr_record *rec, pid_t init, const char *rootfs, struct berth_error *err)
 {
-    const char *network = json_string_value(json_object_get(rec->spec, "network"));
+    /* "networks": every --network in order; older records have a single "network". */
+    json_t *list = json_object_get(rec->spec, "networks");
+    json_t *single = json_object_get(rec->spec, "network");
+    size_t n_nets = json_is_array(list) ? json_array_size(list) : (json_is_string(single) ? 1 : 0);
+    const char *first = n_nets ? json_string_value(json_is_array(list) ? json_array_get(list, 0) : single) : NULL;
     json_t *jports = json_object_get(rec->spec, "ports");
-    if (!network || !strcmp(network, "none") || !strcmp(network, "host")) {
+    if (!first || !strcmp(first, "none") || !strcmp(first, "host")) {
+        if (n_nets > 1)
+            return berth_error_set(err, -EINVAL, "--network %s cannot be combined with other networks", first);
         if (json_array_size(jports))
             return berth_error_set(err, -EINVAL, "-p needs a network: add --network berth (or another network)");
-        return network && !strcmp(network, "host") ? 0 : ctr_loopback_up(init, err);
+        return first && !strcmp(first, "host") ? 0 : ctr_loopback_up(init, err);
     }
     size_t n = json_array_size(jports);
-    struct net_port *ports = n ? calloc(n, sizeof(*ports)) : NULL;
-    if (n && !ports)
+    _cleanup_free_ struct net_port *ports = n ? calloc(n, sizeof(*ports)) : NULL;
+    _cleanup_free_ struct net_attachment *att = calloc(n_nets, sizeof(*att));
+    if ((n && !ports) || !att)
         return berth_error_set(err, -ENOMEM, "out of memory");
     int r = 0;
     for (size_t i = 0; r == 0 && i < n; i++)
         r = net_port_parse(json_string_value(json_array_get(jports, i)) ?: "", &ports[i], err);
-    struct net_attachment a;
-    struct net_attach_opts opts = { .ports = ports, .n_ports = n,
-                                    .ip = json_string_value(json_object_get(rec->spec, "ip")),
-                                    .mac = json_string_value(json_object_get(rec->spec, "mac")) };
-    if (r == 0)
+    for (size_t k = 0; r == 0 && k < n_nets; k++) {
+        const char *network = json_string_value(json_is_array(list) ? json_array_get(list, k) : single);
+        if (!network || !strcmp(network, "none") || !strcmp(network, "host"))
+            return berth_error_set(err, -EINVAL, "--network %s cannot be combined with other networks",
+                                   network ? network : "(null)");
+        /* Ports, a static address and MAC belong to the first network. */
+        struct net_attach_opts opts = { 0 };
+        if (k == 0)
+            opts = (struct net_attach_opts){ .ports = ports, .n_ports = n,
+                                             .ip = json_string_value(json_object_get(rec->spec, "ip")),
+                                             .mac = json_string_value(json_object_get(rec->spec, "mac")) };
         r = net_attach_container(strcmp(network, NET_DEFAULT_NETWORK) ? network : NULL, rec->id, rec->name, NULL,
-                                 init, &opts, &a, err);
-    free(ports);
+                                 init, &opts, &att[k], err);
+    }
     if (r == 0) {
         const char *hostname = json_string_value(json_object_get(rec->spec, "hostname"));
         char short_id[13];
         snprintf(short_id, sizeof(short_id), "%.12s", rec->id);
-        r = net_write_etc_files(rootfs, &a, 1, hostname ? hostname : short_id, err);
+        r = net_write_etc_files(rootfs, att, n_nets, hostname ? hostname : short_id, err);
     }
     return r;
 }

@@ -46,7 +46,8 @@ static const char run_usage[] =
     "      --cap-add CAP        add a capability (repeatable, ALL)\n"
     "      --cap-drop CAP       drop a capability (repeatable, ALL)\n"
     "  -h, --hostname NAME      hostname (default: the short id)\n"
-    "      --network NET        none (default: loopback only), host, or a berth network (berth: the default one)\n"
+    "      --network NET        none (default: loopback only), host, or a berth network (berth: the default one);\n"
+    "                           repeat it to join several networks (eth0, eth1, ...)\n"
     "  -p, --publish [HOSTIP:]HOSTPORT:PORT[/tcp|udp]  publish a port (needs --network NET)\n"
     "      --ip ADDR            static address on the network\n"
     "      --mac-address MAC    MAC address on the network\n"
@@ -223,9 +224,17 @@ static int parse_run(int argc, char **argv, json_t *spec, const char **name, boo
         case 'h':
             json_object_set_new(spec, "hostname", json_string(optarg));
             break;
-        case O_NETWORK:
-            json_object_set_new(spec, "network", json_string(optarg));
+        case O_NETWORK: {
+            /* Repeatable: the container joins every network named, eth0 on the first. */
+            json_t *nets = json_object_get(spec, "networks");
+            if (!nets) {
+                nets = json_array();
+                json_object_set_new(spec, "networks", nets);
+                json_object_set_new(spec, "network", json_string(optarg));
+            }
+            json_array_append_new(nets, json_string(optarg));
             break;
+        }
         case 'p': {
             struct net_port port;
             struct berth_error perr = { 0 };

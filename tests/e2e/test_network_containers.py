@@ -70,3 +70,24 @@ def test_publish_needs_a_network(ns):
     assert p.returncode == 125 and "-p" in p.stderr
     p = ns.berth("run", "--rm", "--network", "nosuchnet", "busybox", "true", check=False)
     assert p.returncode == 125 and "nosuchnet" in p.stderr
+
+
+def test_container_on_two_networks(ns):
+    ns.berth("network", "create", "backend", "--subnet", "10.77.0.0/24")
+    ns.berth("run", "-d", "--name", "db", "--network", "backend", "busybox", "sleep", "120")
+    ns.berth("run", "-d", "--name", "app", "--network", "berth", "--network", "backend", "busybox", "sleep", "120")
+    addrs = ns.berth("exec", "app", "ip", "-o", "-4", "addr").stdout
+    assert " eth0 " in addrs and " eth1 " in addrs
+    assert "10.89." in addrs and "10.77.0." in addrs
+    # Each network's resolver answers for its members; app reaches db on the network they share.
+    resolv = ns.berth("exec", "app", "cat", "/etc/resolv.conf").stdout
+    assert "nameserver 10.89.0.1" in resolv and "nameserver 10.77.0.1" in resolv, resolv
+    out = ns.berth("exec", "app", "nslookup", "db", "10.77.0.1").stdout
+    db_ip = re.findall(r"Address:\s+(\d+\.\d+\.\d+\.\d+)", out.split("Name:", 1)[-1])[0]
+    assert db_ip.startswith("10.77.0.")
+    assert ns.berth("exec", "app", "ping", "-c", "1", "-W", "3", db_ip).returncode == 0
+    p = ns.berth("run", "--rm", "--network", "none", "--network", "berth", "busybox", "true", check=False)
+    assert p.returncode == 125 and "cannot be combined" in p.stderr
+    ns.berth("rm", "-f", "app", "db")
+    ns.berth("network", "rm", "backend")
+    assert ns.links("bv") == []

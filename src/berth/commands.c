@@ -7,6 +7,7 @@ const struct berth_command berth_commands[] = {
     { "build", "build an image from a Containerfile", cmd_build },
     { "container", "manage containers (prune)", cmd_ctr_container },
     { "container-exited", "(internal: run by berth-monitor)", cmd_ctr_container_exited },
+    { "cp", "copy files between a container and the host", cmd_cp },
     { "create", "create a container from an image", cmd_ctr_create },
     { "disk", "create, inspect, convert, resize and check disk images", cmd_disk },
     { "exec", "run a command in a running container", cmd_ctr_exec },

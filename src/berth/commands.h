@@ -13,6 +13,7 @@ struct berth_command {
 extern const struct berth_command berth_commands[];
 
 int cmd_build(int argc, char **argv);
+int cmd_cp(int argc, char **argv);
 int cmd_disk(int argc, char **argv);
 int cmd_login(int argc, char **argv);
 int cmd_logout(int argc, char **argv);

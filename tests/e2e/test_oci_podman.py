@@ -90,7 +90,8 @@ class Podman:
         return ["run", "--network", "none", "--cgroup-parent", self.cgroup_parent, *opts]
 
     def __call__(self, *args, timeout=60, check=False):
-        p = subprocess.run(self.argv(*args), env=self.env, capture_output=True, text=True, timeout=timeout,
+        # cwd: conmon writes an "oom" marker file into its working directory after an OOM kill.
+        p = subprocess.run(self.argv(*args), env=self.env, capture_output=True, text=True, timeout=timeout, cwd=self.tmp,
                            stdin=subprocess.DEVNULL)
         if check and p.returncode != 0:
             raise AssertionError(f"podman {' '.join(args)} failed ({p.returncode}): {p.stderr}")

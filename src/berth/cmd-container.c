@@ -20,10 +20,14 @@
 #include "store/store.h"
 #include "vm/vm.h"
 
-typedef int (*ctr_action)(struct store *s, struct ctr_record *rec, const char *verb, void *arg);
+/* An action on one container: -errno with err set on failure. */
+typedef int (*ctr_action)(struct store *s, struct ctr_record *rec, const char *verb, void *arg,
+                          struct berth_error *err);
 
-/* Runs action on each named container; errors are printed one line each; exit 1 when any failed. */
-static int for_each_named(const char *verb, int first, int argc, char **argv, ctr_action action, void *arg)
+/* Runs action on each named container; errors are printed one line each; exit 1 when any failed.
+ * echo: print each container's name once its action succeeded (as docker stop/rm/kill do). */
+static int for_each_named(const char *verb, int first, int argc, char **argv, ctr_action action, void *arg,
+                          bool echo)
 {
     if (first >= argc) {
         fprintf(stderr, "berth %s: a container name or id is needed (see --help)\n", verb);
@@ -40,21 +44,15 @@ static int for_each_named(const char *verb, int first, int argc, char **argv, ct
             continue;
         }
         ctr_refresh(s, &rec, NULL);
-        int r = action(s, &rec, verb, arg);
-        if (r != 0)
-            rc = r;
+        if (action(s, &rec, verb, arg, &err) < 0) {
+            fprintf(stderr, "berth %s: %s\n", verb, berth_error_message(&err));
+            rc = 1;
+        } else if (echo) {
+            printf("%s\n", rec.name);
+        }
         ctr_record_clear(&rec);
     }
     return rc;
-}
-
-static int report(const char *verb, int r, struct berth_error *err)
-{
-    if (r < 0) {
-        fprintf(stderr, "berth %s: %s\n", verb, berth_error_message(err));
-        return 1;
-    }
-    return 0;
 }
 
 static bool wants_help(int argc, char **argv, const char *usage)
@@ -67,13 +65,9 @@ static bool wants_help(int argc, char **argv, const char *usage)
     return false;
 }
 
-static int act_start(struct store *s, struct ctr_record *rec, const char *verb, void *arg)
+static int act_start(struct store *s, struct ctr_record *rec, const char *verb, void *arg, struct berth_error *err)
 {
-    struct berth_error err = { 0 };
-    int r = report(verb, ctr_start(s, rec, false, &err), &err);
-    if (!r)
-        printf("%s\n", rec->name);
-    return r;
+    return ctr_start(s, rec, false, err);
 }
 
 int cmd_ctr_start(int argc, char **argv)
@@ -81,7 +75,7 @@ int cmd_ctr_start(int argc, char **argv)
     static const char usage[] = "Usage: berth start NAME...\n\nStarts created or exited containers in the background.\n";
     if (wants_help(argc, argv, usage))
         return 0;
-    return for_each_named("start", 1, argc, argv, act_start, NULL);
+    return for_each_named("start", 1, argc, argv, act_start, NULL, true);
 }
 
 static int parse_time(const char *verb, int argc, char **argv, int *timeout, int *first)
@@ -103,14 +97,11 @@ static int parse_time(const char *verb, int argc, char **argv, int *timeout, int
     return 0;
 }
 
-static int act_stop(struct store *s, struct ctr_record *rec, const char *verb, void *arg)
+static int act_stop(struct store *s, struct ctr_record *rec, const char *verb, void *arg, struct berth_error *err)
 {
-    struct berth_error err = { 0 };
-    int r = report(verb, ctr_stop(s, rec, *(int *) arg, &err), &err);
-    if (!r && !strcmp(verb, "restart"))
-        r = report(verb, ctr_start(s, rec, false, &err), &err);
-    if (!r)
-        printf("%s\n", rec->name);
+    int r = ctr_stop(s, rec, *(int *) arg, err);
+    if (r == 0 && !strcmp(verb, "restart"))
+        r = ctr_start(s, rec, false, err);
     return r;
 }
 
@@ -122,7 +113,7 @@ int cmd_ctr_stop(int argc, char **argv)
         return 0;
     int timeout = 10, first;
     int r = parse_time("stop", argc, argv, &timeout, &first);
-    return r ? r : for_each_named("stop", first, argc, argv, act_stop, &timeout);
+    return r ? r : for_each_named("stop", first, argc, argv, act_stop, &timeout, true);
 }
 
 int cmd_ctr_restart(int argc, char **argv)
@@ -132,16 +123,12 @@ int cmd_ctr_restart(int argc, char **argv)
         return 0;
     int timeout = 10, first;
     int r = parse_time("restart", argc, argv, &timeout, &first);
-    return r ? r : for_each_named("restart", first, argc, argv, act_stop, &timeout);
+    return r ? r : for_each_named("restart", first, argc, argv, act_stop, &timeout, true);
 }
 
-static int act_kill(struct store *s, struct ctr_record *rec, const char *verb, void *arg)
+static int act_kill(struct store *s, struct ctr_record *rec, const char *verb, void *arg, struct berth_error *err)
 {
-    struct berth_error err = { 0 };
-    int r = report(verb, ctr_kill(s, rec, *(int *) arg, &err), &err);
-    if (!r)
-        printf("%s\n", rec->name);
-    return r;
+    return ctr_kill(s, rec, *(int *) arg, err);
 }
 
 int cmd_ctr_kill(int argc, char **argv)
@@ -158,16 +145,12 @@ int cmd_ctr_kill(int argc, char **argv)
         }
         first = 3;
     }
-    return for_each_named("kill", first, argc, argv, act_kill, &sig);
+    return for_each_named("kill", first, argc, argv, act_kill, &sig, true);
 }
 
-static int act_rm(struct store *s, struct ctr_record *rec, const char *verb, void *arg)
+static int act_rm(struct store *s, struct ctr_record *rec, const char *verb, void *arg, struct berth_error *err)
 {
-    struct berth_error err = { 0 };
-    int r = report(verb, ctr_remove(s, rec, *(bool *) arg, &err), &err);
-    if (!r)
-        printf("%s\n", rec->name);
-    return r;
+    return ctr_remove(s, rec, *(bool *) arg, err);
 }
 
 int cmd_ctr_rm(int argc, char **argv)
@@ -181,16 +164,12 @@ int cmd_ctr_rm(int argc, char **argv)
         force = true;
         first = 2;
     }
-    return for_each_named("rm", first, argc, argv, act_rm, &force);
+    return for_each_named("rm", first, argc, argv, act_rm, &force, true);
 }
 
-static int act_pause(struct store *s, struct ctr_record *rec, const char *verb, void *arg)
+static int act_pause(struct store *s, struct ctr_record *rec, const char *verb, void *arg, struct berth_error *err)
 {
-    struct berth_error err = { 0 };
-    int r = report(verb, ctr_pause(s, rec, *(bool *) arg, &err), &err);
-    if (!r)
-        printf("%s\n", rec->name);
-    return r;
+    return ctr_pause(s, rec, *(bool *) arg, err);
 }
 
 int cmd_ctr_pause(int argc, char **argv)
@@ -199,7 +178,7 @@ int cmd_ctr_pause(int argc, char **argv)
     if (wants_help(argc, argv, usage))
         return 0;
     bool pause = true;
-    return for_each_named("pause", 1, argc, argv, act_pause, &pause);
+    return for_each_named("pause", 1, argc, argv, act_pause, &pause, true);
 }
 
 int cmd_ctr_unpause(int argc, char **argv)
@@ -208,14 +187,13 @@ int cmd_ctr_unpause(int argc, char **argv)
     if (wants_help(argc, argv, usage))
         return 0;
     bool pause = false;
-    return for_each_named("unpause", 1, argc, argv, act_pause, &pause);
+    return for_each_named("unpause", 1, argc, argv, act_pause, &pause, true);
 }
 
-static int act_wait(struct store *s, struct ctr_record *rec, const char *verb, void *arg)
+static int act_wait(struct store *s, struct ctr_record *rec, const char *verb, void *arg, struct berth_error *err)
 {
-    struct berth_error err = { 0 };
-    int r = report(verb, ctr_wait(s, rec, -1, &err), &err);
-    if (!r)
+    int r = ctr_wait(s, rec, -1, err);
+    if (r == 0)
         printf("%d\n", rec->exit_code);
     return r;
 }
@@ -225,10 +203,10 @@ int cmd_ctr_wait(int argc, char **argv)
     static const char usage[] = "Usage: berth wait NAME...\n\nWaits for containers to exit and prints their exit codes.\n";
     if (wants_help(argc, argv, usage))
         return 0;
-    return for_each_named("wait", 1, argc, argv, act_wait, NULL);
+    return for_each_named("wait", 1, argc, argv, act_wait, NULL, false);
 }
 
-static int act_inspect(struct store *s, struct ctr_record *rec, const char *verb, void *arg)
+static int act_inspect(struct store *s, struct ctr_record *rec, const char *verb, void *arg, struct berth_error *err)
 {
     json_array_append_new((json_t *) arg, ctr_record_to_json(rec));
     return 0;
@@ -240,7 +218,7 @@ int cmd_ctr_inspect(int argc, char **argv)
     if (wants_help(argc, argv, usage))
         return 0;
     json_t *arr = json_array();
-    int r = for_each_named("inspect", 1, argc, argv, act_inspect, arr);
+    int r = for_each_named("inspect", 1, argc, argv, act_inspect, arr, false);
     if (json_array_size(arr)) {
         json_dumpf(arr, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
         putchar('\n');
@@ -380,7 +358,7 @@ struct logs_opts {
     long tail;
 };
 
-static int act_logs(struct store *s, struct ctr_record *rec, const char *verb, void *arg)
+static int act_logs(struct store *s, struct ctr_record *rec, const char *verb, void *arg, struct berth_error *err)
 {
     const struct logs_opts *o = arg;
     _cleanup_free_ char *path = ctr_path(rec, "container.log");
@@ -454,7 +432,7 @@ int cmd_ctr_logs(int argc, char **argv)
             return 125;
         }
     }
-    return for_each_named("logs", first, argc, argv, act_logs, &o);
+    return for_each_named("logs", first, argc, argv, act_logs, &o, false);
 }
 
 int cmd_ctr_exec(int argc, char **argv)

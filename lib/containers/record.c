@@ -1,3 +1,4 @@
+#include "base/array.h"
 #include "containers/containers.h"
 
 #include <errno.h>
@@ -159,14 +160,9 @@ int ctr_record_list(struct store *s, struct ctr_record **ret, size_t *ret_n, str
     struct ctr_record *list = NULL;
     size_t n = 0, cap = 0;
     while (sqlite3_step(st) == SQLITE_ROW) {
-        if (n == cap) {
-            cap = cap ? cap * 2 : 16;
-            struct ctr_record *nl = realloc(list, cap * sizeof(*list));
-            if (!nl) {
-                ctr_record_list_free(list, n);
-                return berth_error_set(err, -ENOMEM, "out of memory");
-            }
-            list = nl;
+        if (ARRAY_RESERVE(list, cap, n + 1, 16) < 0) {
+            ctr_record_list_free(list, n);
+            return berth_error_set(err, -ENOMEM, "out of memory");
         }
         from_row(st, &list[n++]);
     }

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/array.h"
 #include "base/cleanup.h"
 #include "base/fs.h"
 #include "image/image-internal.h"
@@ -32,14 +33,8 @@ static int collect_blob(const char *digest, uint64_t size, void *userdata)
     /* A registry serving from the same root (berth registry serve) holds blobs no image lists. */
     if (registry_store_references(image_store_db(s->is), digest) != 0)
         return 0;
-    if (s->n == s->cap) {
-        size_t ncap = s->cap ? s->cap * 2 : 32;
-        char **n = realloc(s->doomed, ncap * sizeof(*n));
-        if (!n)
-            return -ENOMEM;
-        s->doomed = n;
-        s->cap = ncap;
-    }
+    if (ARRAY_RESERVE(s->doomed, s->cap, s->n + 1, 32) < 0)
+        return -ENOMEM;
     if (!(s->doomed[s->n] = strdup(digest)))
         return -ENOMEM;
     s->n++;

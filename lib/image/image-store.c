@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/array.h"
 #include "base/cleanup.h"
 #include "base/fs.h"
 #include "base/json.h"
@@ -260,14 +261,8 @@ int image_load(struct image_store *is, const char *digest, struct image **ret, s
     sqlite3_bind_text(ls, 1, digest, -1, SQLITE_TRANSIENT);
     size_t cap = 0;
     while ((rc = sqlite3_step(ls)) == SQLITE_ROW) {
-        if (img->n_layers == cap) {
-            size_t ncap = cap ? cap * 2 : 8;
-            struct image_layer *n = realloc(img->layers, ncap * sizeof(*n));
-            if (!n)
-                return berth_error_set(err, -ENOMEM, "out of memory");
-            img->layers = n;
-            cap = ncap;
-        }
+        if (ARRAY_RESERVE(img->layers, cap, img->n_layers + 1, 8) < 0)
+            return berth_error_set(err, -ENOMEM, "out of memory");
         struct image_layer *l = &img->layers[img->n_layers++];
         l->diff_id = col_dup(ls, 0);
         l->digest = col_dup(ls, 1);
@@ -397,15 +392,9 @@ int image_list(struct image_store *is, struct image ***ret, size_t *ret_n, struc
     size_t n = 0, cap = 0;
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (n == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            struct image **nl = realloc(list, ncap * sizeof(*nl));
-            if (!nl) {
-                image_list_free(list, n);
-                return berth_error_set(err, -ENOMEM, "out of memory");
-            }
-            list = nl;
-            cap = ncap;
+        if (ARRAY_RESERVE(list, cap, n + 1, 16) < 0) {
+            image_list_free(list, n);
+            return berth_error_set(err, -ENOMEM, "out of memory");
         }
         r = image_load(is, (const char *) sqlite3_column_text(st, 0), &list[n], err);
         if (r < 0) {

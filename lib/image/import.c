@@ -1,3 +1,4 @@
+#include "base/array.h"
 #include "image/import.h"
 
 #include <archive.h>
@@ -25,14 +26,8 @@
 
 int created_blobs_add(struct created_blobs *c, const char *digest)
 {
-    if (c->n == c->cap) {
-        size_t ncap = c->cap ? c->cap * 2 : 16;
-        char **n = realloc(c->digests, ncap * sizeof(*n));
-        if (!n)
-            return -ENOMEM;
-        c->digests = n;
-        c->cap = ncap;
-    }
+    if (ARRAY_RESERVE(c->digests, c->cap, c->n + 1, 16) < 0)
+        return -ENOMEM;
     if (!(c->digests[c->n] = strdup(digest)))
         return -ENOMEM;
     c->n++;
@@ -161,14 +156,8 @@ static struct src_file *find_file(struct import_ctx *c, const char *name)
 
 static struct src_file *add_file(struct import_ctx *c, const char *name)
 {
-    if (c->n_files == c->cap_files) {
-        size_t ncap = c->cap_files ? c->cap_files * 2 : 32;
-        struct src_file *n = realloc(c->files, ncap * sizeof(*n));
-        if (!n)
-            return NULL;
-        c->files = n;
-        c->cap_files = ncap;
-    }
+    if (ARRAY_RESERVE(c->files, c->cap_files, c->n_files + 1, 32) < 0)
+        return NULL;
     struct src_file *f = &c->files[c->n_files];
     memset(f, 0, sizeof(*f));
     if (!(f->name = clean_name(name)))

@@ -1,3 +1,4 @@
+#include "base/array.h"
 #include "image/unpack.h"
 
 #include <archive.h>
@@ -338,14 +339,8 @@ static int write_file(struct unpack_ctx *c, int pfd, const char *base, struct ar
 
 static int remember_dir(struct unpack_ctx *c, const char *path, struct archive_entry *e)
 {
-    if (c->n_dirs == c->cap_dirs) {
-        size_t ncap = c->cap_dirs ? c->cap_dirs * 2 : 64;
-        struct dir_time *n = realloc(c->dirs, ncap * sizeof(*n));
-        if (!n)
-            return fail(c, -ENOMEM, "out of memory");
-        c->dirs = n;
-        c->cap_dirs = ncap;
-    }
+    if (ARRAY_RESERVE(c->dirs, c->cap_dirs, c->n_dirs + 1, 64) < 0)
+        return fail(c, -ENOMEM, "out of memory");
     char *p = strdup(path);
     if (!p)
         return fail(c, -ENOMEM, "out of memory");

@@ -1,3 +1,4 @@
+#include "base/array.h"
 #include "vm/vm.h"
 
 #include <errno.h>
@@ -251,14 +252,9 @@ int vm_record_list(struct store *s, struct vm_record **ret, size_t *ret_n, struc
     struct vm_record *list = NULL;
     size_t n = 0, cap = 0;
     while (sqlite3_step(st) == SQLITE_ROW) {
-        if (n == cap) {
-            cap = cap ? cap * 2 : 16;
-            struct vm_record *nl = realloc(list, cap * sizeof(*list));
-            if (!nl) {
-                vm_record_list_free(list, n);
-                return berth_error_set(err, -ENOMEM, "out of memory");
-            }
-            list = nl;
+        if (ARRAY_RESERVE(list, cap, n + 1, 16) < 0) {
+            vm_record_list_free(list, n);
+            return berth_error_set(err, -ENOMEM, "out of memory");
         }
         row_to_record(st, &list[n++]);
     }

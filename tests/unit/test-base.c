@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "base/array.h"
 #include "base/cleanup.h"
 #include "base/error.h"
 #include "base/fs.h"
@@ -145,6 +146,30 @@ static void test_strv(void **state)
     assert_null(v[2]);
 }
 
+static void test_array_reserve_doubles_and_keeps_contents(void **state)
+{
+    (void) state;
+    int *v = NULL;
+    size_t cap = 0;
+    for (int i = 0; i < 100; i++) {
+        assert_int_equal(ARRAY_RESERVE(v, cap, (size_t) i + 1, 4), 0);
+        assert_true(cap >= (size_t) i + 1);
+        v[i] = i * 3;
+    }
+    assert_int_equal(cap, 128);
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(v[i], i * 3);
+    /* Asking for less than the capacity is a no-op. */
+    int *before = v;
+    assert_int_equal(ARRAY_RESERVE(v, cap, 10, 4), 0);
+    assert_ptr_equal(v, before);
+    /* A size that cannot be represented fails without touching the array. */
+    assert_int_equal(ARRAY_RESERVE(v, cap, (size_t) -1 / 2, 4), -EOVERFLOW);
+    assert_ptr_equal(v, before);
+    assert_int_equal(cap, 128);
+    free(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -154,6 +179,7 @@ int main(void)
         cmocka_unit_test(test_open_in_root_cannot_escape),
         cmocka_unit_test(test_json_load_errors_are_positioned),
         cmocka_unit_test(test_strv),
+        cmocka_unit_test(test_array_reserve_doubles_and_keeps_contents),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

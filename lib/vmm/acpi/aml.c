@@ -1,3 +1,4 @@
+#include "base/array.h"
 #include "vmm/acpi/aml.h"
 
 #include <ctype.h>
@@ -17,15 +18,8 @@ static int aml_reserve(struct aml *a, size_t n)
         return a->err;
     if (a->len + n <= a->cap)
         return 0;
-    size_t cap = a->cap ? a->cap * 2 : 256;
-    while (cap < a->len + n)
-        cap *= 2;
-    uint8_t *b = realloc(a->buf, cap);
-    if (!b)
-        return a->err = -ENOMEM;
-    a->buf = b;
-    a->cap = cap;
-    return 0;
+    int r = ARRAY_RESERVE(a->buf, a->cap, a->len + n, 256);
+    return r < 0 ? (a->err = r) : 0;
 }
 
 void aml_bytes(struct aml *a, const void *data, size_t n)

@@ -1,3 +1,4 @@
+#include "base/array.h"
 #include "vmm/boot/initramfs.h"
 
 #include <dirent.h>
@@ -85,13 +86,8 @@ static int module_db_load(const char *modules_dir, struct module_db *db, struct 
         db->builtin = NULL;
     size_t cap = 0;
     for (char *save = NULL, *line = strtok_r(db->dep_text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        if (db->n_lines == cap) {
-            cap = cap ? cap * 2 : 1024;
-            char **nl = realloc(db->lines, cap * sizeof(char *));
-            if (!nl)
-                return berth_error_set(err, -ENOMEM, "out of memory");
-            db->lines = nl;
-        }
+        if (ARRAY_RESERVE(db->lines, cap, db->n_lines + 1, 1024) < 0)
+            return berth_error_set(err, -ENOMEM, "out of memory");
         db->lines[db->n_lines++] = line;
     }
     return 0;

@@ -27,14 +27,17 @@ static int vmm_launch(const struct vm_launch *l, pid_t *ret_pid, struct berth_er
     char vmm[PATH_MAX];
     if (proc_find_sibling_binary("berth-vmm", vmm, sizeof(vmm)) < 0)
         return berth_error_set(err, -ENOENT, "berth-vmm not found beside berth (set BERTH_VMM)");
-    char cpus[16], mem[32], disk_cfg[PATH_MAX + 8], vsock[PATH_MAX + 16], console[PATH_MAX];
+    char cpus[16], mem[32], disk_root[PATH_MAX + 16], disk_cfg[PATH_MAX + 24], vsock[PATH_MAX + 16],
+        console[PATH_MAX];
     snprintf(cpus, sizeof(cpus), "%u", l->rec->cpus);
     snprintf(mem, sizeof(mem), "%llu", (unsigned long long) l->rec->memory_mib);
-    snprintf(disk_cfg, sizeof(disk_cfg), "%s,ro", l->config_img);
+    /* Formats always given: the guest writes these files, berth-vmm must never probe them. */
+    snprintf(disk_root, sizeof(disk_root), "%s,format=qcow2", l->disk);
+    snprintf(disk_cfg, sizeof(disk_cfg), "%s,ro,format=raw", l->config_img);
     snprintf(vsock, sizeof(vsock), "%u:%s", l->rec->cid, l->agent_sock);
     snprintf(console, sizeof(console), "%s", l->console_log);
     char *argv[] = { vmm, "--kernel", (char *) l->kernel, "--initrd", (char *) l->initramfs, "--cmdline",
-                     (char *) l->cmdline, "--cpus", cpus, "--memory", mem, "--disk", (char *) l->disk, "--disk",
+                     (char *) l->cmdline, "--cpus", cpus, "--memory", mem, "--disk", disk_root, "--disk",
                      disk_cfg, "--vsock", vsock, "--console", console, "--api-sock", (char *) l->control_sock,
                      l->tap ? "--net" : NULL, (char *) l->tap, NULL };
     _cleanup_free_ char *log_path = fs_path_join(l->run_dir, "vmm.log");

@@ -26,6 +26,7 @@
 #include "vm/backend.h"
 #include "vm/template.h"
 #include "vmm/boot/initramfs.h"
+#include "vmm/disk/disk.h"
 
 #define VM_CONFIG_SIZE (64 * 1024)
 #define VM_MAX_CPUS 64
@@ -120,6 +121,7 @@ int vm_create(struct store *s, const struct vm_create_opts *o, struct vm_record 
     fill_record(o, &rec);
 
     _cleanup_free_ char *backing = NULL, *dir = NULL, *disk = NULL;
+    const char *backing_format = "qcow2"; /* templates are qcow2 */
     struct image_store *is = NULL;
     struct image *img = NULL;
     if (o->image) {
@@ -137,9 +139,13 @@ int vm_create(struct store *s, const struct vm_create_opts *o, struct vm_record 
         else if (!fs_exists(backing))
             r = berth_error_set(err, -ENOENT, "no such VM template: %s", o->template_name);
     } else {
+        /* The user's own base image: its format is probed once, here, and recorded in the
+         * overlay's header; every later open uses the record, never a new probe. */
         backing = realpath(o->disk, NULL);
         if (!backing)
             r = berth_error_errno(err, -errno, "--disk %s", o->disk);
+        else
+            r = disk_probe(backing, &backing_format, err);
     }
     if (r == 0)
         r = vm_record_insert(s, &rec, err);
@@ -153,7 +159,7 @@ int vm_create(struct store *s, const struct vm_create_opts *o, struct vm_record 
     else if ((r = fs_mkdir_p(dir, 0700)) < 0)
         r = berth_error_errno(err, r, "%s", dir);
     else
-        r = vm_overlay_create(backing, disk, err);
+        r = vm_overlay_create(backing, backing_format, disk, err);
     if (r == 0 && img) {
         char holder[80];
         snprintf(holder, sizeof(holder), "vm:%s", rec.id);

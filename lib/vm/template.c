@@ -25,9 +25,9 @@ char *vm_named_template_path(const char *name)
     return asprintf(&p, "%s/templates/%s.qcow2", berth_root_dir(), name) < 0 ? NULL : p;
 }
 
-int vm_overlay_create(const char *backing, const char *disk_path, struct berth_error *err)
+int vm_overlay_create(const char *backing, const char *backing_format, const char *disk_path, struct berth_error *err)
 {
-    struct qcow2_create_opts opts = { .backing = backing, .backing_format = "qcow2" };
+    struct qcow2_create_opts opts = { .backing = backing, .backing_format = backing_format };
     return qcow2_create(disk_path, &opts, err);
 }
 

@@ -19,5 +19,6 @@ int vm_image_template(struct image_store *is, const struct image *img, uint64_t 
 /* $BERTH_ROOT/templates/<name>.qcow2 (malloc'd). */
 char *vm_named_template_path(const char *name);
 
-/* Creates the thin overlay disk_path on backing (absolute path). */
-int vm_overlay_create(const char *backing, const char *disk_path, struct berth_error *err);
+/* Creates the thin overlay disk_path on backing (absolute path), recording backing_format ("raw"
+ * or "qcow2") in its header so the base is never probed again once a guest has written to it. */
+int vm_overlay_create(const char *backing, const char *backing_format, const char *disk_path, struct berth_error *err);

@@ -57,27 +57,55 @@ int vmm_parse_uint(const char *s, uint64_t min, uint64_t max, const char *what, 
     return 0;
 }
 
-int vmm_config_add_disk(struct vmm_config *c, const char *spec, struct berth_error *err)
+/* The formats berth-vmm opens; NULL when name is not one of them. */
+static const char *disk_format_name(const char *name)
+{
+    static const char *const formats[] = { "raw", "qcow2" };
+    for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++)
+        if (!strcmp(name, formats[i]))
+            return formats[i];
+    return NULL;
+}
+
+static int add_disk(struct vmm_config *c, const char *path, bool ro, const char *format, const char *what,
+                    struct berth_error *err)
 {
     if (c->n_disks >= VMM_MAX_DISKS)
         return berth_error_set(err, -E2BIG, "--disk: at most %d disks", VMM_MAX_DISKS);
+    if (!*path)
+        return berth_error_set(err, -EINVAL, "%s: empty path", what);
+    const char *fmt = NULL;
+    if (format && !(fmt = disk_format_name(format)))
+        return berth_error_set(err, -EINVAL, "%s %s: unknown format '%s' (raw or qcow2)", what, path, format);
+    char *copy = strdup(path);
+    if (!copy)
+        return -ENOMEM;
+    c->disks[c->n_disks] = (struct vmm_disk_config){ .path = copy, .read_only = ro, .format = fmt };
+    c->n_disks++;
+    return 0;
+}
+
+int vmm_config_add_disk(struct vmm_config *c, const char *spec, struct berth_error *err)
+{
     _cleanup_free_ char *path = strdup(spec);
     if (!path)
         return -ENOMEM;
     bool ro = false;
-    char *comma = strchr(path, ',');
-    if (comma) {
-        *comma = '\0';
-        if (strcmp(comma + 1, "ro") != 0 && strcmp(comma + 1, "rw") != 0)
-            return berth_error_set(err, -EINVAL, "--disk %s: unknown option '%s' (expected ro or rw)", spec, comma + 1);
-        ro = strcmp(comma + 1, "ro") == 0;
+    const char *format = NULL;
+    char *opts = strchr(path, ',');
+    if (opts) {
+        *opts++ = '\0';
+        for (char *save = NULL, *o = strtok_r(opts, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
+            if (!strcmp(o, "ro") || !strcmp(o, "rw"))
+                ro = !strcmp(o, "ro");
+            else if (!strncmp(o, "format=", 7))
+                format = o + 7;
+            else
+                return berth_error_set(err, -EINVAL, "--disk %s: unknown option '%s' (expected ro, rw or format=raw|qcow2)",
+                                       spec, o);
+        }
     }
-    if (!*path)
-        return berth_error_set(err, -EINVAL, "--disk: empty path");
-    c->disks[c->n_disks].path = TAKE_PTR(path);
-    c->disks[c->n_disks].read_only = ro;
-    c->n_disks++;
-    return 0;
+    return add_disk(c, path, ro, format, "--disk", err);
 }
 
 int vmm_config_add_net(struct vmm_config *c, const char *tap, struct berth_error *err)
@@ -184,15 +212,14 @@ int vmm_config_from_json(json_t *obj, const char *what, struct vmm_config *c, st
     size_t i;
     json_array_foreach(arr, i, val)
     {
-        const char *path = NULL;
+        const char *path = NULL, *format = NULL;
         bool ro = false;
         if (!json_is_object(val) || json_opt_string(val, "path", what, &path, err) < 0 || !path ||
-            json_opt_bool(val, "read_only", what, &ro, err) < 0)
-            return berth_error_set(err, -EINVAL, "%s: disks[%zu]: needs {\"path\": string, \"read_only\": bool}",
+            json_opt_bool(val, "read_only", what, &ro, err) < 0 || json_opt_string(val, "format", what, &format, err) < 0)
+            return berth_error_set(err, -EINVAL,
+                                   "%s: disks[%zu]: needs {\"path\": string, \"read_only\": bool, \"format\": \"raw\"|\"qcow2\"}",
                                    what, i);
-        char spec[4096];
-        snprintf(spec, sizeof(spec), "%s%s", path, ro ? ",ro" : "");
-        if ((r = vmm_config_add_disk(c, spec, err)) < 0)
+        if ((r = add_disk(c, path, ro, format, "disks", err)) < 0)
             return r;
     }
     arr = NULL;
@@ -240,9 +267,12 @@ json_t *vmm_config_to_json(const struct vmm_config *c)
     json_object_set_new(o, "cpus", json_integer(c->cpus));
     json_object_set_new(o, "memory_mib", json_integer((json_int_t) c->memory_mib));
     json_t *disks = json_array();
-    for (unsigned i = 0; i < c->n_disks; i++)
-        json_array_append_new(disks, json_pack("{s:s,s:b}", "path", c->disks[i].path, "read_only",
-                                               c->disks[i].read_only));
+    for (unsigned i = 0; i < c->n_disks; i++) {
+        json_t *d = json_pack("{s:s,s:b}", "path", c->disks[i].path, "read_only", c->disks[i].read_only);
+        if (d && c->disks[i].format)
+            json_object_set_new(d, "format", json_string(c->disks[i].format));
+        json_array_append_new(disks, d);
+    }
     json_object_set_new(o, "disks", disks);
     json_t *nets = json_array();
     for (unsigned i = 0; i < c->n_nets; i++)

@@ -19,6 +19,10 @@ enum vmm_console_kind { VMM_CONSOLE_STDIO, VMM_CONSOLE_FILE, VMM_CONSOLE_SOCKET,
 struct vmm_disk_config {
     char *path;
     bool read_only;
+    /* "raw" or "qcow2" (static strings); NULL: probed from the content at open. A VM's own disks
+     * always carry their format: a guest can write a qcow2 header into a raw disk, and a probe
+     * would then follow the backing file that header names on the host. */
+    const char *format;
 };
 
 struct vmm_config {
@@ -40,7 +44,7 @@ struct vmm_config {
 void vmm_config_init(struct vmm_config *c);
 void vmm_config_clear(struct vmm_config *c);
 
-/* "FILE[,ro]" */
+/* "FILE[,ro|rw][,format=raw|qcow2]" */
 int vmm_config_add_disk(struct vmm_config *c, const char *spec, struct berth_error *err);
 int vmm_config_add_net(struct vmm_config *c, const char *tap, struct berth_error *err);
 /* "CID:SOCKET" */
@@ -50,7 +54,7 @@ int vmm_config_set_console(struct vmm_config *c, const char *spec, struct berth_
 /* Strictly parsed decimal in [min, max]; what names the option in errors. */
 int vmm_parse_uint(const char *s, uint64_t min, uint64_t max, const char *what, uint64_t *ret, struct berth_error *err);
 
-/* Merges a JSON object {"kernel","initrd","cmdline","cpus","memory_mib","disks":[{"path","read_only"}],
+/* Merges a JSON object {"kernel","initrd","cmdline","cpus","memory_mib","disks":[{"path","read_only","format"}],
  * "nets":[...], "vsock":{"cid","socket"}, "console":"..."} into c; unknown keys are errors. */
 int vmm_config_from_json(json_t *obj, const char *what, struct vmm_config *c, struct berth_error *err);
 json_t *vmm_config_to_json(const struct vmm_config *c);

@@ -71,7 +71,7 @@ int vmm_machine_attach_devices(struct vmm_machine *m, struct berth_error *err)
     int r;
     for (unsigned i = 0; i < c->n_disks; i++) {
         struct disk *disk = NULL;
-        r = disk_open(c->disks[i].path, NULL, c->disks[i].read_only, &disk, err);
+        r = disk_open(c->disks[i].path, c->disks[i].format, c->disks[i].read_only, &disk, err);
         if (r < 0)
             return berth_error_prefix(err, r, "disk %s: ", c->disks[i].path);
         struct virtio_dev *dev = NULL;

@@ -1,4 +1,3 @@
-#include "base/array.h"
 #include "containers/containers.h"
 
 #include <errno.h>
@@ -13,6 +12,7 @@
 #include "base/cleanup.h"
 #include "base/fs.h"
 #include "base/json.h"
+#include "store/named.h"
 #include "store/store.h"
 
 static const char schema[] =
@@ -43,16 +43,7 @@ int ctr_store_open(struct store **ret, struct berth_error *err)
 
 bool ctr_name_is_valid(const char *name)
 {
-    size_t n = strlen(name);
-    if (n == 0 || n > CTR_NAME_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = name[i];
-        bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-        if (!alnum && (i == 0 || (c != '_' && c != '.' && c != '-')))
-            return false;
-    }
-    return true;
+    return named_is_valid(name, CTR_NAME_MAX);
 }
 
 static void text(char *dst, size_t cap, sqlite3_stmt *st, int col)
@@ -127,48 +118,37 @@ int ctr_record_insert(struct store *s, struct ctr_record *rec, struct berth_erro
     return berth_error_set(err, store_errno(rc), "state database: %s", sqlite3_errmsg(store_db(s)));
 }
 
+static void load_row(sqlite3_stmt *st, void *record)
+{
+    from_row(st, record);
+}
+
+static void clear_record(void *record)
+{
+    ctr_record_clear(record);
+}
+
+static const struct named_table containers_table = {
+    .table = "containers",
+    .columns = COLUMNS,
+    .kind = "container",
+    .record_size = sizeof(struct ctr_record),
+    .load = load_row,
+    .clear = clear_record,
+};
+
 int ctr_record_find(struct store *s, const char *what, struct ctr_record *ret, struct berth_error *err)
 {
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
-    int r = store_prepare(s,
-                          "SELECT " COLUMNS " FROM containers WHERE name = ?1 OR id = ?1 "
-                          "UNION ALL SELECT " COLUMNS " FROM containers WHERE length(?1) >= 4 AND substr(id, 1, length(?1)) = ?1 "
-                          "AND name != ?1 AND id != ?1 LIMIT 3",
-                          &st, err);
-    if (r < 0)
-        return r;
-    sqlite3_bind_text(st, 1, what, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) != SQLITE_ROW)
-        return berth_error_set(err, -ENOENT, "no such container: %s", what);
-    struct ctr_record first;
-    from_row(st, &first);
-    bool exact = !strcmp(first.name, what) || !strcmp(first.id, what);
-    if (!exact && sqlite3_step(st) == SQLITE_ROW) {
-        ctr_record_clear(&first);
-        return berth_error_set(err, -EINVAL, "container id prefix '%s' is ambiguous", what);
-    }
-    *ret = first;
-    return 0;
+    return named_find(s, &containers_table, what, ret, err);
 }
 
 int ctr_record_list(struct store *s, struct ctr_record **ret, size_t *ret_n, struct berth_error *err)
 {
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
-    int r = store_prepare(s, "SELECT " COLUMNS " FROM containers ORDER BY created DESC, name", &st, err);
-    if (r < 0)
-        return r;
-    struct ctr_record *list = NULL;
-    size_t n = 0, cap = 0;
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        if (ARRAY_RESERVE(list, cap, n + 1, 16) < 0) {
-            ctr_record_list_free(list, n);
-            return berth_error_set(err, -ENOMEM, "out of memory");
-        }
-        from_row(st, &list[n++]);
-    }
-    *ret = list;
-    *ret_n = n;
-    return 0;
+    void *list = NULL;
+    int r = named_list(s, &containers_table, "created DESC, name", &list, ret_n, err);
+    if (r >= 0)
+        *ret = list;
+    return r;
 }
 
 int ctr_record_update(struct store *s, const struct ctr_record *rec, struct berth_error *err)

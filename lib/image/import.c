@@ -1,4 +1,3 @@
-#include "base/array.h"
 #include "image/import.h"
 
 #include <archive.h>
@@ -11,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/array.h"
 #include "base/cleanup.h"
 #include "base/fs.h"
 #include "base/json.h"

@@ -1,4 +1,3 @@
-#include "base/array.h"
 #include "image/unpack.h"
 
 #include <archive.h>
@@ -17,6 +16,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "base/array.h"
 #include "base/cleanup.h"
 #include "base/fs.h"
 

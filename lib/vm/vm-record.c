@@ -1,4 +1,3 @@
-#include "base/array.h"
 #include "vm/vm.h"
 
 #include <errno.h>
@@ -13,6 +12,7 @@
 #include "base/cleanup.h"
 #include "base/fs.h"
 #include "base/json.h"
+#include "store/named.h"
 #include "store/store.h"
 
 static const char vm_schema[] =
@@ -48,16 +48,7 @@ int vm_store_open(struct store **ret, struct berth_error *err)
 
 bool vm_name_is_valid(const char *name)
 {
-    size_t n = strlen(name);
-    if (n == 0 || n > VM_NAME_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = name[i];
-        bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-        if (!alnum && (i == 0 || (c != '_' && c != '.' && c != '-')))
-            return false;
-    }
-    return true;
+    return named_is_valid(name, VM_NAME_MAX);
 }
 
 static void random_hex(char *out, size_t nbytes)
@@ -207,60 +198,37 @@ int vm_record_insert(struct store *s, struct vm_record *rec, struct berth_error 
     return berth_error_set(err, -EAGAIN, "could not draw a unique MAC address and vsock CID");
 }
 
+static void load_row(sqlite3_stmt *st, void *record)
+{
+    row_to_record(st, record);
+}
+
+static void clear_record(void *record)
+{
+    vm_record_clear(record);
+}
+
+static const struct named_table vms_table = {
+    .table = "vms",
+    .columns = VM_COLUMNS,
+    .kind = "VM",
+    .record_size = sizeof(struct vm_record),
+    .load = load_row,
+    .clear = clear_record,
+};
+
 int vm_record_find(struct store *s, const char *what, struct vm_record *ret, struct berth_error *err)
 {
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
-    int r = store_prepare(s, "SELECT " VM_COLUMNS " FROM vms WHERE name = ?1 OR id = ?1", &st, err);
-    if (r < 0)
-        return r;
-    sqlite3_bind_text(st, 1, what, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        row_to_record(st, ret);
-        return 0;
-    }
-    size_t n = strlen(what);
-    bool hex = n >= 4 && n <= 64;
-    for (size_t i = 0; hex && i < n; i++)
-        hex = (what[i] >= '0' && what[i] <= '9') || (what[i] >= 'a' && what[i] <= 'f');
-    if (hex) {
-        _cleanup_stmt_ sqlite3_stmt *pst = NULL;
-        r = store_prepare(s, "SELECT " VM_COLUMNS " FROM vms WHERE substr(id, 1, ?2) = ?1 LIMIT 2", &pst, err);
-        if (r < 0)
-            return r;
-        sqlite3_bind_text(pst, 1, what, -1, SQLITE_STATIC);
-        sqlite3_bind_int(pst, 2, (int) n);
-        if (sqlite3_step(pst) == SQLITE_ROW) {
-            struct vm_record first;
-            row_to_record(pst, &first);
-            if (sqlite3_step(pst) == SQLITE_ROW) {
-                vm_record_clear(&first);
-                return berth_error_set(err, -EINVAL, "VM id prefix '%s' is ambiguous", what);
-            }
-            *ret = first;
-            return 0;
-        }
-    }
-    return berth_error_set(err, -ENOENT, "no such VM: %s", what);
+    return named_find(s, &vms_table, what, ret, err);
 }
 
 int vm_record_list(struct store *s, struct vm_record **ret, size_t *ret_n, struct berth_error *err)
 {
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
-    int r = store_prepare(s, "SELECT " VM_COLUMNS " FROM vms ORDER BY created, name", &st, err);
-    if (r < 0)
-        return r;
-    struct vm_record *list = NULL;
-    size_t n = 0, cap = 0;
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        if (ARRAY_RESERVE(list, cap, n + 1, 16) < 0) {
-            vm_record_list_free(list, n);
-            return berth_error_set(err, -ENOMEM, "out of memory");
-        }
-        row_to_record(st, &list[n++]);
-    }
-    *ret = list;
-    *ret_n = n;
-    return 0;
+    void *list = NULL;
+    int r = named_list(s, &vms_table, "created, name", &list, ret_n, err);
+    if (r >= 0)
+        *ret = list;
+    return r;
 }
 
 int vm_record_update_runtime(struct store *s, const struct vm_record *rec, struct berth_error *err)

@@ -1,10 +1,11 @@
-#include "base/array.h"
 #include "vmm/acpi/aml.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "base/array.h"
 
 void aml_free(struct aml *a)
 {

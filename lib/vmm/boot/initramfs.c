@@ -1,4 +1,3 @@
-#include "base/array.h"
 #include "vmm/boot/initramfs.h"
 
 #include <dirent.h>
@@ -9,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "base/array.h"
 #include "base/cleanup.h"
 #include "base/fs.h"
 #include "base/strv.h"

@@ -102,6 +102,13 @@ int cgroup_rmdir_path(const char *mount, const char *path, int created);
 /* Appends every pid in dir/cgroup.procs and its child cgroups. */
 int cgroup_collect_pids(const char *dir, pid_t **pids, size_t *n);
 
+/* The value of key in a flat-keyed cgroup file ("key value" lines: memory.stat, cpu.stat);
+ * -ENOENT when the key is absent. */
+int cgroup_stat_field(const char *text, const char *key, uint64_t *ret);
+/* Fills what the v2 files in dir report (cpu.stat, memory.current/max/stat, pids.current/max);
+ * absent files leave their fields untouched. Pure file reading, unit-tested with fixtures. */
+int cgroup_v2_read_stats(const char *dir, struct cgroup_stats *s);
+
 /* v1: the container's directory in the hierarchy holding controller, or NULL when not mounted. */
 const char *cgroup_v1_dir_for(const struct cgroup_manager *m, const char *controller);
 /* Polls dir/file until its content contains want (freezer state, cgroup.events), ~2s at most. */

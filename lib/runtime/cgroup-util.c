@@ -73,6 +73,23 @@ int cgroup_read_u64(const char *dir, const char *file, uint64_t *ret)
     return 0;
 }
 
+int cgroup_stat_field(const char *text, const char *key, uint64_t *ret)
+{
+    size_t len = strlen(key);
+    for (const char *line = text; line && *line; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
+        if (strncmp(line, key, len) != 0 || line[len] != ' ')
+            continue;
+        char *end = NULL;
+        errno = 0;
+        unsigned long long v = strtoull(line + len + 1, &end, 10);
+        if (errno || end == line + len + 1)
+            return -EINVAL;
+        *ret = v;
+        return 0;
+    }
+    return -ENOENT;
+}
+
 int cgroup_rmdir(const char *path)
 {
     {

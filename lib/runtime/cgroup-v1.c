@@ -362,6 +362,10 @@ static int v1_stats(struct cgroup_manager *m, struct cgroup_stats *s, struct ber
         /* v1 reports "unlimited" as the largest page-aligned signed value. */
         if (cgroup_read_u64(dir, "memory.limit_in_bytes", &lim) == 0 && lim < (UINT64_C(1) << 62))
             s->memory_limit = lim;
+        _cleanup_free_ char *stat = NULL;
+        uint64_t v;
+        if (cgroup_read(dir, "memory.stat", &stat) == 0 && cgroup_stat_field(stat, "total_inactive_file", &v) == 0)
+            s->memory_cache = v;
     }
     if ((dir = cgroup_v1_dir_for(m, "pids"))) {
         cgroup_read_u64(dir, "pids.current", &s->pids_current);

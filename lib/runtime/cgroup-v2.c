@@ -267,19 +267,24 @@ static const char *v2_procs_dir(struct cgroup_manager *m)
     return m->dir;
 }
 
+int cgroup_v2_read_stats(const char *dir, struct cgroup_stats *s)
+{
+    _cleanup_free_ char *cpu = NULL, *mem = NULL;
+    uint64_t v;
+    if (cgroup_read(dir, "cpu.stat", &cpu) == 0 && cgroup_stat_field(cpu, "usage_usec", &v) == 0)
+        s->cpu_usage_ns = v * 1000;
+    cgroup_read_u64(dir, "memory.current", &s->memory_usage);
+    cgroup_read_u64(dir, "memory.max", &s->memory_limit);
+    if (cgroup_read(dir, "memory.stat", &mem) == 0 && cgroup_stat_field(mem, "inactive_file", &v) == 0)
+        s->memory_cache = v;
+    cgroup_read_u64(dir, "pids.current", &s->pids_current);
+    cgroup_read_u64(dir, "pids.max", &s->pids_limit);
+    return 0;
+}
+
 static int v2_stats(struct cgroup_manager *m, struct cgroup_stats *s, struct berth_error *err)
 {
-    _cleanup_free_ char *cpu = NULL;
-    if (cgroup_read(m->dir, "cpu.stat", &cpu) == 0) {
-        const char *u = strstr(cpu, "usage_usec ");
-        if (u)
-            s->cpu_usage_ns = strtoull(u + strlen("usage_usec "), NULL, 10) * 1000;
-    }
-    cgroup_read_u64(m->dir, "memory.current", &s->memory_usage);
-    cgroup_read_u64(m->dir, "memory.max", &s->memory_limit);
-    cgroup_read_u64(m->dir, "pids.current", &s->pids_current);
-    cgroup_read_u64(m->dir, "pids.max", &s->pids_limit);
-    return 0;
+    return cgroup_v2_read_stats(m->dir, s);
 }
 
 static int v2_destroy(struct cgroup_manager *m, struct berth_error *err)

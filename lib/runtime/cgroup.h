@@ -15,6 +15,7 @@ struct cgroup_stats {
     uint64_t cpu_usage_ns;
     uint64_t memory_usage;   /* bytes */
     uint64_t memory_limit;   /* bytes, UINT64_MAX when unlimited */
+    uint64_t memory_cache;   /* inactive page cache inside memory_usage (reclaimable; `stats` shows usage minus it) */
     uint64_t pids_current;
     uint64_t pids_limit;     /* UINT64_MAX when unlimited */
 };

@@ -47,6 +47,9 @@ int container_delete(const char *root, const char *id, bool force, struct berth_
 int container_pause(const char *root, const char *id, bool pause, struct berth_error *err);
 int container_update(const char *root, const char *id, json_t *resources, struct berth_error *err);
 int container_pids(const char *root, const char *id, pid_t **ret, size_t *ret_n, struct berth_error *err);
+struct cgroup_stats;
+/* CPU, memory and pids counters from the container's cgroup(s); -EINVAL when it is stopped. */
+int container_stats(const char *root, const char *id, struct cgroup_stats *ret, struct berth_error *err);
 /* Every container under root as a JSON array of state objects (plus "created", "owner"). */
 int container_list(const char *root, json_t **ret, struct berth_error *err);
 

@@ -273,6 +273,19 @@ int container_pids(const char *root, const char *id, pid_t **ret, size_t *ret_n,
     return 0;
 }
 
+int container_stats(const char *root, const char *id, struct cgroup_stats *ret, struct berth_error *err)
+{
+    _cleanup_(container_freep) struct container *c = NULL;
+    int r = container_load(root, id, false, &c, err);
+    if (r < 0)
+        return r;
+    if (container_get_status(c) == CONTAINER_STOPPED)
+        return berth_error_set(err, -EINVAL, "container %s is not running", id);
+    if (!c->cg)
+        return berth_error_set(err, -EOPNOTSUPP, "container %s has no cgroup to read statistics from", id);
+    return cgroup_stats(c->cg, ret, err);
+}
+
 int container_list(const char *root, json_t **ret, struct berth_error *err)
 {
     _cleanup_strv_ char **ids = NULL;

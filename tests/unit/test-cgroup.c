@@ -223,10 +223,52 @@ static void test_state_json_rejects_bad_paths(void **state)
     cgroup_manager_free(m);
 }
 
+/* v2 statistics from fixture files shaped like a real cgroup2 directory (this host has none). */
+static void test_v2_stats_fixtures(void **state)
+{
+    struct cgroup_stats s = { .memory_limit = UINT64_MAX, .pids_limit = UINT64_MAX };
+    assert_int_equal(cgroup_v2_read_stats(BERTH_TEST_FIXTURES "/cgroup-v2/limited", &s), 0);
+    assert_int_equal(s.cpu_usage_ns, UINT64_C(2503117000));
+    assert_int_equal(s.memory_usage, 52781056);
+    assert_int_equal(s.memory_limit, 200 << 20);
+    assert_int_equal(s.memory_cache, 1167360);
+    assert_int_equal(s.pids_current, 3);
+    assert_int_equal(s.pids_limit, 50);
+
+    struct cgroup_stats u = { .memory_limit = UINT64_MAX, .pids_limit = UINT64_MAX };
+    assert_int_equal(cgroup_v2_read_stats(BERTH_TEST_FIXTURES "/cgroup-v2/unlimited", &u), 0);
+    assert_int_equal(u.cpu_usage_ns, 41000);
+    assert_int_equal(u.memory_usage, 4096);
+    assert_true(u.memory_limit == UINT64_MAX);
+    assert_true(u.pids_limit == UINT64_MAX);
+    assert_int_equal(u.pids_current, 1);
+
+    /* a directory without the files leaves everything as it was */
+    struct cgroup_stats e = { .memory_limit = UINT64_MAX, .pids_limit = 7 };
+    assert_int_equal(cgroup_v2_read_stats(BERTH_TEST_FIXTURES "/cgroup-v2/no-such-dir", &e), 0);
+    assert_int_equal(e.cpu_usage_ns, 0);
+    assert_int_equal(e.pids_limit, 7);
+}
+
+static void test_stat_field(void **state)
+{
+    uint64_t v = 0;
+    const char *text = "total_inactive_file 5\ninactive_file 12\nfile 9\n";
+    assert_int_equal(cgroup_stat_field(text, "inactive_file", &v), 0);
+    assert_int_equal(v, 12); /* whole key, not a suffix of total_inactive_file */
+    assert_int_equal(cgroup_stat_field(text, "total_inactive_file", &v), 0);
+    assert_int_equal(v, 5);
+    assert_int_equal(cgroup_stat_field(text, "fil", &v), -ENOENT);
+    assert_int_equal(cgroup_stat_field("file x\n", "file", &v), -EINVAL);
+    assert_int_equal(cgroup_stat_field("", "file", &v), -ENOENT);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resolve_paths),
+        cmocka_unit_test(test_v2_stats_fixtures),
+        cmocka_unit_test(test_stat_field),
         cmocka_unit_test(test_systemd_paths),
         cmocka_unit_test(test_proc_cgroup_parse),
         cmocka_unit_test(test_conversions),

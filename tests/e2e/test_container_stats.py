@@ -1,0 +1,136 @@
+"""berth top and berth stats on real containers: the processes of a container's cgroup, and CPU,
+memory and pids counters read from its cgroups (v1 on this machine; the v2 parsing is unit-tested
+with fixture files in tests/unit/test-cgroup.c)."""
+import json
+import os
+import subprocess
+import time
+
+import pytest
+
+from conftest import binary
+
+
+def berth(env, *args, check=True, timeout=60):
+    p = subprocess.run([binary("berth"), *args], env=env, capture_output=True, text=True, timeout=timeout)
+    if check and p.returncode != 0:
+        raise AssertionError(f"berth {' '.join(args)} failed ({p.returncode}): {p.stderr}")
+    return p
+
+
+@pytest.fixture
+def env(berth_env, busybox_rootfs):
+    berth(berth_env, "image", "import", "--rootfs", busybox_rootfs, "busybox")
+    yield berth_env
+    for c in json.loads(berth(berth_env, "ps", "-a", "--format", "json").stdout):
+        berth(berth_env, "rm", "-f", c["id"], check=False)
+
+
+def stats(env, *names):
+    return {s["name"]: s for s in json.loads(berth(env, "stats", "--no-stream", "--format", "json", *names).stdout)}
+
+
+def test_top_lists_the_containers_processes(env):
+    berth(env, "run", "-d", "--name", "toptest", "busybox", "sh", "-c", "sleep 1001 & sleep 1002 & wait")
+    procs = []
+    for _ in range(50):  # the shell starts its children right after the start returns
+        procs = json.loads(berth(env, "top", "--format", "json", "toptest").stdout)
+        if len(procs) >= 3:
+            break
+        time.sleep(0.1)
+    cmds = sorted(p["cmd"] for p in procs)
+    assert cmds == ["sh -c sleep 1001 & sleep 1002 & wait", "sleep 1001", "sleep 1002"], cmds
+    sh = next(p for p in procs if p["cmd"].startswith("sh"))
+    for p in procs:
+        assert p["user"] == "root" and p["uid"] == 0
+        assert p["state"] in "SR"
+        with open(f"/proc/{p['pid']}/cmdline", "rb") as f:  # host pids, really these processes
+            assert f.read().replace(b"\0", b" ").strip().decode() == p["cmd"]
+        if p is not sh:
+            assert p["ppid"] == sh["pid"]
+    text = berth(env, "top", "toptest").stdout.splitlines()
+    assert text[0].split() == ["USER", "PID", "PPID", "STAT", "STIME", "TIME", "CMD"]
+    assert len(text) == 4 and any(line.endswith("sleep 1002") for line in text)
+    # ps options: the host's ps filtered to the container's pids
+    text = berth(env, "top", "toptest", "-o", "pid,args").stdout.splitlines()
+    assert text[0].split() == ["PID", "COMMAND"]
+    assert sorted(line.split(None, 1)[1] for line in text[1:]) == cmds
+    rows = json.loads(berth(env, "top", "--format", "json", "toptest", "-o", "pid,comm").stdout)
+    assert sorted(r["COMMAND"] for r in rows) == ["sh", "sleep", "sleep"]
+    assert {int(r["PID"]) for r in rows} == {p["pid"] for p in procs}
+    p = berth(env, "top", "toptest", "-o", "comm", check=False)
+    assert p.returncode == 1 and "PID column" in p.stderr
+    p = berth(env, "top", "toptest", "--no-such-ps-option", check=False)
+    assert p.returncode == 1 and "ps failed" in p.stderr
+
+
+def test_stats_cpu_memory_pids_and_limits(env):
+    berth(env, "run", "-d", "--name", "busy", "--cpus", "0.5", "busybox", "sh", "-c", "while :; do :; done")
+    # a memory hog: 48 MiB kept in a shell variable, under a 200 MiB limit
+    berth(env, "run", "-d", "--name", "hog", "--memory", "200m", "--pids-limit", "50", "busybox", "sh", "-c",
+          "x=$(head -c 50331648 /dev/zero | tr '\\0' a); echo ready; sleep 1000; echo ${#x}")
+    berth(env, "run", "-d", "--name", "many", "busybox", "sh", "-c", "for i in 1 2 3 4; do sleep 1000 & done; wait")
+    for _ in range(100):
+        if "ready" in berth(env, "logs", "hog").stdout:
+            break
+        time.sleep(0.1)
+    s = stats(env)
+    assert set(s) == {"busy", "hog", "many"}
+    assert 5 < s["busy"]["cpu_percent"] <= 60, s["busy"]  # quota of half a CPU
+    assert s["busy"]["cpu_usage_ns"] > 0 and s["busy"]["pids_current"] == 1
+    assert s["busy"]["memory_limit"] == 0  # unlimited, as in berth vm stats
+    hog = s["hog"]
+    assert hog["memory_limit"] == 200 << 20
+    assert 48 << 20 <= hog["memory_usage"] < 200 << 20, hog
+    assert abs(hog["memory_percent"] - 100.0 * hog["memory_usage"] / (200 << 20)) < 0.01
+    assert hog["pids_limit"] == 50 and hog["pids_current"] == 2  # sh and sleep
+    assert hog["cpu_percent"] < 5
+    assert s["many"]["pids_current"] == 5 and s["many"]["pids_limit"] == 0
+    for k in ("id", "state", "cpu_usage_ns", "memory_cache"):
+        assert k in hog
+    # names select; text output without a tty is one table
+    out = berth(env, "stats", "hog").stdout.splitlines()
+    assert out[0].split()[:3] == ["CONTAINER", "ID", "NAME"] and len(out) == 2
+    row = out[1].split()
+    assert row[1] == "hog" and row[4] == "/" and row[5] == "200.00MiB", row
+
+
+def test_stats_and_top_errors(env):
+    berth(env, "create", "--name", "idle", "busybox", "true")
+    berth(env, "run", "--name", "done", "busybox", "true")
+    for verb in (["stats", "--no-stream"], ["top"]):
+        p = berth(env, *verb, "no-such-container", check=False)
+        assert p.returncode == 1 and "no-such-container" in p.stderr
+        for name in ("idle", "done"):
+            p = berth(env, *verb, name, check=False)
+            assert p.returncode == 1 and f"container {name} is not running" in p.stderr, p.stderr
+    p = berth(env, "stats", "--format", "yaml", check=False)
+    assert p.returncode == 125 and "--format" in p.stderr
+    p = berth(env, "top", check=False)
+    assert p.returncode == 125
+    # no running container: an empty list, not an error
+    assert json.loads(berth(env, "stats", "--no-stream", "--format", "json").stdout) == []
+    assert "Usage: berth stats" in berth(env, "stats", "--help").stdout
+    assert "Usage: berth top" in berth(env, "top", "--help").stdout
+
+
+def test_stats_streams_on_a_terminal(env):
+    """On a tty the table refreshes until interrupted (docker stats' behaviour)."""
+    import pty
+    berth(env, "run", "-d", "--name", "streamed", "busybox", "sleep", "1000")
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execve(binary("berth"), ["berth", "stats", "streamed"], env)
+    out = b""
+    deadline = time.time() + 10
+    try:
+        while out.count(b"CONTAINER ID") < 3 and time.time() < deadline:
+            try:
+                out += os.read(fd, 4096)
+            except OSError:
+                break
+    finally:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        os.close(fd)
+    assert out.count(b"CONTAINER ID") >= 3 and b"streamed" in out

@@ -28,6 +28,7 @@ void vmm_config_clear(struct vmm_config *c)
         free(c->nets[i]);
     free(c->vsock_socket);
     free(c->console_path);
+    free(c->console_log);
     vmm_config_init(c);
 }
 
@@ -165,7 +166,7 @@ int vmm_config_set_console(struct vmm_config *c, const char *spec, struct berth_
 }
 
 static const char *const config_keys[] = { "kernel", "initrd", "cmdline", "cpus", "memory_mib", "disks",
-                                            "nets",   "vsock",  "console", NULL };
+                                            "nets",   "vsock",  "console", "console_log", "balloon", NULL };
 
 int vmm_config_from_json(json_t *obj, const char *what, struct vmm_config *c, struct berth_error *err)
 {
@@ -250,6 +251,13 @@ int vmm_config_from_json(json_t *obj, const char *what, struct vmm_config *c, st
         return r;
     if (s && (r = vmm_config_set_console(c, s, err)) < 0)
         return r;
+    s = NULL;
+    if ((r = json_opt_string(obj, "console_log", what, &s, err)) < 0)
+        return r;
+    if (s && (r = set_str(&c->console_log, s)) < 0)
+        return r;
+    if ((r = json_opt_bool(obj, "balloon", what, &c->balloon, err)) < 0)
+        return r;
     return 0;
 }
 
@@ -281,6 +289,8 @@ json_t *vmm_config_to_json(const struct vmm_config *c)
     if (c->vsock_cid)
         json_object_set_new(o, "vsock", json_pack("{s:I,s:s}", "cid", (json_int_t) c->vsock_cid, "socket",
                                                   c->vsock_socket));
+    if (c->balloon)
+        json_object_set_new(o, "balloon", json_true());
     return o;
 }
 

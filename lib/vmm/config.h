@@ -39,6 +39,8 @@ struct vmm_config {
     char *vsock_socket;
     enum vmm_console_kind console;
     char *console_path;
+    char *console_log; /* everything the guest prints is also appended here (NULL: no log) */
+    bool balloon;      /* add a virtio-balloon device (driven by the control socket's "balloon") */
 };
 
 void vmm_config_init(struct vmm_config *c);
@@ -55,7 +57,8 @@ int vmm_config_set_console(struct vmm_config *c, const char *spec, struct berth_
 int vmm_parse_uint(const char *s, uint64_t min, uint64_t max, const char *what, uint64_t *ret, struct berth_error *err);
 
 /* Merges a JSON object {"kernel","initrd","cmdline","cpus","memory_mib","disks":[{"path","read_only","format"}],
- * "nets":[...], "vsock":{"cid","socket"}, "console":"..."} into c; unknown keys are errors. */
+ * "nets":[...], "vsock":{"cid","socket"}, "console":"...", "console_log":"...", "balloon":bool}
+ * into c; unknown keys are errors. */
 int vmm_config_from_json(json_t *obj, const char *what, struct vmm_config *c, struct berth_error *err);
 json_t *vmm_config_to_json(const struct vmm_config *c);
 

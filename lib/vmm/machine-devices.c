@@ -109,5 +109,20 @@ int vmm_machine_attach_devices(struct vmm_machine *m, struct berth_error *err)
     r = virtio_rng_new(&rng, err);
     if (r < 0)
         return r;
-    return vmm_machine_attach_virtio(m, rng, "virtio-rng", err);
+    if ((r = vmm_machine_attach_virtio(m, rng, "virtio-rng", err)) < 0)
+        return r;
+    if (m->vcon_out_fd >= 0) {
+        struct virtio_dev *con = NULL;
+        r = virtio_console_new(m->vcon_in_fd, m->vcon_out_fd, &con, err);
+        m->vcon_in_fd = m->vcon_out_fd = -1; /* the device owns them now, also on failure */
+        if (r < 0 || (r = vmm_machine_attach_virtio(m, con, "virtio-console", err)) < 0)
+            return r;
+    }
+    if (c->balloon) {
+        struct virtio_dev *b = NULL;
+        if ((r = virtio_balloon_new(&b, err)) < 0 || (r = vmm_machine_attach_virtio(m, b, "virtio-balloon", err)) < 0)
+            return r;
+        m->balloon = b;
+    }
+    return 0;
 }

@@ -133,6 +133,7 @@ int vmm_machine_create(const struct vmm_config *cfg, int console_fd, struct vmm_
         return -ENOMEM;
     pthread_mutex_init(&m->lock, NULL);
     m->exit_fd = m->serial_irq_fd = -1;
+    m->vcon_in_fd = m->vcon_out_fd = -1;
     for (unsigned i = 0; i < VMM_MAX_MMIO_DEVICES; i++) {
         m->mmio[i].irq_fd = -1;
         for (unsigned q = 0; q < ARRAY_SIZE(m->mmio[i].notify_fd); q++)
@@ -381,6 +382,10 @@ void vmm_machine_free(struct vmm_machine *m)
     }
     if (m->serial_irq_fd >= 0)
         close(m->serial_irq_fd);
+    if (m->vcon_in_fd >= 0)
+        close(m->vcon_in_fd);
+    if (m->vcon_out_fd >= 0)
+        close(m->vcon_out_fd);
     if (m->exit_fd >= 0)
         close(m->exit_fd);
     pthread_mutex_destroy(&m->lock);

@@ -82,6 +82,11 @@ struct vmm_machine {
 
     struct vmm_mmio_device mmio[VMM_MAX_MMIO_DEVICES];
     unsigned n_mmio;
+    /* virtio-console's backend (input, output), set by the caller between create and
+     * attach_devices; owned here until the device takes them (-1: no virtio-console). */
+    int vcon_in_fd, vcon_out_fd;
+    /* The balloon (--balloon), owned by its MMIO transport; NULL without one. */
+    struct virtio_dev *balloon;
 
     struct boot_result boot;
     uint64_t rsdp_addr;
@@ -107,7 +112,8 @@ int vmm_machine_attach_virtio(struct vmm_machine *m, struct virtio_dev *dev, con
                               struct berth_error *err);
 
 /* Attaches what the configuration asks for: --disk (virtio-blk over raw/qcow2), --net (virtio-net
- * on a tap), --vsock, and a virtio-rng that every VM gets. */
+ * on a tap), --vsock, a virtio-rng that every VM gets, then a virtio-console when vcon_out_fd is
+ * set and a virtio-balloon with --balloon (after the rng, so earlier slots keep their place). */
 int vmm_machine_attach_devices(struct vmm_machine *m, struct berth_error *err);
 
 int vmm_machine_boot(struct vmm_machine *m, struct berth_error *err);

@@ -1,6 +1,7 @@
 #include "vmm/runner.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include "base/cleanup.h"
 #include "base/json.h"
 #include "vmm/console.h"
+#include "vmm/devices/virtio/virtio-devices.h"
 #include "vmm/devices/virtio/virtio-mmio.h"
 #include "vmm/machine.h"
 
@@ -25,6 +27,7 @@ enum watch_kind {
     W_EXIT,
     W_CONSOLE_IN,
     W_CONSOLE_LISTEN,
+    W_CONSOLE_OUT, /* the console hub's pipe */
     W_CONTROL_LISTEN,
     W_CONTROL_CLIENT,
     W_TIMER,
@@ -49,7 +52,10 @@ struct runner {
     const struct vmm_run_options *opts;
     struct vmm_machine *m;
     struct vmm_console console;
-    struct watch sig, exitw, con_in, con_listen, ctl_listen, timer;
+    struct watch sig, exitw, con_in, con_listen, con_out, ctl_listen, timer;
+    /* Input the UART's 64-byte FIFO could not take yet (virtio-console got it at once). */
+    uint8_t uart_pend[4096];
+    size_t uart_pend_len;
     struct watch clients[CONTROL_MAX_CLIENTS];
     struct watch devices[DEVICE_WATCHES];
     unsigned n_devices;
@@ -105,7 +111,15 @@ static int runner_start(struct runner *r, struct berth_error *err)
     if (r->m)
         return berth_error_set(err, -EBUSY, "cannot start: the VM is %s", vmm_state_name(r->m->state));
     struct vmm_machine *m = NULL;
-    int ret = vmm_machine_create(r->cfg, r->console.out_fd, &m, err);
+    int ret = vmm_machine_create(r->cfg, vmm_console_guest_fd(&r->console), &m, err);
+    int gfd = vmm_console_guest_fd(&r->console);
+    if (ret >= 0 && r->console.vc_in_r >= 0 && gfd >= 0) {
+        /* virtio-console shares the UART's output and gets its own copy of the input. */
+        m->vcon_in_fd = fcntl(r->console.vc_in_r, F_DUPFD_CLOEXEC, 3);
+        m->vcon_out_fd = fcntl(gfd, F_DUPFD_CLOEXEC, 3);
+        if (m->vcon_in_fd < 0 || m->vcon_out_fd < 0)
+            ret = berth_error_errno(err, -errno, "console: dup");
+    }
     if (ret >= 0)
         ret = vmm_machine_attach_devices(m, err);
     if (ret >= 0)
@@ -162,6 +176,48 @@ static json_t *control_error(const char *msg)
     return json_pack("{s:b,s:s}", "ok", 0, "error", msg);
 }
 
+static json_t *balloon_json(struct virtio_dev *dev)
+{
+    struct virtio_balloon_info info;
+    if (virtio_balloon_info(dev, &info) < 0)
+        return json_null();
+    /* Pages are 4 KiB: 256 to the MiB. */
+    json_t *o = json_pack("{s:I,s:I,s:I,s:I,s:I}", "target_mib", (json_int_t) (info.target_pages / 256), "actual_mib",
+                          (json_int_t) (info.actual_pages / 256), "target_pages", (json_int_t) info.target_pages,
+                          "actual_pages", (json_int_t) info.actual_pages, "inflated_pages",
+                          (json_int_t) info.inflated_pages);
+    static const char *const names[] = { "swap_in", "swap_out", "major_faults", "minor_faults", "free_memory",
+                                          "total_memory", "available_memory", "disk_caches" };
+    json_t *st = json_object();
+    for (size_t i = 0; info.stats_valid && i < ARRAY_SIZE(names); i++)
+        if (info.stats[i] != UINT64_MAX)
+            json_object_set_new(st, names[i], json_integer((json_int_t) info.stats[i]));
+    json_object_set_new(o, "stats", st);
+    return o;
+}
+
+/* {"action":"balloon","target_mib":N}: how much of the guest's memory the balloon should hold. */
+static json_t *control_balloon(struct runner *r, json_t *req)
+{
+    char msg[256];
+    if (!r->m || (r->m->state != VMM_STATE_RUNNING && r->m->state != VMM_STATE_PAUSED)) {
+        snprintf(msg, sizeof(msg), "cannot balloon: the VM is %s", runner_state(r));
+        return control_error(msg);
+    }
+    if (!r->m->balloon)
+        return control_error("balloon: the VM has no balloon device (start berth-vmm with --balloon)");
+    json_t *t = json_object_get(req, "target_mib");
+    unsigned long long max = (unsigned long long) r->cfg->memory_mib;
+    if (!t || !json_is_integer(t) || json_integer_value(t) < 0 || (unsigned long long) json_integer_value(t) > max) {
+        snprintf(msg, sizeof(msg), "balloon: \"target_mib\" must be an integer from 0 to %llu (the VM's memory)", max);
+        return control_error(msg);
+    }
+    virtio_balloon_set_target(r->m->balloon, (uint32_t) (json_integer_value(t) * 256));
+    json_t *o = json_pack("{s:b,s:s}", "ok", 1, "state", runner_state(r));
+    json_object_set_new(o, "balloon", balloon_json(r->m->balloon));
+    return o;
+}
+
 static json_t *control_handle(struct runner *r, json_t *req)
 {
     struct berth_error err = { 0 };
@@ -207,8 +263,10 @@ static json_t *control_handle(struct runner *r, json_t *req)
                     free(next.nets[i]);
                 next.n_nets = 0;
             }
-            if (json_object_get(c, "console"))
+            if (json_object_get(c, "console") || json_object_get(c, "console_log"))
                 ret = berth_error_set(&err, -EINVAL, "configure: the console is chosen on the command line");
+            if (ret >= 0 && r->cfg->console_log && !(next.console_log = strdup(r->cfg->console_log)))
+                ret = -ENOMEM;
         }
         if (ret >= 0)
             ret = vmm_config_from_json(c, "config", &next, &err);
@@ -253,11 +311,17 @@ static json_t *control_handle(struct runner *r, json_t *req)
             return control_error(msg);
         }
         json_t *o = json_pack("{s:b,s:s}", "ok", 1, "state", runner_state(r));
-        json_object_set_new(o, "metrics", vmm_machine_metrics(r->m));
+        json_t *mj = vmm_machine_metrics(r->m);
+        if (mj && r->m->balloon)
+            json_object_set_new(mj, "balloon", balloon_json(r->m->balloon));
+        json_object_set_new(o, "metrics", mj);
         return o;
     }
+    if (!strcmp(action, "balloon"))
+        return control_balloon(r, req);
     char msg[256];
-    snprintf(msg, sizeof(msg), "unknown action '%.64s' (expected configure, start, pause, resume, stop, status, metrics)",
+    snprintf(msg, sizeof(msg),
+             "unknown action '%.64s' (expected configure, start, pause, resume, stop, status, metrics, balloon)",
              action);
     return control_error(msg);
 }
@@ -314,34 +378,52 @@ static void control_client_input(struct runner *r, struct watch *w)
     }
 }
 
+/* Gives the UART what its FIFO can take of the pending input. */
+static void uart_flush(struct runner *r)
+{
+    if (!r->m || !r->uart_pend_len)
+        return;
+    size_t n = serial_push_input(&r->m->serial, r->uart_pend, r->uart_pend_len);
+    memmove(r->uart_pend, r->uart_pend + n, r->uart_pend_len - n);
+    r->uart_pend_len -= n;
+}
+
 static void on_console_input(struct runner *r)
 {
-    if (!r->m) {
-        /* Nothing to feed yet: stop polling until the VM exists would need re-arming; drop input. */
-        char junk[256];
-        if (read(r->con_in.fd, junk, sizeof(junk)) <= 0)
-            watch_del(r, &r->con_in, false);
-        return;
-    }
-    size_t room = serial_input_room(&r->m->serial);
-    if (room == 0)
-        return; /* the guest is slow: keep the bytes in the kernel's buffer */
-    uint8_t buf[SERIAL_FIFO_SIZE];
-    ssize_t n = read(r->con_in.fd, buf, room < sizeof(buf) ? room : sizeof(buf));
+    uint8_t buf[4096];
+    ssize_t n = read(r->con_in.fd, buf, sizeof(buf));
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return;
     if (n <= 0) {
-        bool sock = r->console.kind == VMM_CONSOLE_SOCKET;
-        if (sock) {
-            serial_set_output(&r->m->serial, -1);
-            watch_del(r, &r->con_in, true);
-            r->console.out_fd = -1;
-        } else {
-            watch_del(r, &r->con_in, false);
-        }
+        /* The client hung up, or stdin ended: the guest keeps running. */
+        watch_del(r, &r->con_in, false);
+        if (r->console.kind == VMM_CONSOLE_SOCKET)
+            vmm_console_drop_client(&r->console);
         return;
     }
-    serial_push_input(&r->m->serial, buf, (size_t) n);
+    n = vmm_console_filter_input(&r->console, buf, (size_t) n);
+    if (n < 0) {
+        runner_stop(r, VMM_STATUS_OK, "stopped from the console (Ctrl-A x)");
+        return;
+    }
+    if (!r->m || n == 0)
+        return; /* nothing to feed yet */
+    /* virtio-console: whatever its pipe takes (a guest that never reads it loses input). */
+    if (r->console.vc_in_w >= 0)
+        (void) !write(r->console.vc_in_w, buf, (size_t) n);
+    /* The UART: queued, oldest bytes dropped past 4 KiB (a guest that never reads it). */
+    size_t keep = (size_t) n;
+    if (keep > sizeof(r->uart_pend))
+        keep = sizeof(r->uart_pend);
+    size_t room = sizeof(r->uart_pend) - r->uart_pend_len;
+    if (keep > room) {
+        size_t drop = keep - room;
+        memmove(r->uart_pend, r->uart_pend + drop, r->uart_pend_len - drop);
+        r->uart_pend_len -= drop;
+    }
+    memcpy(r->uart_pend + r->uart_pend_len, buf + ((size_t) n - keep), keep);
+    r->uart_pend_len += keep;
+    uart_flush(r);
 }
 
 static void on_console_listen(struct runner *r)
@@ -349,18 +431,10 @@ static void on_console_listen(struct runner *r)
     int fd = vmm_console_accept(&r->console);
     if (fd < 0)
         return;
-    if (r->con_in.fd >= 0) {
-        /* One client at a time: the newest wins. */
-        if (r->m)
-            serial_set_output(&r->m->serial, -1);
-        watch_del(r, &r->con_in, true);
-    }
-    r->console.out_fd = fd;
-    if (r->m)
-        serial_set_output(&r->m->serial, fd);
+    /* One client at a time: the newest wins (the previous one was closed by the accept). */
+    watch_del(r, &r->con_in, false);
     if (watch_add(r, &r->con_in, W_CONSOLE_IN, fd) < 0) {
-        close(fd);
-        r->console.out_fd = -1;
+        vmm_console_drop_client(&r->console);
         r->con_in.fd = -1;
     }
 }
@@ -449,9 +523,10 @@ static void runner_cleanup(struct runner *r)
 {
     for (size_t i = 0; i < CONTROL_MAX_CLIENTS; i++)
         watch_del(r, &r->clients[i], true);
-    if (r->con_in.fd >= 0 && r->console.kind == VMM_CONSOLE_SOCKET)
-        watch_del(r, &r->con_in, true);
     watch_del(r, &r->con_in, false);
+    if (r->console.hub_r >= 0)
+        vmm_console_drain(&r->console); /* the guest's last words */
+    watch_del(r, &r->con_out, false);
     watch_del(r, &r->ctl_listen, true);
     watch_del(r, &r->sig, true);
     watch_del(r, &r->timer, true);
@@ -466,8 +541,8 @@ static void runner_cleanup(struct runner *r)
     }
     vmm_machine_free(r->m);
     r->m = NULL;
-    if (r->console.kind == VMM_CONSOLE_SOCKET && r->console.out_fd >= 0)
-        r->console.out_fd = -1; /* the client fd was closed with con_in */
+    if (r->console.hub_r >= 0)
+        vmm_console_drain(&r->console);
     vmm_console_close(&r->console);
     if (r->epfd >= 0)
         close(r->epfd);
@@ -476,14 +551,15 @@ static void runner_cleanup(struct runner *r)
 int vmm_run(struct vmm_config *cfg, const struct vmm_run_options *opts, int *ret_status, struct berth_error *err)
 {
     struct runner r = { .epfd = -1, .cfg = cfg, .opts = opts };
-    r.sig.fd = r.exitw.fd = r.con_in.fd = r.con_listen.fd = r.ctl_listen.fd = r.timer.fd = -1;
+    r.sig.fd = r.exitw.fd = r.con_in.fd = r.con_listen.fd = r.con_out.fd = r.ctl_listen.fd = r.timer.fd = -1;
     for (size_t i = 0; i < CONTROL_MAX_CLIENTS; i++)
         r.clients[i].fd = -1;
     int ret;
 
     if (cfg->kernel && (ret = vmm_config_validate(cfg, err)) < 0)
         return ret;
-    r.console.out_fd = r.console.in_fd = r.console.listen_fd = -1;
+    r.console = (struct vmm_console){ .out_fd = -1, .in_fd = -1, .listen_fd = -1, .client_fd = -1, .log_fd = -1,
+                                      .hub_r = -1, .hub_w = -1, .vc_in_r = -1, .vc_in_w = -1 };
     sigset_t mask;
     sigemptyset(&mask);
     sigaddset(&mask, SIGTERM);
@@ -516,6 +592,10 @@ int vmm_run(struct vmm_config *cfg, const struct vmm_run_options *opts, int *ret
         goto out;
     if (r.console.in_fd >= 0 && watch_add(&r, &r.con_in, W_CONSOLE_IN, r.console.in_fd) < 0)
         r.con_in.fd = -1; /* stdin that cannot be polled (/dev/null, a file): no input */
+    if (r.console.hub_r >= 0 && watch_add(&r, &r.con_out, W_CONSOLE_OUT, r.console.hub_r) < 0) {
+        ret = berth_error_errno(err, -errno, "epoll");
+        goto out;
+    }
     if (r.console.listen_fd >= 0 && watch_add(&r, &r.con_listen, W_CONSOLE_LISTEN, r.console.listen_fd) < 0) {
         ret = berth_error_errno(err, -errno, "epoll");
         goto out;
@@ -544,7 +624,9 @@ int vmm_run(struct vmm_config *cfg, const struct vmm_run_options *opts, int *ret
 
     while (!r.done) {
         struct epoll_event evs[16];
-        int n = epoll_wait(r.epfd, evs, 16, -1);
+        /* Input waiting for the UART: look again soon, the guest drains its FIFO by itself. */
+        int n = epoll_wait(r.epfd, evs, 16, r.uart_pend_len ? 5 : -1);
+        uart_flush(&r);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -567,6 +649,9 @@ int vmm_run(struct vmm_config *cfg, const struct vmm_run_options *opts, int *ret
                 break;
             case W_CONSOLE_LISTEN:
                 on_console_listen(&r);
+                break;
+            case W_CONSOLE_OUT:
+                vmm_console_drain(&r.console);
                 break;
             case W_CONTROL_LISTEN:
                 on_control_listen(&r);

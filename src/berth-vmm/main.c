@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "base/cleanup.h"
@@ -19,6 +20,7 @@
 #include "runtime/cgroup.h"
 #include "vmm/boot/boot.h"
 #include "vmm/config.h"
+#include "vmm/console.h"
 #include "vmm/machine.h"
 #include "vmm/runner.h"
 
@@ -43,9 +45,13 @@ static void usage(FILE *out)
             "                       probed: give it for any disk a guest has written to\n"
             "  --net TAP            virtio-net on a tap interface (repeatable)\n"
             "  --vsock CID:SOCKET   virtio-vsock with its host side on a Unix socket\n"
-            "  --console WHERE      stdio (default), none, socket:PATH, or a file to write\n"
+            "  --console WHERE      stdio (default), none, socket:PATH, or a file to write; on a terminal,\n"
+            "                       stdin is raw and Ctrl-A x stops the VM (Ctrl-A Ctrl-A types Ctrl-A)\n"
+            "  --console-log FILE   also append everything the guest prints to FILE\n"
+            "  --balloon            add a virtio-balloon device (control socket action \"balloon\")\n"
             "  --config FILE.json   read the VM configuration from a JSON file\n"
-            "  --api-sock PATH      JSON control socket (configure, start, pause, resume, stop, status, metrics)\n"
+            "  --api-sock PATH      JSON control socket (configure, start, pause, resume, stop, status, metrics,\n"
+            "                       balloon)\n"
             "  --term-grace MS      after SIGTERM, how long the guest gets to power off (default 10000)\n"
             "  --on-reboot ACTION   stop (default) or restart when the guest reboots\n"
             "  --jail DIR           run the VM chrooted in DIR, in its own mount namespace and cgroup,\n"
@@ -85,7 +91,8 @@ static int extract_vmlinux(const char *in, const char *out)
 }
 
 enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_DISK, OPT_NET, OPT_VSOCK, OPT_CONSOLE,
-       OPT_CONFIG, OPT_API_SOCK, OPT_EXTRACT, OPT_TERM_GRACE, OPT_VERSION, OPT_JAIL, OPT_JAIL_UID, OPT_JAIL_GID, OPT_ON_REBOOT };
+       OPT_CONFIG, OPT_API_SOCK, OPT_EXTRACT, OPT_TERM_GRACE, OPT_VERSION, OPT_JAIL, OPT_JAIL_UID, OPT_JAIL_GID, OPT_ON_REBOOT,
+       OPT_CONSOLE_LOG, OPT_BALLOON };
 
 static pid_t jailed_child;
 
@@ -134,6 +141,9 @@ static int run_jailed(struct vmm_config *cfg, struct vmm_run_options *opts, stru
     }
     close(go[0]);
     jailed_child = pid;
+    /* The jailed child's seccomp filter may refuse to restore the terminal: do it here too. */
+    struct termios tty;
+    bool tty_saved = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &tty) == 0;
     struct sigaction sa = { .sa_handler = forward_signal };
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
@@ -164,6 +174,8 @@ static int run_jailed(struct vmm_config *cfg, struct vmm_run_options *opts, stru
     int status = 0;
     proc_wait(pid, &status);
     jailed_child = 0;
+    if (tty_saved)
+        tcsetattr(STDIN_FILENO, TCSANOW, &tty);
     if (cg) {
         berth_error_clear(&err);
         cgroup_destroy(cg, &err);
@@ -179,9 +191,20 @@ static int run_jailed(struct vmm_config *cfg, struct vmm_run_options *opts, stru
     return r < 0 ? VMM_STATUS_MONITOR : status;
 }
 
+/* A crash must not leave the user's terminal raw: put it back, then die of the same signal. */
+static void fatal_signal(int sig)
+{
+    vmm_console_restore_tty();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
 int main(int argc, char **argv)
 {
     berth_log_set_program("berth-vmm");
+    static const int fatal[] = { SIGSEGV, SIGBUS, SIGABRT, SIGILL, SIGFPE, SIGQUIT, SIGHUP };
+    for (size_t i = 0; i < ARRAY_SIZE(fatal); i++)
+        signal(fatal[i], fatal_signal);
     static const struct option longopts[] = {
         { "kernel", required_argument, NULL, OPT_KERNEL },
         { "initrd", required_argument, NULL, OPT_INITRD },
@@ -192,6 +215,8 @@ int main(int argc, char **argv)
         { "net", required_argument, NULL, OPT_NET },
         { "vsock", required_argument, NULL, OPT_VSOCK },
         { "console", required_argument, NULL, OPT_CONSOLE },
+        { "console-log", required_argument, NULL, OPT_CONSOLE_LOG },
+        { "balloon", no_argument, NULL, OPT_BALLOON },
         { "config", required_argument, NULL, OPT_CONFIG },
         { "api-sock", required_argument, NULL, OPT_API_SOCK },
         { "term-grace", required_argument, NULL, OPT_TERM_GRACE },
@@ -270,6 +295,13 @@ int main(int argc, char **argv)
             break;
         case OPT_CONSOLE:
             r = vmm_config_set_console(&cfg, optarg, &err);
+            break;
+        case OPT_CONSOLE_LOG:
+            free(cfg.console_log);
+            cfg.console_log = strdup(optarg);
+            break;
+        case OPT_BALLOON:
+            cfg.balloon = true;
             break;
         case OPT_API_SOCK:
             opts.api_sock = optarg;

@@ -188,6 +188,128 @@ int blobstore_writer_begin(struct blobstore *bs, struct blob_writer **ret, struc
     return 0;
 }
 
+static bool staging_name_is_valid(const char *name)
+{
+    size_t n = 0;
+    for (; name[n]; n++)
+        if (!((name[n] >= 'a' && name[n] <= 'z') || (name[n] >= 'A' && name[n] <= 'Z') ||
+              (name[n] >= '0' && name[n] <= '9') || name[n] == '-' || name[n] == '_'))
+            return false;
+    return n > 0 && n <= 128;
+}
+
+/* A writer on the named staging file opened with flags; *ret_path gets its path. */
+static int writer_open_named(struct blobstore *bs, const char *name, int flags, struct blob_writer **ret,
+                             struct berth_error *err)
+{
+    if (!staging_name_is_valid(name))
+        return berth_error_set(err, -EINVAL, "'%s' is not a valid staging file name", name);
+    _cleanup_free_ struct blob_writer *w = calloc(1, sizeof(*w));
+    if (!w)
+        return berth_error_set(err, -ENOMEM, "out of memory");
+    w->bs = bs;
+    w->tmp_path = fs_path_join(bs->staging_dir, name);
+    if (!w->tmp_path)
+        return berth_error_set(err, -ENOMEM, "out of memory");
+    w->fd = open(w->tmp_path, flags | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (w->fd < 0) {
+        int r = berth_error_errno(err, -errno, "%s: cannot open the staging file", w->tmp_path);
+        free(w->tmp_path);
+        return r;
+    }
+    w->md = EVP_MD_CTX_new();
+    if (!w->md || EVP_DigestInit_ex(w->md, EVP_sha256(), NULL) != 1) {
+        blob_writer_close(TAKE_PTR(w));
+        return berth_error_set(err, -ENOMEM, "cannot initialise sha256");
+    }
+    *ret = TAKE_PTR(w);
+    return 0;
+}
+
+int blobstore_writer_begin_named(struct blobstore *bs, const char *name, struct blob_writer **ret,
+                                 struct berth_error *err)
+{
+    return writer_open_named(bs, name, O_WRONLY | O_CREAT | O_EXCL, ret, err);
+}
+
+int blobstore_writer_resume(struct blobstore *bs, const char *name, struct blob_writer **ret, struct berth_error *err)
+{
+    struct blob_writer *w = NULL;
+    int r = writer_open_named(bs, name, O_RDWR, &w, err);
+    if (r < 0)
+        return r;
+    /* The hash state is not kept across processes: rebuild it from what the file holds. Reading
+     * to the end also leaves the offset where the next write appends. */
+    _cleanup_free_ char *buf = malloc(1 << 20);
+    if (!buf) {
+        blob_writer_close(w);
+        return berth_error_set(err, -ENOMEM, "out of memory");
+    }
+    for (;;) {
+        ssize_t n = read(w->fd, buf, 1 << 20);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            r = berth_error_errno(err, -errno, "%s: reading the staging file", w->tmp_path);
+            blob_writer_close(w);
+            return r;
+        }
+        if (n == 0)
+            break;
+        EVP_DigestUpdate(w->md, buf, (size_t) n);
+        w->size += (uint64_t) n;
+    }
+    *ret = w;
+    return 0;
+}
+
+void blob_writer_close(struct blob_writer *w)
+{
+    if (!w)
+        return;
+    if (w->fd >= 0)
+        close(w->fd);
+    free(w->tmp_path);
+    EVP_MD_CTX_free(w->md);
+    free(w);
+}
+
+void blob_writer_touch(struct blob_writer *w)
+{
+    (void) futimens(w->fd, NULL);
+}
+
+int blobstore_staging_stat(struct blobstore *bs, const char *name, uint64_t *ret_size, time_t *ret_mtime)
+{
+    if (!staging_name_is_valid(name))
+        return -EINVAL;
+    _cleanup_free_ char *path = fs_path_join(bs->staging_dir, name);
+    if (!path)
+        return -ENOMEM;
+    struct stat st;
+    if (lstat(path, &st) < 0)
+        return errno == ENOENT ? 0 : -errno;
+    if (!S_ISREG(st.st_mode))
+        return -EINVAL;
+    if (ret_size)
+        *ret_size = (uint64_t) st.st_size;
+    if (ret_mtime)
+        *ret_mtime = st.st_mtime;
+    return 1;
+}
+
+int blobstore_staging_remove(struct blobstore *bs, const char *name)
+{
+    if (!staging_name_is_valid(name))
+        return -EINVAL;
+    _cleanup_free_ char *path = fs_path_join(bs->staging_dir, name);
+    if (!path)
+        return -ENOMEM;
+    if (unlink(path) < 0 && errno != ENOENT)
+        return -errno;
+    return 0;
+}
+
 int blob_writer_write(struct blob_writer *w, const void *data, size_t len, struct berth_error *err)
 {
     const char *p = data;

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "base/error.h"
 
@@ -40,6 +41,20 @@ int blobstore_put(struct blobstore *bs, const void *data, size_t len, const char
 int blobstore_writer_begin(struct blobstore *bs, struct blob_writer **ret, struct berth_error *err);
 int blob_writer_write(struct blob_writer *w, const void *data, size_t len, struct berth_error *err);
 uint64_t blob_writer_size(const struct blob_writer *w);
+/* Named staging files, for writes that outlive the process (the registry's upload sessions):
+ * <root>/blobs/.staging/<name>, name made of [A-Za-z0-9_-]. begin_named creates the file (-EEXIST
+ * when it is there); resume reopens it, re-hashing what it holds, and appends after its end
+ * (-ENOENT when it is gone). blob_writer_close frees w but keeps the file for a later resume. */
+int blobstore_writer_begin_named(struct blobstore *bs, const char *name, struct blob_writer **ret,
+                                 struct berth_error *err);
+int blobstore_writer_resume(struct blobstore *bs, const char *name, struct blob_writer **ret, struct berth_error *err);
+void blob_writer_close(struct blob_writer *w);
+/* Marks the staging file used now (its mtime is what idle-upload sweeps look at). */
+void blob_writer_touch(struct blob_writer *w);
+/* Size and last modification of a named staging file: 1 found, 0 absent, -errno. */
+int blobstore_staging_stat(struct blobstore *bs, const char *name, uint64_t *ret_size, time_t *ret_mtime);
+/* Removes a named staging file; 0 also when it was absent. */
+int blobstore_staging_remove(struct blobstore *bs, const char *name);
 /* Frees w in every case. */
 int blob_writer_commit(struct blob_writer *w, const char *expected_digest, char **ret_digest,
                        struct berth_error *err);

@@ -105,7 +105,9 @@ static int sweep_layers(struct image_store *is, struct image_prune_result *res, 
                           err) < 0 ? -EIO : 0;
 }
 
-static void sweep_staging(const char *dir, time_t older_than)
+/* skip_prefix (may be NULL): names left alone (the registry's upload sessions, which its own gc
+ * expires: a paused upload is not a leftover). */
+static void sweep_staging(const char *dir, time_t older_than, const char *skip_prefix)
 {
     _cleanup_closedir_ DIR *d = opendir(dir);
     if (!d)
@@ -113,6 +115,8 @@ static void sweep_staging(const char *dir, time_t older_than)
     struct dirent *de;
     while ((de = readdir(d))) {
         if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+            continue;
+        if (skip_prefix && !strncmp(de->d_name, skip_prefix, strlen(skip_prefix)))
             continue;
         struct stat st;
         if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || st.st_mtime > older_than)
@@ -158,9 +162,9 @@ int image_store_prune(struct image_store *is, bool all, struct image_prune_resul
      * running now: every layer staging dir is a leftover. The blob staging dir is shared with
      * the registry server, which writes uploads there without our lock: the age check spares
      * an upload in progress. */
-    sweep_staging(is->staging_dir, time(NULL) + 1);
+    sweep_staging(is->staging_dir, time(NULL) + 1, NULL);
     if (blob_staging)
-        sweep_staging(blob_staging, time(NULL) - 60);
+        sweep_staging(blob_staging, time(NULL) - 60, REGISTRY_UPLOAD_PREFIX);
 out:
     image_store_unlock(is);
     if (r >= 0 && ret)

@@ -13,8 +13,6 @@
 #include "registry/reference.h"
 #include "registry/server-internal.h"
 
-#define SESSION_IDLE_MAX (60 * 60)
-
 enum MHD_Result blob_get(struct registry_server *s, struct MHD_Connection *c, struct request *req, bool head)
 {
     const char *digest = req->route.ref;
@@ -82,39 +80,57 @@ enum MHD_Result blob_delete(struct registry_server *s, struct MHD_Connection *c,
     return respond_empty(c, req, 202);
 }
 
-/* ---- upload sessions ---- */
+/* ---- upload sessions ----
+ * A session is a row of registry_uploads and the staging file session-<id>: both outlive the
+ * process, so a client resumes after a server restart. The table below holds the sessions this
+ * process has open (the writer and its hash state); others are reopened on first use. */
 
-static void session_free(struct upload_session *u)
+static void session_remove_locked(struct registry_server *s, struct upload_session *u);
+
+static time_t upload_timeout(const struct registry_server *s)
+{
+    return s->cfg.upload_timeout ? (time_t) s->cfg.upload_timeout : REGISTRY_UPLOAD_TIMEOUT_DEFAULT;
+}
+
+/* Ends a session for good: its staging file and its record. */
+static void session_discard(struct registry_server *s, struct upload_session *u)
 {
     if (!u)
         return;
     blob_writer_abort(u->w);
+    registry_upload_forget(s->storage, u->id);
     free(u);
 }
 
-/* Unlinks and frees sessions idle for too long (a client that went away for good). */
+/* Unlinks and discards sessions idle for too long (a client that went away for good). */
 static void sessions_expire_locked(struct registry_server *s)
 {
     time_t now = time(NULL);
     struct upload_session **pp = &s->sessions;
     while (*pp) {
         struct upload_session *u = *pp;
-        if (!u->busy && now - u->last_used > SESSION_IDLE_MAX) {
+        if (!u->busy && now - u->last_used > upload_timeout(s)) {
             *pp = u->next;
-            session_free(u);
+            session_discard(s, u);
         } else {
             pp = &u->next;
         }
     }
 }
 
-void sessions_abort_all(struct registry_server *s)
+void sessions_expire_stored(struct registry_server *s)
+{
+    registry_uploads_expire(s->storage, time(NULL) - upload_timeout(s), false, NULL, NULL);
+}
+
+void sessions_close_all(struct registry_server *s)
 {
     pthread_mutex_lock(&s->sessions_lock);
     while (s->sessions) {
         struct upload_session *u = s->sessions;
         s->sessions = u->next;
-        session_free(u);
+        blob_writer_close(u->w);   /* file and record stay: the client may resume after a restart */
+        free(u);
     }
     pthread_mutex_unlock(&s->sessions_lock);
 }
@@ -132,8 +148,16 @@ static int session_create(struct registry_server *s, const char *repo, struct up
     for (int i = 0; i < 16; i++)
         snprintf(u->id + 2 * i, 3, "%02x", rnd[i]);
     snprintf(u->repo, sizeof(u->repo), "%s", repo);
-    int r = blobstore_writer_begin(registry_storage_blobs(s->storage), &u->w, NULL);
+    char name[REGISTRY_UPLOAD_NAME_MAX];
+    registry_upload_file_name(u->id, name);
+    int r = blobstore_writer_begin_named(registry_storage_blobs(s->storage), name, &u->w, NULL);
     if (r < 0) {
+        free(u);
+        return r;
+    }
+    r = registry_upload_record(s->storage, u->id, repo, NULL);
+    if (r < 0) {
+        blob_writer_abort(u->w);
         free(u);
         return r;
     }
@@ -147,22 +171,76 @@ static int session_create(struct registry_server *s, const char *repo, struct up
     return 0;
 }
 
+/* Reopens a session this process does not have open (started before a restart): 0 and the
+ * session (not yet in the table), -ENOENT when unknown, expired or its file is gone. */
+static int session_reopen(struct registry_server *s, const char *repo, const char *id, struct upload_session **ret)
+{
+    if (strlen(id) != 32 || strspn(id, "0123456789abcdef") != 32)
+        return -ENOENT;
+    if (registry_upload_lookup(s->storage, id, repo) <= 0)
+        return -ENOENT;
+    struct blobstore *bs = registry_storage_blobs(s->storage);
+    char name[REGISTRY_UPLOAD_NAME_MAX];
+    registry_upload_file_name(id, name);
+    time_t mtime = 0;
+    int r = blobstore_staging_stat(bs, name, NULL, &mtime);
+    if (r <= 0 || time(NULL) - mtime > upload_timeout(s)) {
+        blobstore_staging_remove(bs, name);
+        registry_upload_forget(s->storage, id);
+        return -ENOENT;
+    }
+    struct upload_session *u = calloc(1, sizeof(*u));
+    if (!u)
+        return -ENOMEM;
+    snprintf(u->id, sizeof(u->id), "%s", id);
+    snprintf(u->repo, sizeof(u->repo), "%s", repo);
+    r = blobstore_writer_resume(bs, name, &u->w, NULL);
+    if (r < 0) {
+        free(u);
+        return r == -ENOMEM ? r : -ENOENT;
+    }
+    u->offset = blob_writer_size(u->w);
+    u->last_used = time(NULL);
+    *ret = u;
+    return 0;
+}
+
 /* Marks the session busy for this request: -ENOENT unknown (or another repository's), -EBUSY in use. */
 static int session_acquire(struct registry_server *s, const char *repo, const char *id, struct upload_session **ret)
 {
     int r = -ENOENT;
     pthread_mutex_lock(&s->sessions_lock);
-    for (struct upload_session *u = s->sessions; u; u = u->next) {
-        if (!strcmp(u->id, id) && !strcmp(u->repo, repo)) {
-            if (u->busy) {
-                r = -EBUSY;
-            } else {
-                u->busy = true;
-                *ret = u;
-                r = 0;
-            }
+    sessions_expire_locked(s);
+    struct upload_session *found = NULL;
+    for (struct upload_session *u = s->sessions; u; u = u->next)
+        if (!strcmp(u->id, id)) {
+            found = u;
             break;
         }
+    if (found && strcmp(found->repo, repo)) {
+        r = -ENOENT;
+    } else if (found && found->busy) {
+        r = -EBUSY;
+    } else if (found && registry_upload_lookup(s->storage, id, repo) <= 0) {
+        /* ended behind our back (registry gc removed it as abandoned) */
+        session_remove_locked(s, found);
+        blob_writer_abort(found->w);
+        free(found);
+        r = -ENOENT;
+    } else if (found) {
+        r = 0;
+    } else {
+        /* Under the table lock, so two requests never reopen the same session twice; the
+         * re-hash of what it holds happens once per session and restart. */
+        r = session_reopen(s, repo, id, &found);
+        if (r == 0) {
+            found->next = s->sessions;
+            s->sessions = found;
+        }
+    }
+    if (r == 0) {
+        found->busy = true;
+        *ret = found;
     }
     pthread_mutex_unlock(&s->sessions_lock);
     return r;
@@ -173,18 +251,24 @@ static void session_release(struct registry_server *s, struct upload_session *u)
     pthread_mutex_lock(&s->sessions_lock);
     u->busy = false;
     u->last_used = time(NULL);
+    blob_writer_touch(u->w);   /* its mtime is the idle clock after a restart and for gc */
     pthread_mutex_unlock(&s->sessions_lock);
 }
 
-/* Unlinks the session from the table; the caller owns (and frees) it. */
-static void session_remove(struct registry_server *s, struct upload_session *u)
+static void session_remove_locked(struct registry_server *s, struct upload_session *u)
 {
-    pthread_mutex_lock(&s->sessions_lock);
     for (struct upload_session **pp = &s->sessions; *pp; pp = &(*pp)->next)
         if (*pp == u) {
             *pp = u->next;
             break;
         }
+}
+
+/* Unlinks the session from the table; the caller owns (and ends) it. */
+static void session_remove(struct registry_server *s, struct upload_session *u)
+{
+    pthread_mutex_lock(&s->sessions_lock);
+    session_remove_locked(s, u);
     pthread_mutex_unlock(&s->sessions_lock);
 }
 
@@ -375,7 +459,7 @@ enum MHD_Result upload_finish(struct registry_server *s, struct MHD_Connection *
         if (!strcmp(m, "GET"))
             return respond_session(s, c, req, 204, u, true);
         session_remove(s, u);
-        session_free(u);
+        session_discard(s, u);
         return respond_empty(c, req, 204);
     }
     struct upload_session *u = req->session;
@@ -383,7 +467,7 @@ enum MHD_Result upload_finish(struct registry_server *s, struct MHD_Connection *
         /* The staging file may be what filled the disk: give the space back. */
         req->session = NULL;
         session_remove(s, u);
-        session_free(u);
+        session_discard(s, u);
         return body_failed(s, c, req);
     }
     if (!strcmp(m, "PATCH")) {
@@ -393,6 +477,7 @@ enum MHD_Result upload_finish(struct registry_server *s, struct MHD_Connection *
     /* PUT: complete. The session ends whatever the outcome. */
     req->session = NULL;
     session_remove(s, u);
+    registry_upload_forget(s->storage, u->id);
     struct blob_writer *w = TAKE_PTR(u->w);
     free(u);
     return publish(s, c, req, w, query(c, "digest"));

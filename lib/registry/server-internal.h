@@ -13,7 +13,8 @@
 #include "registry/storage.h"
 
 /* An upload session (POST without digest ... PATCH ... PUT). The staging file is the blob
- * store's: never visible as a blob until the final PUT verified its digest. */
+ * store's: never visible as a blob until the final PUT verified its digest. Recorded in the
+ * database, so it survives a restart (see server-blobs.c). */
 struct upload_session {
     char id[33];
     char repo[REGISTRY_PATH_MAX];
@@ -84,7 +85,10 @@ enum MHD_Result upload_begin(struct registry_server *s, struct MHD_Connection *c
 enum MHD_Result upload_finish(struct registry_server *s, struct MHD_Connection *c, struct request *req);
 int upload_consume(struct registry_server *s, struct request *req, const char *data, size_t len);
 void upload_request_ended(struct registry_server *s, struct request *req, bool completed);
-void sessions_abort_all(struct registry_server *s);
+/* At stop: closes the open sessions, keeping them for a later server. */
+void sessions_close_all(struct registry_server *s);
+/* At start: ends the stored sessions idle for longer than the upload timeout. */
+void sessions_expire_stored(struct registry_server *s);
 
 enum MHD_Result manifest_get(struct registry_server *s, struct MHD_Connection *c, struct request *req, bool head);
 enum MHD_Result manifest_put_finish(struct registry_server *s, struct MHD_Connection *c, struct request *req);

@@ -511,6 +511,7 @@ int registry_server_start(const struct registry_server_config *cfg, struct regis
     }
     if ((r = registry_storage_open(cfg->root, &s->storage, err)) < 0)
         goto fail;
+    sessions_expire_stored(s);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
@@ -556,7 +557,7 @@ void registry_server_stop(struct registry_server *s)
         return;
     if (s->daemon)
         MHD_stop_daemon(s->daemon);
-    sessions_abort_all(s);
+    sessions_close_all(s);
     registry_storage_free(s->storage);
     registry_htpasswd_free(s->users);
     free(s->cert_pem);

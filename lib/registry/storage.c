@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
@@ -36,6 +37,10 @@ static const char schema_v1[] =
     "  PRIMARY KEY (repo, tag));"
     "CREATE TABLE registry_owned (digest TEXT PRIMARY KEY);";
 
+/* v2: upload sessions outlive the server process (their data is the staging file). */
+static const char schema_v2[] =
+    "CREATE TABLE registry_uploads (id TEXT PRIMARY KEY, repo TEXT NOT NULL, started INTEGER NOT NULL);";
+
 int registry_storage_open(const char *root, struct registry_storage **ret, struct berth_error *err)
 {
     struct registry_storage *s = calloc(1, sizeof(*s));
@@ -50,8 +55,9 @@ int registry_storage_open(const char *root, struct registry_storage **ret, struc
     int r = blobstore_open(root, &s->bs, err);
     if (r == 0)
         r = store_open(root, &s->db, err);
+    static const char *const migrations[] = { schema_v1, schema_v2 };
     if (r == 0)
-        r = store_ensure_schema(s->db, "registry", 1, schema_v1, err);
+        r = store_ensure_migrations(s->db, "registry", migrations, 2, err);
     if (r < 0) {
         registry_storage_free(s);
         return r;
@@ -557,6 +563,72 @@ int registry_gc(struct registry_storage *s, int64_t grace_seconds, bool dry_run,
     return registry_gc_with(s, grace_seconds, dry_run, NULL, NULL, ret, err);
 }
 
+/* ---- upload sessions ---- */
+
+void registry_upload_file_name(const char *id, char out[REGISTRY_UPLOAD_NAME_MAX])
+{
+    snprintf(out, REGISTRY_UPLOAD_NAME_MAX, "%s%s", REGISTRY_UPLOAD_PREFIX, id);
+}
+
+int registry_upload_record(struct registry_storage *s, const char *id, const char *repo, struct berth_error *err)
+{
+    LOCKED(s);
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int r = prep(s, "INSERT INTO registry_uploads (id, repo, started) VALUES (?1, ?2, ?3)", &st, err);
+    if (r < 0)
+        return r;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, repo, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64) time(NULL));
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE)
+        return berth_error_set(err, store_errno(rc), "registry database: %s", sqlite3_errmsg(store_db(s->db)));
+    return 0;
+}
+
+int registry_upload_lookup(struct registry_storage *s, const char *id, const char *repo)
+{
+    LOCKED(s);
+    const char *v[] = { id, repo };
+    return exists_texts(s, "SELECT 1 FROM registry_uploads WHERE id = ?1 AND repo = ?2", 2, v);
+}
+
+int registry_upload_forget(struct registry_storage *s, const char *id)
+{
+    LOCKED(s);
+    const char *v[] = { id };
+    int r = exec_texts(s, "DELETE FROM registry_uploads WHERE id = ?1", 1, v, NULL);
+    return r < 0 ? r : 0;
+}
+
+int registry_uploads_expire(struct registry_storage *s, time_t cutoff, bool dry_run, uint64_t *ret_count,
+                            uint64_t *ret_bytes)
+{
+    char **ids = NULL;
+    size_t n = 0;
+    int r = collect(s, "SELECT id FROM registry_uploads", &ids, &n);
+    for (size_t i = 0; r == 0 && i < n; i++) {
+        char name[REGISTRY_UPLOAD_NAME_MAX];
+        registry_upload_file_name(ids[i], name);
+        uint64_t size = 0;
+        time_t mtime = 0;
+        int q = blobstore_staging_stat(s->bs, name, &size, &mtime);
+        if (q > 0 && mtime > cutoff)
+            continue;   /* alive */
+        if (dry_run || ((q <= 0 || blobstore_staging_remove(s->bs, name) == 0) &&
+                        registry_upload_forget(s, ids[i]) == 0)) {
+            if (q > 0 && ret_count)
+                (*ret_count)++;
+            if (q > 0 && ret_bytes)
+                *ret_bytes += size;
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        free(ids[i]);
+    free(ids);
+    return r;
+}
+
 /* Staging files of uploads abandoned long ago (a server restarted mid-session, a killed
  * client): every live writer touches its file as data arrives, and the server drops sessions
  * idle for an hour, so a file untouched for longer is garbage. */
@@ -569,7 +641,9 @@ static void sweep_staging(struct registry_storage *s, time_t cutoff, bool dry_ru
     struct dirent *de;
     while ((de = readdir(d))) {
         struct stat sb;
-        if (strncmp(de->d_name, "upload-", 7) || fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0 ||
+        if ((strncmp(de->d_name, "upload-", 7) && strncmp(de->d_name, REGISTRY_UPLOAD_PREFIX,
+                                                          strlen(REGISTRY_UPLOAD_PREFIX))) ||
+            fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0 ||
             !S_ISREG(sb.st_mode) || sb.st_mtime > cutoff)
             continue;
         if (dry_run || unlinkat(dirfd(d), de->d_name, 0) == 0) {
@@ -604,7 +678,10 @@ int registry_gc_with(struct registry_storage *s, int64_t grace_seconds, bool dry
     free(linked);
     if (r < 0)
         return berth_error_prefix(err, r, "registry gc");
-    sweep_staging(s, time(NULL) - (time_t) (grace_seconds > 3600 ? grace_seconds : 3600), dry_run, &st);
+    /* Upload sessions first (file and record together), then staging files nothing records. */
+    time_t staging_cutoff = time(NULL) - (time_t) (grace_seconds > 3600 ? grace_seconds : 3600);
+    registry_uploads_expire(s, staging_cutoff, dry_run, &st.staging_removed, &st.bytes_removed);
+    sweep_staging(s, staging_cutoff, dry_run, &st);
     *ret = st;
     return 0;
 }

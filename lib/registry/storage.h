@@ -52,6 +52,20 @@ int registry_catalog(struct registry_storage *s, const char *last, uint64_t n, j
 int registry_referrers(struct registry_storage *s, const char *repo, const char *digest, const char *artifact_type,
                        json_t **ret);
 
+/* Upload sessions outlive the server: each is a row of registry_uploads (id, repository, start)
+ * and the staging file blobs/.staging/session-<id> holding what arrived so far. */
+#define REGISTRY_UPLOAD_PREFIX "session-"
+#define REGISTRY_UPLOAD_NAME_MAX 64
+void registry_upload_file_name(const char *id, char out[REGISTRY_UPLOAD_NAME_MAX]);
+int registry_upload_record(struct registry_storage *s, const char *id, const char *repo, struct berth_error *err);
+/* 1 when session id exists and belongs to repo, 0 when not. */
+int registry_upload_lookup(struct registry_storage *s, const char *id, const char *repo);
+int registry_upload_forget(struct registry_storage *s, const char *id);
+/* Ends the sessions whose staging file is gone or untouched since before cutoff (file and
+ * record); counts the files removed and their bytes into *ret_count and *ret_bytes (may be NULL). */
+int registry_uploads_expire(struct registry_storage *s, time_t cutoff, bool dry_run, uint64_t *ret_count,
+                            uint64_t *ret_bytes);
+
 /* Whether any repository of a registry on the state database db holds or references digest:
  * 1 yes, 0 no (also when no registry ever ran on it). For the image store's prune, which must
  * not delete what a registry on the same root serves. */

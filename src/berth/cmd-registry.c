@@ -30,6 +30,7 @@ static void usage(FILE *out)
             "  --read-only                refuse every write (push, delete)\n"
             "  --anonymous-pull           allow pulls without credentials when --auth is set\n"
             "  --max-blob-size N[K|M|G]   refuse uploads of larger blobs (413 SIZE_INVALID; default: no limit)\n"
+            "  --upload-timeout SECONDS   end upload sessions idle for longer (default 3600)\n"
             "  --quiet                    do not log each request\n"
             "  --log-format text|json     request log format on stderr (default text)\n\n"
             "gc options:\n"
@@ -81,6 +82,7 @@ static int serve(int argc, char **argv)
         { "quiet", no_argument, NULL, 'q' },
         { "max-blob-size", required_argument, NULL, 'M' },
         { "log-format", required_argument, NULL, 'L' },
+        { "upload-timeout", required_argument, NULL, 'T' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -110,6 +112,17 @@ static int serve(int argc, char **argv)
                 return 125;
             }
             cfg.max_blob_size = v * mult;
+            break;
+        }
+        case 'T': {
+            char *end;
+            unsigned long long v = strtoull(optarg, &end, 10);
+            if (end == optarg || *end || optarg[0] == '-' || v == 0 || v > 10u * 365 * 86400) {
+                fprintf(stderr, "berth registry serve: --upload-timeout '%s': expected a number of seconds (1 or more)\n",
+                        optarg);
+                return 125;
+            }
+            cfg.upload_timeout = v;
             break;
         }
         case 'L':

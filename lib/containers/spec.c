@@ -10,6 +10,7 @@
 #include "base/json.h"
 #include "base/strv.h"
 #include "containers/spec.h"
+#include "containers/seccomp-profile.h"
 #include "image/defaults.h"
 #include "oci/config.h"
 
@@ -205,6 +206,9 @@ int ctr_build_config(json_t *spec, json_t *image_config, const char *id, json_t 
     r = build_caps(spec, &caps, err);
     if (r == 0)
         json_object_set_new(process, "capabilities", caps);
+    json_t *seccomp = NULL;
+    if (r == 0 && (r = ctr_seccomp_config(spec, json_object_get(caps, "bounding"), &seccomp, err)) == 0 && seccomp)
+        json_object_set_new(json_object_get(cfg, "linux"), "seccomp", seccomp);
     const char *hostname = json_string_value(json_object_get(spec, "hostname"));
     char short_id[13];
     snprintf(short_id, sizeof(short_id), "%.12s", id);

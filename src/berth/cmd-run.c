@@ -17,6 +17,7 @@
 #include "base/json.h"
 #include "commands.h"
 #include "containers/run.h"
+#include "containers/seccomp-profile.h"
 #include "net/attach.h"
 #include "runtime/container.h"
 #include "store/store.h"
@@ -45,6 +46,7 @@ static const char run_usage[] =
     "      --read-only          read-only root filesystem\n"
     "      --cap-add CAP        add a capability (repeatable, ALL)\n"
     "      --cap-drop CAP       drop a capability (repeatable, ALL)\n"
+    "      --security-opt OPT   seccomp=unconfined, seccomp=PROFILE.json (OCI or Docker format)\n"
     "  -h, --hostname NAME      hostname (default: the short id)\n"
     "      --network NET        none (default: loopback only), host, or a berth network (berth: the default one);\n"
     "                           repeat it to join several networks (eth0, eth1, ...)\n"
@@ -93,7 +95,7 @@ static int parse_run(int argc, char **argv, json_t *spec, const char **name, boo
                      const char **restart)
 {
     enum { O_RM = 256, O_NAME, O_ENV_FILE, O_TMPFS, O_ENTRYPOINT, O_CPUS, O_PIDS, O_RO, O_CAP_ADD, O_CAP_DROP,
-           O_NETWORK, O_RESTART, O_HELP, O_IP, O_MAC };
+           O_NETWORK, O_RESTART, O_HELP, O_IP, O_MAC, O_SECURITY_OPT };
     static const struct option opts[] = {
         { "detach", no_argument, NULL, 'd' },          { "rm", no_argument, NULL, O_RM },
         { "name", required_argument, NULL, O_NAME },   { "env", required_argument, NULL, 'e' },
@@ -107,6 +109,7 @@ static int parse_run(int argc, char **argv, json_t *spec, const char **name, boo
         { "restart", required_argument, NULL, O_RESTART }, { "help", no_argument, NULL, O_HELP },
         { "publish", required_argument, NULL, 'p' },   { "ip", required_argument, NULL, O_IP },
         { "mac-address", required_argument, NULL, O_MAC },
+        { "security-opt", required_argument, NULL, O_SECURITY_OPT },
         { "interactive", no_argument, NULL, 'i' },     { "tty", no_argument, NULL, 't' },
         { NULL, 0, NULL, 0 },
     };
@@ -254,6 +257,14 @@ static int parse_run(int argc, char **argv, json_t *spec, const char **name, boo
         case O_RESTART:
             *restart = optarg;
             break;
+        case O_SECURITY_OPT: {
+            struct berth_error serr = { 0 };
+            if (ctr_security_opt(spec, optarg, &serr) < 0) {
+                fprintf(stderr, "berth run: %s\n", berth_error_message(&serr));
+                return 125;
+            }
+            break;
+        }
         case O_HELP:
             fputs(run_usage, stdout);
             return -1;

@@ -34,97 +34,173 @@ static int bad_option(const char *sub, const char *arg)
     return EXIT_USAGE;
 }
 
-static int check_output_format(const char *sub, const char *fmt)
+/* The options of every subcommand, parsed in one place: each subcommand says which it takes. */
+enum {
+    OPT_DISK_FORMAT = 1 << 0,    /* -f, --disk-format raw|qcow2 (the input's; absent: probed) */
+    OPT_OUTPUT = 1 << 1,         /* --format text|json (what berth prints) */
+    OPT_OUTPUT_FORMAT = 1 << 2,  /* -O, --output-format raw|qcow2 */
+    OPT_BACKING = 1 << 3,        /* -b, --backing FILE */
+    OPT_BACKING_FORMAT = 1 << 4, /* -F, --backing-format raw|qcow2 */
+    OPT_CLUSTER_SIZE = 1 << 5,   /* -c, --cluster-size SIZE */
+    OPT_REFCOUNT_BITS = 1 << 6,  /* -r, --refcount-bits N (create) */
+    OPT_SYNC = 1 << 7,           /* -s, --sync */
+    OPT_REPAIR = 1 << 8,         /* -r, --repair leaks|all (check) */
+};
+
+static const struct {
+    unsigned bit;
+    struct option opt;
+    const char *shortopt;
+} disk_options[] = {
+    {OPT_DISK_FORMAT, {"disk-format", required_argument, NULL, 'f'}, "f:"},
+    {OPT_OUTPUT, {"format", required_argument, NULL, 'o'}, ""},
+    {OPT_OUTPUT_FORMAT, {"output-format", required_argument, NULL, 'O'}, "O:"},
+    {OPT_BACKING, {"backing", required_argument, NULL, 'b'}, "b:"},
+    {OPT_BACKING_FORMAT, {"backing-format", required_argument, NULL, 'F'}, "F:"},
+    {OPT_CLUSTER_SIZE, {"cluster-size", required_argument, NULL, 'c'}, "c:"},
+    {OPT_REFCOUNT_BITS, {"refcount-bits", required_argument, NULL, 'r'}, "r:"},
+    {OPT_SYNC, {"sync", no_argument, NULL, 's'}, "s"},
+    {OPT_REPAIR, {"repair", required_argument, NULL, 'r'}, "r:"},
+};
+#define N_DISK_OPTIONS (sizeof(disk_options) / sizeof(disk_options[0]))
+
+struct disk_args {
+    /* in */
+    const char *sub;
+    unsigned accepts;  /* OPT_* */
+    const char *usage; /* --help text */
+    /* out, defaults as set by the caller */
+    const char *disk_format, *output, *output_format;
+    struct qcow2_create_opts create;
+    enum qcow2_repair repair;
+};
+
+static bool is_disk_format(const char *f)
 {
-    if (strcmp(fmt, "text") && strcmp(fmt, "json")) {
-        fprintf(stderr, "berth disk %s: unknown --format '%s' (expected text or json)\n", sub, fmt);
-        return -1;
-    }
-    return 0;
+    return !strcmp(f, "raw") || !strcmp(f, "qcow2");
 }
 
-static int parse_cluster_size(const char *s, unsigned *ret)
+/* Parses the options of a->sub; -1: go on with the operands at optind, else the exit status. */
+static int disk_parse_args(struct disk_args *a, int argc, char **argv)
 {
-    uint64_t v;
-    if (disk_parse_size(s, &v) < 0 || v < 512 || v > (2u << 20) || (v & (v - 1)))
-        return -EINVAL;
-    *ret = (unsigned) __builtin_ctzll(v);
-    return 0;
+    struct option longopts[N_DISK_OPTIONS + 2];
+    char shortopts[2 * N_DISK_OPTIONS + 2] = "";
+    size_t n = 0;
+    for (size_t i = 0; i < N_DISK_OPTIONS; i++)
+        if (a->accepts & disk_options[i].bit) {
+            longopts[n++] = disk_options[i].opt;
+            strcat(shortopts, disk_options[i].shortopt);
+        }
+    longopts[n++] = (struct option){"help", no_argument, NULL, 'h'};
+    longopts[n] = (struct option){NULL, 0, NULL, 0};
+    strcat(shortopts, "h");
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+        switch (c) {
+        case 'f':
+            if (!is_disk_format(optarg))
+                return usage_error(a->sub, "-f must be raw or qcow2");
+            a->disk_format = optarg;
+            break;
+        case 'o':
+            if (strcmp(optarg, "text") && strcmp(optarg, "json")) {
+                fprintf(stderr, "berth disk %s: unknown --format '%s' (expected text or json)\n", a->sub, optarg);
+                return EXIT_USAGE;
+            }
+            a->output = optarg;
+            break;
+        case 'O':
+            if (!is_disk_format(optarg))
+                return usage_error(a->sub, "-O must be raw or qcow2");
+            a->output_format = optarg;
+            break;
+        case 'b':
+            a->create.backing = optarg;
+            break;
+        case 'F':
+            if (!is_disk_format(optarg))
+                return usage_error(a->sub, "-F must be raw or qcow2");
+            a->create.backing_format = optarg;
+            break;
+        case 'c': {
+            uint64_t v;
+            if (disk_parse_size(optarg, &v) < 0 || v < 512 || v > (2u << 20) || (v & (v - 1)))
+                return usage_error(a->sub, "--cluster-size must be a power of two from 512 to 2M");
+            a->create.cluster_bits = (unsigned) __builtin_ctzll(v);
+            break;
+        }
+        case 'r':
+            if (a->accepts & OPT_REPAIR) {
+                if (!strcmp(optarg, "leaks"))
+                    a->repair = QCOW2_REPAIR_LEAKS;
+                else if (!strcmp(optarg, "all"))
+                    a->repair = QCOW2_REPAIR_ALL;
+                else
+                    return usage_error(a->sub, "--repair takes 'leaks' or 'all'");
+            } else {
+                char *end;
+                unsigned long v = strtoul(optarg, &end, 10);
+                if (*end || v == 0 || v > 64 || (v & (v - 1)))
+                    return usage_error(a->sub, "--refcount-bits must be 1, 2, 4, 8, 16, 32 or 64");
+                a->create.refcount_bits = (unsigned) v;
+            }
+            break;
+        case 's':
+            a->create.sync = true;
+            break;
+        case 'h':
+            fputs(a->usage, stdout);
+            return 0;
+        default:
+            return bad_option(a->sub, argv[optind - 1]);
+        }
+    }
+    return -1;
+}
+
+/* A SIZE operand; prefix '+' allowed when rel is non-NULL (and reported through it). */
+static int parse_size_operand(const char *s, bool *rel, uint64_t *ret)
+{
+    if (rel)
+        *rel = s[0] == '+';
+    return disk_parse_size(rel && *rel ? s + 1 : s, ret);
 }
 
 static int disk_create(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"disk-format", required_argument, NULL, 'f'},
-        {"backing", required_argument, NULL, 'b'},
-        {"backing-format", required_argument, NULL, 'F'},
-        {"cluster-size", required_argument, NULL, 'c'},
-        {"refcount-bits", required_argument, NULL, 'r'},
-        {"sync", no_argument, NULL, 's'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+    struct disk_args a = {
+        .sub = "create",
+        .accepts = OPT_DISK_FORMAT | OPT_BACKING | OPT_BACKING_FORMAT | OPT_CLUSTER_SIZE | OPT_REFCOUNT_BITS | OPT_SYNC,
+        .usage = "Usage: berth disk create [-f raw|qcow2] [-b BACKING [-F FORMAT]] [--cluster-size SIZE]\n"
+                 "                         [--refcount-bits N] [--sync] FILE [SIZE]\n\n"
+                 "Creates a new disk image (qcow2 v3 by default). SIZE takes K, M, G, T suffixes (binary);\n"
+                 "with a backing file it defaults to the backing file's size. A relative BACKING name is\n"
+                 "relative to FILE's directory. FILE must not exist.\n",
+        .disk_format = "qcow2",
     };
-    const char *fmt = "qcow2";
-    struct qcow2_create_opts o = {0};
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "f:b:F:c:r:sh", opts, NULL)) != -1) {
-        switch (c) {
-        case 'f':
-            fmt = optarg;
-            break;
-        case 'b':
-            o.backing = optarg;
-            break;
-        case 'F':
-            o.backing_format = optarg;
-            break;
-        case 'c':
-            if (parse_cluster_size(optarg, &o.cluster_bits) < 0)
-                return usage_error("create", "--cluster-size must be a power of two from 512 to 2M");
-            break;
-        case 'r': {
-            char *end;
-            unsigned long v = strtoul(optarg, &end, 10);
-            if (*end || v == 0 || v > 64 || (v & (v - 1)))
-                return usage_error("create", "--refcount-bits must be 1, 2, 4, 8, 16, 32 or 64");
-            o.refcount_bits = (unsigned) v;
-            break;
-        }
-        case 's':
-            o.sync = true;
-            break;
-        case 'h':
-            printf("Usage: berth disk create [-f raw|qcow2] [-b BACKING [-F FORMAT]] [--cluster-size SIZE]\n"
-                   "                         [--refcount-bits N] [--sync] FILE [SIZE]\n\n"
-                   "Creates a new disk image (qcow2 v3 by default). SIZE takes K, M, G, T suffixes (binary);\n"
-                   "with a backing file it defaults to the backing file's size. A relative BACKING name is\n"
-                   "relative to FILE's directory. FILE must not exist.\n");
-            return 0;
-        default:
-            return bad_option("create", argv[optind - 1]);
-        }
-    }
+    int status = disk_parse_args(&a, argc, argv);
+    if (status >= 0)
+        return status;
     if (optind >= argc || argc - optind > 2)
         return usage_error("create", "expected FILE [SIZE]");
     const char *path = argv[optind];
-    if (optind + 1 < argc && disk_parse_size(argv[optind + 1], &o.size) < 0)
+    bool has_size = optind + 1 < argc;
+    if (has_size && parse_size_operand(argv[optind + 1], NULL, &a.create.size) < 0)
         return usage_error("create", "SIZE is not a size (e.g. 10G, 512M, 1048576)");
     struct berth_error err = {0};
-    if (!strcmp(fmt, "raw")) {
-        if (o.backing)
+    if (!strcmp(a.disk_format, "raw")) {
+        if (a.create.backing)
             return usage_error("create", "raw images cannot have a backing file");
-        if (optind + 1 >= argc)
+        if (!has_size)
             return usage_error("create", "raw images need a SIZE");
-        if (disk_create_raw(path, o.size, &err) < 0)
+        if (disk_create_raw(path, a.create.size, &err) < 0)
             return fail("create", &err);
         return 0;
     }
-    if (strcmp(fmt, "qcow2"))
-        return usage_error("create", "-f must be raw or qcow2");
-    if (!o.backing && optind + 1 >= argc)
+    if (!a.create.backing && !has_size)
         return usage_error("create", "a SIZE is needed without a backing file");
-    if (qcow2_create(path, &o, &err) < 0)
+    if (qcow2_create(path, &a.create, &err) < 0)
         return fail("create", &err);
     return 0;
 }
@@ -177,36 +253,20 @@ static void print_info_text(json_t *o, bool top)
 
 static int disk_info(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"disk-format", required_argument, NULL, 'f'},
-        {"format", required_argument, NULL, 'o'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+    struct disk_args a = {
+        .sub = "info",
+        .accepts = OPT_DISK_FORMAT | OPT_OUTPUT,
+        .usage = "Usage: berth disk info [-f raw|qcow2] [--format text|json] FILE\n\n"
+                 "Shows an image's format, virtual size, size on disk, cluster size and its whole backing\n"
+                 "chain. Without -f the format is probed from the content.\n",
+        .output = "text",
     };
-    const char *fmt = NULL, *out = "text";
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "f:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'f':
-            fmt = optarg;
-            break;
-        case 'o':
-            out = optarg;
-            break;
-        case 'h':
-            printf("Usage: berth disk info [-f raw|qcow2] [--format text|json] FILE\n\n"
-                   "Shows an image's format, virtual size, size on disk, cluster size and its whole backing\n"
-                   "chain. Without -f the format is probed from the content.\n");
-            return 0;
-        default:
-            return bad_option("info", argv[optind - 1]);
-        }
-    }
-    if (check_output_format("info", out) < 0)
-        return EXIT_USAGE;
+    int status = disk_parse_args(&a, argc, argv);
+    if (status >= 0)
+        return status;
     if (optind + 1 != argc)
         return usage_error("info", "expected one FILE");
+    const char *fmt = a.disk_format, *out = a.output;
     struct berth_error err = {0};
     json_t *o = NULL;
     if (disk_info_json(argv[optind], fmt, &o, &err) < 0)
@@ -230,78 +290,44 @@ static int disk_info(int argc, char **argv)
 
 static int disk_convert_cmd(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"disk-format", required_argument, NULL, 'f'},
-        {"output-format", required_argument, NULL, 'O'},
-        {"cluster-size", required_argument, NULL, 'c'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+    struct disk_args a = {
+        .sub = "convert",
+        .accepts = OPT_DISK_FORMAT | OPT_OUTPUT_FORMAT | OPT_CLUSTER_SIZE,
+        .usage = "Usage: berth disk convert [-f raw|qcow2] -O raw|qcow2 [--cluster-size SIZE] SRC DST\n\n"
+                 "Copies SRC (its whole backing chain flattened) into a new image DST, leaving zero\n"
+                 "blocks unallocated. DST must not exist.\n",
     };
-    const char *fmt = NULL, *out = NULL;
-    unsigned cb = 0;
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "f:O:c:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'f':
-            fmt = optarg;
-            break;
-        case 'O':
-            out = optarg;
-            break;
-        case 'c':
-            if (parse_cluster_size(optarg, &cb) < 0)
-                return usage_error("convert", "--cluster-size must be a power of two from 512 to 2M");
-            break;
-        case 'h':
-            printf("Usage: berth disk convert [-f raw|qcow2] -O raw|qcow2 [--cluster-size SIZE] SRC DST\n\n"
-                   "Copies SRC (its whole backing chain flattened) into a new image DST, leaving zero\n"
-                   "blocks unallocated. DST must not exist.\n");
-            return 0;
-        default:
-            return bad_option("convert", argv[optind - 1]);
-        }
-    }
-    if (!out)
+    int status = disk_parse_args(&a, argc, argv);
+    if (status >= 0)
+        return status;
+    if (!a.output_format)
         return usage_error("convert", "-O FORMAT is required");
     if (optind + 2 != argc)
         return usage_error("convert", "expected SRC DST");
     struct berth_error err = {0};
-    if (disk_convert(argv[optind], fmt, argv[optind + 1], out, cb, &err) < 0)
+    if (disk_convert(argv[optind], a.disk_format, argv[optind + 1], a.output_format, a.create.cluster_bits, &err) < 0)
         return fail("convert", &err);
     return 0;
 }
 
 static int disk_resize_cmd(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"disk-format", required_argument, NULL, 'f'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+    struct disk_args a = {
+        .sub = "resize",
+        .accepts = OPT_DISK_FORMAT,
+        .usage = "Usage: berth disk resize [-f raw|qcow2] FILE [+]SIZE\n\n"
+                 "Grows an image to SIZE (or by SIZE with '+'). Shrinking is refused. The image must not\n"
+                 "be in use.\n",
     };
-    const char *fmt = NULL;
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "f:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'f':
-            fmt = optarg;
-            break;
-        case 'h':
-            printf("Usage: berth disk resize [-f raw|qcow2] FILE [+]SIZE\n\n"
-                   "Grows an image to SIZE (or by SIZE with '+'). Shrinking is refused. The image must not\n"
-                   "be in use.\n");
-            return 0;
-        default:
-            return bad_option("resize", argv[optind - 1]);
-        }
-    }
+    int status = disk_parse_args(&a, argc, argv);
+    if (status >= 0)
+        return status;
     if (optind + 2 != argc)
         return usage_error("resize", "expected FILE SIZE");
-    const char *path = argv[optind], *s = argv[optind + 1];
-    bool rel = s[0] == '+';
+    const char *path = argv[optind], *fmt = a.disk_format;
+    bool rel;
     uint64_t size;
-    if (disk_parse_size(rel ? s + 1 : s, &size) < 0)
+    if (parse_size_operand(argv[optind + 1], &rel, &size) < 0)
         return usage_error("resize", "SIZE is not a size (e.g. 20G, +1G)");
     struct berth_error err = {0};
     if (rel) {
@@ -319,49 +345,24 @@ static int disk_resize_cmd(int argc, char **argv)
 
 static int disk_check(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"disk-format", required_argument, NULL, 'f'},
-        {"format", required_argument, NULL, 'o'},
-        {"repair", required_argument, NULL, 'r'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+    struct disk_args a = {
+        .sub = "check",
+        .accepts = OPT_DISK_FORMAT | OPT_OUTPUT | OPT_REPAIR,
+        .usage = "Usage: berth disk check [-f qcow2] [--repair leaks|all] [--format text|json] FILE\n\n"
+                 "Checks a qcow2 image's refcounts against its references. Exit status, as qemu-img's:\n"
+                 "0 consistent, 1 the check could not complete, 2 corruptions found, 3 only leaked\n"
+                 "clusters found (harmless), 63 format without checks. --repair leaks lowers leaked\n"
+                 "refcounts; --repair all rebuilds every refcount from the tables. The image must not be\n"
+                 "in use while it is repaired; the result describes it after the repair.\n",
+        .output = "text",
     };
-    const char *fmt = NULL, *out = "text";
-    enum qcow2_repair repair = QCOW2_REPAIR_NONE;
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "f:r:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'f':
-            fmt = optarg;
-            break;
-        case 'o':
-            out = optarg;
-            break;
-        case 'r':
-            if (!strcmp(optarg, "leaks"))
-                repair = QCOW2_REPAIR_LEAKS;
-            else if (!strcmp(optarg, "all"))
-                repair = QCOW2_REPAIR_ALL;
-            else
-                return usage_error("check", "--repair takes 'leaks' or 'all'");
-            break;
-        case 'h':
-            printf("Usage: berth disk check [-f qcow2] [--repair leaks|all] [--format text|json] FILE\n\n"
-                   "Checks a qcow2 image's refcounts against its references. Exit status, as qemu-img's:\n"
-                   "0 consistent, 1 the check could not complete, 2 corruptions found, 3 only leaked\n"
-                   "clusters found (harmless), 63 format without checks. --repair leaks lowers leaked\n"
-                   "refcounts; --repair all rebuilds every refcount from the tables. The image must not be\n"
-                   "in use while it is repaired; the result describes it after the repair.\n");
-            return 0;
-        default:
-            return bad_option("check", argv[optind - 1]);
-        }
-    }
-    if (check_output_format("check", out) < 0)
-        return EXIT_USAGE;
+    int status = disk_parse_args(&a, argc, argv);
+    if (status >= 0)
+        return status;
     if (optind + 1 != argc)
         return usage_error("check", "expected one FILE");
+    const char *fmt = a.disk_format, *out = a.output;
+    enum qcow2_repair repair = a.repair;
     const char *path = argv[optind];
     struct berth_error err = {0};
     if (!fmt && disk_probe(path, &fmt, &err) < 0) {
@@ -378,7 +379,7 @@ static int disk_check(int argc, char **argv)
         fail("check", &err);
         return r == -ENOTSUP ? 63 : 1;
     }
-    int status = res.check_errors ? 1 : res.corruptions ? 2 : res.leaks > res.leaks_fixed ? 3 : 0;
+    status = res.check_errors ? 1 : res.corruptions ? 2 : res.leaks > res.leaks_fixed ? 3 : 0;
     if (!strcmp(out, "json")) {
         json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}", "filename", path, "format", "qcow2",
                               "check-errors", (json_int_t) res.check_errors, "corruptions",

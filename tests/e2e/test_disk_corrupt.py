@@ -171,3 +171,27 @@ def test_cli_help_and_bad_input(tmp_path):
     raw = tmp_path / "r.raw"
     berth_disk("create", "-f", "raw", raw, "1M")
     assert berth_disk("check", raw, check=False).returncode == 63
+
+
+def test_cli_options_are_checked_alike_by_every_subcommand(tmp_path):
+    img = tmp_path / "a.qcow2"
+    berth_disk("create", img, "1M")
+    operands = {"create": [tmp_path / "n.qcow2", "1M"], "info": [img], "convert": ["-O", "raw", img, tmp_path / "o.raw"],
+                "resize": [img, "2M"], "check": [img]}
+    for sub, ops in operands.items():
+        p = berth_disk(sub, "-f", "vmdk", *ops, check=False)
+        assert p.returncode == 125 and f"berth disk {sub}: -f must be raw or qcow2" in p.stderr, (sub, p.stderr)
+    # An option of another subcommand is refused by name, not silently taken.
+    p = berth_disk("info", "--repair", "leaks", img, check=False)
+    assert p.returncode == 125 and "near '--repair'" in p.stderr
+    p = berth_disk("check", "--refcount-bits", "16", img, check=False)
+    assert p.returncode == 125 and "near '--refcount-bits'" in p.stderr
+    p = berth_disk("create", "-b", img, "-F", "vmdk", tmp_path / "m.qcow2", check=False)
+    assert p.returncode == 125 and "-F must be raw or qcow2" in p.stderr
+    p = berth_disk("convert", "-O", "vdi", img, tmp_path / "v.img", check=False)
+    assert p.returncode == 125 and "-O must be raw or qcow2" in p.stderr
+    assert sorted(os.listdir(tmp_path)) == ["a.qcow2"]
+    # -r is --repair for check and --refcount-bits for create.
+    assert berth_disk("check", "-r", "leaks", img).returncode == 0
+    berth_disk("create", "-r", "8", tmp_path / "r8.qcow2", "1M")
+    assert "refcount bits: 8" in berth_disk("info", tmp_path / "r8.qcow2").stdout

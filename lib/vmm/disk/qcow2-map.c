@@ -108,11 +108,12 @@ int qcow2_map_get(struct qcow2 *q, uint64_t vcluster, bool alloc, struct qcow2_m
                 q->l1_dirty_hi = (uint32_t) l1i + 1;
         }
     } else {
-        char what[64];
-        snprintf(what, sizeof(what), "L1 entry %llu (L2 table)", (unsigned long long) l1i);
-        r = qcow2_check_host(q, l2off, what, err);
-        if (r < 0)
-            return r;
+        /* The message naming the entry is only formatted on failure: this runs on every I/O. */
+        if (qcow2_check_host(q, l2off, "L2 table", NULL) < 0) {
+            char what[64];
+            snprintf(what, sizeof(what), "L1 entry %llu (L2 table)", (unsigned long long) l1i);
+            return qcow2_check_host(q, l2off, what, err);
+        }
         if (alloc && !(l1e & QCOW2_OFLAG_COPIED))
             return berth_error_set(err, -ENOTSUP,
                                    "%s: L1 entry %llu: shared L2 table (internal snapshot) cannot be written", q->path,

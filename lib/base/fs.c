@@ -73,7 +73,8 @@ static int write_all(int fd, const void *data, size_t len)
     return 0;
 }
 
-int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode, struct berth_error *err)
+static int write_replace(const char *path, const void *data, size_t len, mode_t mode, bool durable,
+                         struct berth_error *err)
 {
     _cleanup_free_ char *dir = strdup(path);
     _cleanup_free_ char *tmp = NULL;
@@ -95,7 +96,7 @@ int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
     int r = write_all(fd, data, len);
     if (r == 0 && fchmod(fd, mode) < 0)
         r = -errno;
-    if (r == 0 && fsync(fd) < 0)
+    if (r == 0 && durable && fsync(fd) < 0)
         r = -errno;
     if (r == 0 && rename(tmp, path) < 0)
         r = -errno;
@@ -103,10 +104,22 @@ int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
         unlink(tmp);
         return berth_error_errno(err, r, "%s: atomic write", path);
     }
+    if (!durable)
+        return 0;
     _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd >= 0)
         fsync(dfd);
     return 0;
+}
+
+int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode, struct berth_error *err)
+{
+    return write_replace(path, data, len, mode, true, err);
+}
+
+int fs_write_replace(const char *path, const void *data, size_t len, mode_t mode, struct berth_error *err)
+{
+    return write_replace(path, data, len, mode, false, err);
 }
 
 int fs_mkdir_p(const char *path, mode_t mode)

@@ -15,6 +15,11 @@ int fs_read_file(const char *path, size_t max, char **ret_data, size_t *ret_len,
  * A reader sees the old file or the new one, never a torn write. */
 int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode, struct berth_error *err);
 
+/* The same replace-by-rename without the two fsyncs: for state that does not outlive a boot (an OCI
+ * runtime's state.json, pid files), where readers still never see a torn file but waiting for the
+ * disk would cost more than the whole container start (several ms per fsync on a busy disk). */
+int fs_write_replace(const char *path, const void *data, size_t len, mode_t mode, struct berth_error *err);
+
 /* mkdir -p. Existing directories are fine; an existing non-directory is -ENOTDIR. */
 int fs_mkdir_p(const char *path, mode_t mode);
 

@@ -130,7 +130,7 @@ int oci_state_write(struct oci_state_dir *d, json_t *state, struct berth_error *
     _cleanup_free_ char *s = json_dumps(state, JSON_COMPACT);
     if (!s)
         return berth_error_set(err, -ENOMEM, "container %s: cannot serialise state", d->id);
-    return fs_write_atomic(p, s, strlen(s), 0600, err);
+    return fs_write_replace(p, s, strlen(s), 0600, err);
 }
 
 int oci_state_dir_remove(struct oci_state_dir *d, struct berth_error *err)

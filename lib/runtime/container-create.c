@@ -69,7 +69,7 @@ static json_t *build_state(const struct oci_config *c, const char *id, pid_t pid
                           (int) pid, "bundle", c->bundle, "rootfs", c->rootfs, "created", created, "owner", "",
                           "berth", b);
     if (s)
-        json_object_set(s, "annotations", c->annotations ? c->annotations : json_object());
+        json_object_set_new(s, "annotations", c->annotations ? json_incref(c->annotations) : json_object());
     return s;
 }
 
@@ -209,7 +209,7 @@ int container_create(const struct container_create_opts *o, pid_t *ret_pid, stru
             r = -ENOMEM;
             goto fail;
         }
-        r = fs_write_atomic(abs, buf, (size_t) n, 0644, err);
+        r = fs_write_replace(abs, buf, (size_t) n, 0644, err);
         free(abs);
         if (r < 0) {
             berth_error_prefix(err, r, "--pid-file: ");

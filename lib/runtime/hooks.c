@@ -60,8 +60,18 @@ static int run_one(const struct oci_hook *h, int fd, const char *name, const cha
     close(pipefd[0]);
     /* A hook that does not read its stdin must not block us: write what fits. */
     fcntl(pipefd[1], F_SETFL, O_NONBLOCK);
+    /* A hook may exit before reading (e.g. /bin/false): that is an EPIPE for us, never a SIGPIPE
+     * that would kill the runtime half-way through start or delete. */
+    sigset_t pipe_set, old_mask;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    sigprocmask(SIG_BLOCK, &pipe_set, &old_mask);
     ssize_t w = write(pipefd[1], state_json, len);
-    (void) w;
+    if (w < 0 && errno == EPIPE) {
+        const struct timespec zero = { 0 };
+        sigtimedwait(&pipe_set, NULL, &zero);
+    }
+    sigprocmask(SIG_SETMASK, &old_mask, NULL);
     close(pipefd[1]);
 
     int pidfd = (int) syscall(SYS_pidfd_open, pid, 0);

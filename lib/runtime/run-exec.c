@@ -71,7 +71,7 @@ static int write_pid_file(const char *path, pid_t pid, struct berth_error *err)
     }
     if (!abs)
         return -ENOMEM;
-    int r = fs_write_atomic(abs, buf, (size_t) n, 0644, err);
+    int r = fs_write_replace(abs, buf, (size_t) n, 0644, err);
     return r < 0 ? berth_error_prefix(err, r, "--pid-file: ") : 0;
 }
 

@@ -40,8 +40,10 @@ def test_cve_2019_5736_runtime_binary_cannot_be_overwritten(oci):
     oci.ok("exec", "--detach", cid, "/bin/sh", "-c", attack)
     rootfs = b / "rootfs"
     link = wait_file(rootfs / "tmp" / "exe-link")
-    # pid 1 is the runtime, but a sealed in-memory copy, not the file on the host.
-    assert "memfd:" in link, link
+    # pid 1 is the runtime, but not the file on the host as such: a read-only detached bind mount
+    # of it (the link reads "/", the root of that mount) or, where the mount API is refused, a
+    # sealed in-memory copy.
+    assert link.strip() == "/" or "memfd:" in link, link
     oci.ok("start", cid)
     (rootfs / "tmp" / "go").write_text("")
     wait_file(rootfs / "tmp" / "done")
@@ -53,11 +55,12 @@ def test_cve_2019_5736_runtime_binary_cannot_be_overwritten(oci):
 
 
 def test_cve_2019_5736_exec_of_proc_self_exe_runs_the_sealed_copy(oci):
-    """exec of /proc/self/exe (the shebang trick's effect) gets the sealed copy, which cannot be
-    opened for writing."""
+    """exec of /proc/self/exe (the shebang trick's effect) gets the read-only (or sealed) runtime,
+    which cannot be opened for writing."""
     b = oci.bundle(args=["/bin/sleep", "1000"])
-    # Give the container the runtime's shared libraries, so that it could run it at all.
-    out = subprocess.run(["ldd", oci.bin], capture_output=True, text=True, check=True).stdout
+    # Give the container the runtime's shared libraries (if it is dynamic: the ASan build), so
+    # that it could run it at all.
+    out = subprocess.run(["ldd", oci.bin], capture_output=True, text=True).stdout
     for lib in re.findall(r"(/\S+\.so[.\d]*)", out):
         dest = b / "rootfs" / lib.lstrip("/")
         dest.parent.mkdir(parents=True, exist_ok=True)

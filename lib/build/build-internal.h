@@ -9,7 +9,14 @@
 #include "base/error.h"
 #include "build/build.h"
 #include "build/containerfile.h"
+#include "build/ignore.h"
 #include "image/image.h"
+
+/* A finished stage of a multi-stage build: COPY --from and FROM can name it. */
+struct build_stage {
+    char *name;  /* the AS name, NULL when it has none (index only) */
+    char *image; /* manifest digest of its last step's image */
+};
 
 struct build_state {
     const struct build_options *opts;
@@ -20,6 +27,11 @@ struct build_state {
     json_t *layers;  /* manifest layer descriptors */
     char *image;     /* manifest digest of the current step's image; NULL right after FROM scratch */
     char **args;     /* ARG values in scope, KEY=VALUE */
+    struct build_ignore *ignore; /* the context's .dockerignore, NULL when none */
+    struct build_stage *stages;  /* the stages before the current one */
+    size_t n_stages;
+    char *cur_stage_name;        /* AS name of the current stage, NULL when none */
+    size_t n_steps;              /* instructions to run (all, or up to the end of --target's stage) */
 };
 
 void build_out(struct build_state *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

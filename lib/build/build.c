@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -149,6 +150,11 @@ static int load_image(struct build_state *st, const char *what, struct berth_err
 
 static int from_scratch(struct build_state *st, struct berth_error *err)
 {
+    json_decref(st->config);
+    json_decref(st->layers);
+    free(st->image);
+    st->config = st->layers = NULL;
+    st->image = NULL;
     json_t *cfg = json_pack("{s:s, s:s, s:{}, s:{s:s, s:[]}, s:[]}", "architecture", oci_host_architecture(), "os",
                             "linux", "config", "rootfs", "type", "layers", "diff_ids", "history");
     json_t *layers = json_array();
@@ -352,6 +358,109 @@ static int declare_arg(struct build_state *st, const char *text, struct berth_er
     return strv_push(&st->args, kv) < 0 ? berth_error_set(err, -ENOMEM, "out of memory") : 0;
 }
 
+static bool stage_name_valid(const char *name)
+{
+    if (!((*name >= 'a' && *name <= 'z') || (*name >= 'A' && *name <= 'Z')) || strlen(name) > 128)
+        return false;
+    for (const char *s = name; *s; s++)
+        if (!is_name_char(*s, false) && *s != '.' && *s != '-')
+            return false;
+    return true;
+}
+
+/* "IMAGE [AS NAME]": *ret_image and *ret_name point into words (NULL name when none). */
+static int parse_from(char **words, const char **ret_image, const char **ret_name, struct berth_error *err)
+{
+    size_t n = strv_length(words);
+    if (n && !strncmp(words[0], "--", 2))
+        return berth_error_set(err, -EINVAL, "unsupported option '%s'", words[0]);
+    if (n == 1) {
+        *ret_image = words[0];
+        *ret_name = NULL;
+        return 0;
+    }
+    if (n == 3 && !strcasecmp(words[1], "as")) {
+        if (!stage_name_valid(words[2]))
+            return berth_error_set(err, -EINVAL, "'%s': a stage name starts with a letter, then letters, digits, "
+                                   "'_', '.', '-'", words[2]);
+        *ret_image = words[0];
+        *ret_name = words[2];
+        return 0;
+    }
+    return berth_error_set(err, -EINVAL, "expected IMAGE [AS NAME]");
+}
+
+/* Ends the current stage (if any), recording its image for COPY --from and FROM. */
+static int end_stage(struct build_state *st, struct berth_error *err)
+{
+    if (!st->config)
+        return 0; /* before the first FROM */
+    if (!st->image) {
+        int r = commit_image(st, "FROM scratch", NULL, NULL, 0, err);
+        if (r < 0)
+            return r;
+    }
+    struct build_stage *n = realloc(st->stages, (st->n_stages + 1) * sizeof(*n));
+    if (!n)
+        return berth_error_set(err, -ENOMEM, "out of memory");
+    st->stages = n;
+    n[st->n_stages].name = TAKE_PTR(st->cur_stage_name);
+    n[st->n_stages].image = strdup(st->image);
+    st->n_stages++;
+    return n[st->n_stages - 1].image ? 0 : berth_error_set(err, -ENOMEM, "out of memory");
+}
+
+static int begin_stage(struct build_state *st, const char *text, struct berth_error *err)
+{
+    _cleanup_strv_ char **words = NULL;
+    if (cf_split_words(text, &words) < 0)
+        return berth_error_set(err, -EINVAL, "FROM: unbalanced quotes");
+    const char *image = NULL, *name = NULL;
+    int r = parse_from(words, &image, &name, err);
+    if (r < 0)
+        return berth_error_prefix(err, r, "FROM: ");
+    if ((r = end_stage(st, err)) < 0)
+        return r;
+    for (size_t i = 0; name && i < st->n_stages; i++)
+        if (st->stages[i].name && !strcasecmp(st->stages[i].name, name))
+            return berth_error_set(err, -EINVAL, "FROM: the stage name '%s' is used twice", name);
+    if (name && !(st->cur_stage_name = strdup(name)))
+        return berth_error_set(err, -ENOMEM, "out of memory");
+    /* A previous stage's name wins over an image of the same name, as in Docker. */
+    for (size_t i = st->n_stages; i-- > 0;)
+        if (st->stages[i].name && !strcasecmp(st->stages[i].name, image)) {
+            r = load_image(st, st->stages[i].image, err);
+            return r < 0 ? berth_error_prefix(err, r, "FROM: ") : 0;
+        }
+    if (!strcmp(image, "scratch"))
+        return from_scratch(st, err);
+    r = load_image(st, image, err);
+    return r < 0 ? berth_error_prefix(err, r, "FROM: ") : 0;
+}
+
+/* The number of instructions to run for --target: up to the end of the stage named target. */
+static int target_end(const struct containerfile *cf, const char *target, size_t *ret, struct berth_error *err)
+{
+    bool in_target = false;
+    for (size_t i = 0; i < cf->n; i++) {
+        if (cf->ins[i].op != CF_FROM)
+            continue;
+        if (in_target) {
+            *ret = i;
+            return 0;
+        }
+        _cleanup_strv_ char **w = NULL;
+        if (cf_split_words(cf->ins[i].args, &w) == 0 && strv_length(w) == 3 && !strcasecmp(w[1], "as") &&
+            !strcasecmp(w[2], target))
+            in_target = true;
+    }
+    if (!in_target)
+        return berth_error_set(err, -EINVAL, "--target %s: %s has no stage of that name (FROM IMAGE AS %s)", target,
+                               cf->path, target);
+    *ret = cf->n;
+    return 0;
+}
+
 static void cache_key(const char *parent, const char *what, const char *extra, char out[72])
 {
     _cleanup_free_ char *s = NULL;
@@ -373,16 +482,12 @@ static int run_step(struct build_state *st, const struct cf_instruction *in, siz
         return berth_error_set(err, -EINVAL, "bad variable reference in '%s'", in->args);
     if (!text)
         return berth_error_set(err, -ENOMEM, "out of memory");
-    build_out(st, "STEP %zu/%zu: %s %s", idx + 1, st->cf->n, in->keyword, text);
+    build_out(st, "STEP %zu/%zu: %s %s", idx + 1, st->n_steps, in->keyword, text);
     res->steps++;
     if (in->op == CF_ARG)
         return declare_arg(st, text, err);
-    if (in->op == CF_FROM) {
-        if (!strcmp(text, "scratch"))
-            return from_scratch(st, err);
-        int r = load_image(st, text, err);
-        return r < 0 ? berth_error_prefix(err, r, "FROM: ") : 0;
-    }
+    if (in->op == CF_FROM)
+        return begin_stage(st, text, err);
     _cleanup_free_ char *created_by = NULL;
     if (asprintf(&created_by, "%s %s", in->keyword, text) < 0)
         return berth_error_set(err, -ENOMEM, "out of memory");
@@ -484,10 +589,14 @@ int build_run(const struct build_options *opts, struct build_result *ret, struct
     _cleanup_close_ int ctx = open(opts->context, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (ctx < 0)
         return berth_error_errno(err, -errno, "build context %s", opts->context);
-    struct build_state st = { .opts = opts, .cf = cf, .context_fd = ctx };
+    struct build_state st = { .opts = opts, .cf = cf, .context_fd = ctx, .n_steps = cf->n };
+    if (opts->target && (r = target_end(cf, opts->target, &st.n_steps, err)) < 0)
+        return r;
+    if ((r = build_ignore_load(ctx, &st.ignore, err)) < 0)
+        return r;
     r = image_store_open(NULL, &st.is, err);
     struct build_result res = { 0 };
-    for (size_t i = 0; r == 0 && i < cf->n; i++) {
+    for (size_t i = 0; r == 0 && i < st.n_steps; i++) {
         r = run_step(&st, &cf->ins[i], i, &res, err);
         if (r < 0)
             r = berth_error_prefix(err, r, "%s:%u: ", cf->path, cf->ins[i].line);
@@ -511,6 +620,13 @@ int build_run(const struct build_options *opts, struct build_result *ret, struct
     free(st.image);
     strv_free(st.args);
     image_store_free(st.is);
+    build_ignore_free(st.ignore);
+    for (size_t i = 0; i < st.n_stages; i++) {
+        free(st.stages[i].name);
+        free(st.stages[i].image);
+    }
+    free(st.stages);
+    free(st.cur_stage_name);
     if (r < 0) {
         build_result_clear(&res);
         return r;

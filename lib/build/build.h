@@ -17,6 +17,7 @@ struct build_options {
     const char *tag;      /* NAME[:TAG] for the result, may be NULL */
     char **build_args;    /* KEY=VALUE, NULL-terminated, may be NULL */
     const char *network;  /* for RUN containers: NULL or "none" (default), "host", a berth network */
+    const char *target;   /* stop after the stage of this name (FROM IMAGE AS NAME); NULL: build all */
     bool no_cache;
     /* Progress ("STEP 2/5: COPY ...", "--> Using cache ...") and RUN output, line by line. */
     void (*out)(void *userdata, const char *line);

@@ -206,10 +206,6 @@ int containerfile_parse(const char *path, const char *text, size_t len, struct c
     if (first == cf->n || cf->ins[first].op != CF_FROM)
         return berth_error_set(err, -EINVAL, "%s:%u: the first instruction must be FROM (only ARG may precede it)",
                                path, first < cf->n ? cf->ins[first].line : cf->ins[0].line);
-    for (size_t i = first + 1; i < cf->n; i++)
-        if (cf->ins[i].op == CF_FROM)
-            return berth_error_set(err, -EINVAL, "%s:%u: multi-stage builds (a second FROM) are not supported", path,
-                                   cf->ins[i].line);
     *ret = TAKE_PTR(cf);
     return 0;
 }

@@ -166,10 +166,10 @@ static int cmp_names(const void *a, const void *b)
     return strcmp(*(char *const *) a, *(char *const *) b);
 }
 
-static int add_node(struct layer_writer *lw, int dir_fd, const char *name, const char *dest,
+static int add_node(struct layer_writer *lw, int dir_fd, const char *name, const char *dest, const char *src,
                     const struct layer_tree_opts *o, unsigned depth);
 
-static int add_children(struct layer_writer *lw, int dir_fd, const char *name, const char *dest,
+static int add_children(struct layer_writer *lw, int dir_fd, const char *name, const char *dest, const char *src,
                         const struct layer_tree_opts *o, unsigned depth)
 {
     int fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -212,7 +212,13 @@ static int add_children(struct layer_writer *lw, int dir_fd, const char *name, c
             r = berth_error_set(lw->err, -ENAMETOOLONG, "%s/%s: path too long", dest, names[i]);
             break;
         }
-        r = add_node(lw, dirfd(d), names[i], child, o, depth + 1);
+        char child_src[PATH_MAX];
+        if ((size_t) snprintf(child_src, sizeof(child_src), "%s%s%s", src, *src ? "/" : "", names[i]) >=
+            sizeof(child_src)) {
+            r = berth_error_set(lw->err, -ENAMETOOLONG, "%s/%s: path too long", src, names[i]);
+            break;
+        }
+        r = add_node(lw, dirfd(d), names[i], child, child_src, o, depth + 1);
     }
     for (size_t i = 0; i < n; i++)
         free(names[i]);
@@ -220,7 +226,7 @@ static int add_children(struct layer_writer *lw, int dir_fd, const char *name, c
     return r;
 }
 
-static int add_node(struct layer_writer *lw, int dir_fd, const char *name, const char *dest,
+static int add_node(struct layer_writer *lw, int dir_fd, const char *name, const char *dest, const char *src,
                     const struct layer_tree_opts *o, unsigned depth)
 {
     if (depth > LAYER_DEPTH_MAX)
@@ -231,6 +237,9 @@ static int add_node(struct layer_writer *lw, int dir_fd, const char *name, const
     if (o->whiteouts && S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0))
         return add_whiteout(lw, dest, NULL);
     if (S_ISSOCK(st.st_mode))
+        return 0;
+    int ignored = build_ignore_check(o->ignore, src, S_ISDIR(st.st_mode));
+    if (ignored == IGNORE_EXCLUDED)
         return 0;
     int r = 0;
     if (*dest) {
@@ -289,14 +298,14 @@ static int add_node(struct layer_writer *lw, int dir_fd, const char *name, const
         if (n == 1 && v[0] == 'y' && (r = add_whiteout(lw, dest, ".wh..wh..opq")) < 0)
             return r;
     }
-    return add_children(lw, dir_fd, name, dest, o, depth);
+    return add_children(lw, dir_fd, name, dest, src, o, depth);
 }
 
 int layer_writer_add_tree(struct layer_writer *lw, int dir_fd, const char *name, const char *dest,
                           const struct layer_tree_opts *opts, struct berth_error *err)
 {
     lw->err = err;
-    return add_node(lw, dir_fd, name, dest, opts, 0);
+    return add_node(lw, dir_fd, name, dest, opts->src ? opts->src : "", opts, 0);
 }
 
 int layer_writer_finish(struct layer_writer *lw, char ret_diff_id[72], char **ret_digest, uint64_t *ret_size,

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "base/error.h"
+#include "build/ignore.h"
 #include "image/blobstore.h"
 
 struct layer_writer;
@@ -16,6 +17,10 @@ struct layer_tree_opts {
                        * become .wh.NAME and .wh..wh..opq entries */
     bool zero_mtime;  /* for content hashes (cache keys): mtimes do not count */
     long uid, gid;    /* owner of every entry; -1 keeps the file's own */
+    /* .dockerignore: entries it excludes are left out; src is the tree's path relative to the
+     * build context ("" for the context itself). NULL: everything. */
+    const struct build_ignore *ignore;
+    const char *src;
 };
 
 /* bs NULL: hash only (no blob is written). */

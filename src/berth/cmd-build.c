@@ -17,14 +17,16 @@ static void build_usage(FILE *out)
 {
     fprintf(out,
             "Usage: berth build [OPTIONS] CONTEXT\n\n"
-            "Builds an image from a Containerfile (a Dockerfile subset: FROM, COPY, ADD, RUN, ENV, WORKDIR,\n"
-            "USER, EXPOSE, LABEL, ENTRYPOINT, CMD, ARG) with CONTEXT as the directory COPY reads from.\n"
+            "Builds an image from a Containerfile (a Dockerfile subset: FROM [AS], COPY [--from], ADD, RUN, ENV,\n"
+            "WORKDIR, USER, EXPOSE, LABEL, ENTRYPOINT, CMD, ARG) with CONTEXT as the directory COPY reads from\n"
+            "(minus what CONTEXT/.dockerignore excludes).\n"
             "Each step is cached by content; RUN steps run in a berth container without a network.\n\n"
             "Options:\n"
             "  -f, --file FILE          the Containerfile (default: CONTEXT/Containerfile, then\n"
             "                           CONTEXT/Dockerfile)\n"
             "  -t, --tag NAME[:TAG]     name the result\n"
             "      --build-arg K=V      value for ARG K; repeat\n"
+            "      --target STAGE       build up to the end of stage STAGE (FROM IMAGE AS STAGE)\n"
             "      --no-cache           run every step again\n"
             "      --network NET        network for RUN steps: none (default), host, or a berth network\n"
             "  -q, --quiet              print only the image id\n"
@@ -53,6 +55,7 @@ int cmd_build(int argc, char **argv)
         { "build-arg", required_argument, NULL, 'B' }, { "no-cache", no_argument, NULL, 'N' },
         { "network", required_argument, NULL, 'n' },   { "quiet", no_argument, NULL, 'q' },
         { "format", required_argument, NULL, 'F' },    { "help", no_argument, NULL, 'h' },
+        { "target", required_argument, NULL, 'T' },
         { NULL, 0, NULL, 0 },
     };
     struct build_options bo = { 0 };
@@ -75,6 +78,9 @@ int cmd_build(int argc, char **argv)
             break;
         case 'N':
             bo.no_cache = true;
+            break;
+        case 'T':
+            bo.target = optarg;
             break;
         case 'n':
             bo.network = optarg;

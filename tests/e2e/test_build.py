@@ -189,9 +189,9 @@ def test_from_scratch_exports(env, tmp_path):
     ("FROM busybox\nRUN no-such-binary\n", {}, "exited with code 127"),
     ("FROM no-such-image\n", {}, "Containerfile:1: FROM: image 'no-such-image' not found"),
     ("RUN true\n", {}, "Containerfile:1: the first instruction must be FROM"),
-    ("FROM busybox\nFROM busybox\n", {}, "Containerfile:2: multi-stage builds"),
     ("FROM busybox\nEXPOSE http\n", {}, "Containerfile:2: EXPOSE: 'http': expected PORT"),
-    ("FROM busybox\nCOPY --from=x a b\n", {"a": "a"}, "Containerfile:2: COPY: unsupported option '--from=x'"),
+    ("FROM busybox\nCOPY --from=x a b\n", {"a": "a"}, "Containerfile:2: COPY: --from=x: no earlier stage"),
+    ("FROM busybox\nCOPY --link a b\n", {"a": "a"}, "Containerfile:2: COPY: unsupported option '--link'"),
     ("FROM busybox\nENV\n", {}, "Containerfile:2: ENV needs arguments"),
 ])
 def test_failures_name_the_line_and_leave_nothing(env, tmp_path, containerfile, files, message):

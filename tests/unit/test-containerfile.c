@@ -9,6 +9,7 @@
 
 #include "base/strv.h"
 #include "build/containerfile.h"
+#include "build/ignore.h"
 
 static struct containerfile *parse_ok(const char *text)
 {
@@ -53,7 +54,6 @@ static void test_errors(void **state)
     parse_bad("", "no instructions");
     parse_bad("FROM a\nHEALTHCHECK x\n", "Containerfile:2: unknown or unsupported instruction 'HEALTHCHECK'");
     parse_bad("RUN x\n", "Containerfile:1: the first instruction must be FROM");
-    parse_bad("FROM a\nFROM b\n", "Containerfile:2: multi-stage");
     parse_bad("FROM a\nCOPY\n", "Containerfile:2: COPY needs arguments");
     struct containerfile *cf = NULL;
     struct berth_error err = { 0 };
@@ -75,11 +75,64 @@ static void test_words(void **state)
     assert_int_equal(cf_split_words("a \"b", &w), -EINVAL);
 }
 
+/* Several FROMs parse (multi-stage builds); the stage syntax is checked when the build runs. */
+static void test_multi_stage_parses(void **state)
+{
+    struct containerfile *cf = NULL;
+    struct berth_error err = { 0 };
+    const char *text = "FROM a AS build\nRUN x\nFROM b\nCOPY --from=build /x /y\n";
+    assert_int_equal(containerfile_parse("Containerfile", text, strlen(text), &cf, &err), 0);
+    assert_int_equal(cf->n, 4);
+    assert_int_equal(cf->ins[2].op, CF_FROM);
+    containerfile_free(cf);
+}
+
+static void test_ignore_patterns(void **state)
+{
+    /* a pattern matches the path or one of its parent directories */
+    assert_true(build_ignore_pattern_match("build", "build/x/y.o"));
+    assert_true(build_ignore_pattern_match("*.log", "a.log"));
+    assert_false(build_ignore_pattern_match("*.log", "sub/a.log")); /* '*' stays in one component */
+    assert_true(build_ignore_pattern_match("**/*.log", "sub/deep/a.log"));
+    assert_true(build_ignore_pattern_match("**/*.log", "a.log")); /* ** matches zero components */
+    assert_true(build_ignore_pattern_match("docs/**/*.md", "docs/a/b/c.md"));
+    assert_true(build_ignore_pattern_match("docs/**/*.md", "docs/c.md"));
+    assert_false(build_ignore_pattern_match("docs/**/*.md", "doc/c.md"));
+    assert_true(build_ignore_pattern_match("f?le[0-9]", "file7"));
+    assert_false(build_ignore_pattern_match("f?le[0-9]", "file"));
+    assert_true(build_ignore_pattern_match("**", "anything/at/all"));
+    assert_false(build_ignore_pattern_match("a/b", "a"));
+
+    struct build_ignore *ig = NULL;
+    assert_int_equal(build_ignore_parse("# c\n\n  *.tmp  \n/secret\n./build/\n!build/keep\n\r\n", &ig), 0);
+    assert_int_equal(build_ignore_check(ig, "x.tmp", false), IGNORE_EXCLUDED);
+    assert_int_equal(build_ignore_check(ig, "secret", false), IGNORE_EXCLUDED);
+    assert_int_equal(build_ignore_check(ig, "secret/inner", false), IGNORE_EXCLUDED);
+    assert_int_equal(build_ignore_check(ig, "build/out.o", false), IGNORE_EXCLUDED);
+    assert_int_equal(build_ignore_check(ig, "build/keep", false), IGNORE_KEEP); /* the last match wins */
+    assert_int_equal(build_ignore_check(ig, "build", true), IGNORE_EXCLUDED_DESCEND);
+    assert_int_equal(build_ignore_check(ig, "src/main.c", false), IGNORE_KEEP);
+    assert_int_equal(build_ignore_check(ig, "", true), IGNORE_KEEP); /* the context itself */
+    build_ignore_free(ig);
+    assert_int_equal(build_ignore_check(NULL, "x.tmp", false), IGNORE_KEEP);
+
+    /* exceptions only: no directory needs a descent decision */
+    assert_int_equal(build_ignore_parse("a\n", &ig), 0);
+    assert_int_equal(build_ignore_check(ig, "a", true), IGNORE_EXCLUDED);
+    build_ignore_free(ig);
+    /* many ** components stay bounded */
+    assert_int_equal(build_ignore_parse("**/**/**/**/**/**/**/**/**/**/**/**/z\n", &ig), 0);
+    assert_int_equal(build_ignore_check(ig, "a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p/q/r/s/t/u/v/w/x/y", false), IGNORE_KEEP);
+    build_ignore_free(ig);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lines),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_multi_stage_parses),
+        cmocka_unit_test(test_ignore_patterns),
         cmocka_unit_test(test_words),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 
 #include "base/cleanup.h"
@@ -10,6 +11,8 @@
 #include "base/json.h"
 #include "base/strv.h"
 #include "containers/spec.h"
+#include "runtime/security.h"
+#include "containers/privileged.h"
 #include "containers/seccomp-profile.h"
 #include "image/defaults.h"
 #include "oci/config.h"
@@ -44,6 +47,14 @@ static int cap_name(const char *in, char *out, size_t cap, struct berth_error *e
     return 0;
 }
 
+/* Whether berth itself may hand cap out: "all capabilities" (--privileged, --cap-add ALL) means
+ * all that this host's bounding set holds (here, for one, no CAP_SYS_RESOURCE). */
+static bool cap_available(const char *cap)
+{
+    int n = caps_from_name(cap);
+    return n >= 0 && prctl(PR_CAPBSET_READ, (unsigned long) n, 0, 0, 0) == 1;
+}
+
 static int build_caps(json_t *spec, json_t **ret, struct berth_error *err)
 {
     static const char *const all_caps[] = {
@@ -55,8 +66,10 @@ static int build_caps(json_t *spec, json_t **ret, struct berth_error *err)
         "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM",
         "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE", NULL };
     _cleanup_strv_ char **caps = NULL;
-    for (size_t i = 0; default_caps[i]; i++)
-        strv_push(&caps, default_caps[i]);
+    bool privileged = json_is_true(json_object_get(spec, "privileged"));
+    for (size_t i = 0; privileged ? all_caps[i] != NULL : default_caps[i] != NULL; i++)
+        if (!privileged || cap_available(all_caps[i]))
+            strv_push(&caps, privileged ? all_caps[i] : default_caps[i]);
     json_t *add = json_object_get(spec, "cap_add"), *drop = json_object_get(spec, "cap_drop");
     size_t i;
     json_t *x;
@@ -69,7 +82,8 @@ static int build_caps(json_t *spec, json_t **ret, struct berth_error *err)
             strv_free(caps);
             caps = NULL;
             for (size_t k = 0; all_caps[k]; k++)
-                strv_push(&caps, all_caps[k]);
+                if (cap_available(all_caps[k]))
+                    strv_push(&caps, all_caps[k]);
         } else if (strv_env_find(caps, name) < 0) {
             bool known = false;
             for (size_t k = 0; all_caps[k]; k++)
@@ -209,6 +223,17 @@ int ctr_build_config(json_t *spec, json_t *image_config, const char *id, json_t 
     json_t *seccomp = NULL;
     if (r == 0 && (r = ctr_seccomp_config(spec, json_object_get(caps, "bounding"), &seccomp, err)) == 0 && seccomp)
         json_object_set_new(json_object_get(cfg, "linux"), "seccomp", seccomp);
+    /* After the seccomp choice: --privileged drops the default filter, but a profile given
+     * explicitly with --security-opt still applies (as in Docker). */
+    if (r == 0 && json_is_true(json_object_get(spec, "privileged"))) {
+        json_t *explicit_seccomp = json_object_get(json_object_get(cfg, "linux"), "seccomp");
+        if (explicit_seccomp)
+            json_incref(explicit_seccomp);
+        r = ctr_apply_privileged(cfg, err);
+        if (explicit_seccomp && json_object_get(spec, "seccomp") && json_is_object(json_object_get(spec, "seccomp")))
+            json_object_set(json_object_get(cfg, "linux"), "seccomp", explicit_seccomp);
+        json_decref(explicit_seccomp);
+    }
     const char *hostname = json_string_value(json_object_get(spec, "hostname"));
     char short_id[13];
     snprintf(short_id, sizeof(short_id), "%.12s", id);

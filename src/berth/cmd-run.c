@@ -47,6 +47,7 @@ static const char run_usage[] =
     "      --cap-add CAP        add a capability (repeatable, ALL)\n"
     "      --cap-drop CAP       drop a capability (repeatable, ALL)\n"
     "      --security-opt OPT   seccomp=unconfined, seccomp=PROFILE.json (OCI or Docker format)\n"
+    "      --privileged         every capability, the host's devices, no seccomp filter, /sys writable\n"
     "  -h, --hostname NAME      hostname (default: the short id)\n"
     "      --network NET        none (default: loopback only), host, or a berth network (berth: the default one);\n"
     "                           repeat it to join several networks (eth0, eth1, ...)\n"
@@ -95,7 +96,7 @@ static int parse_run(int argc, char **argv, json_t *spec, const char **name, boo
                      const char **restart)
 {
     enum { O_RM = 256, O_NAME, O_ENV_FILE, O_TMPFS, O_ENTRYPOINT, O_CPUS, O_PIDS, O_RO, O_CAP_ADD, O_CAP_DROP,
-           O_NETWORK, O_RESTART, O_HELP, O_IP, O_MAC, O_SECURITY_OPT };
+           O_NETWORK, O_RESTART, O_HELP, O_IP, O_MAC, O_SECURITY_OPT, O_PRIVILEGED };
     static const struct option opts[] = {
         { "detach", no_argument, NULL, 'd' },          { "rm", no_argument, NULL, O_RM },
         { "name", required_argument, NULL, O_NAME },   { "env", required_argument, NULL, 'e' },
@@ -110,6 +111,7 @@ static int parse_run(int argc, char **argv, json_t *spec, const char **name, boo
         { "publish", required_argument, NULL, 'p' },   { "ip", required_argument, NULL, O_IP },
         { "mac-address", required_argument, NULL, O_MAC },
         { "security-opt", required_argument, NULL, O_SECURITY_OPT },
+        { "privileged", no_argument, NULL, O_PRIVILEGED },
         { "interactive", no_argument, NULL, 'i' },     { "tty", no_argument, NULL, 't' },
         { NULL, 0, NULL, 0 },
     };
@@ -256,6 +258,9 @@ static int parse_run(int argc, char **argv, json_t *spec, const char **name, boo
             break;
         case O_RESTART:
             *restart = optarg;
+            break;
+        case O_PRIVILEGED:
+            json_object_set_new(spec, "privileged", json_true());
             break;
         case O_SECURITY_OPT: {
             struct berth_error serr = { 0 };

@@ -102,3 +102,27 @@ def test_bad_security_opts(env, tmp_path):
         assert p.returncode == 125 and needle in p.stderr, (opts, p.stderr)
         assert len(p.stderr.strip().splitlines()) == 1
     assert json.loads(berth(env, "ps", "-a", "--format", "json").stdout) == []
+
+
+def test_privileged(env, tmp_path):
+    host_dev = next(d for d in ("/dev/net/tun", "/dev/loop-control", "/dev/kvm", "/dev/fuse") if os.path.exists(d))
+    with open("/proc/self/status") as f:
+        bounding = next(line.split()[1] for line in f if line.startswith("CapBnd:"))
+    script = (f"grep -E '^(Seccomp|CapEff):' /proc/self/status; test -c {host_dev} && echo has-host-dev; "
+              "mount -t tmpfs none /tmp && echo mounted; grep ' /sys ' /proc/mounts | grep -c rw, ; "
+              "unshare -U true && echo userns")
+    out = berth(env, "run", "--rm", "--privileged", "busybox", "sh", "-c", script).stdout.split("\n")
+    assert out[0].split() == ["CapEff:", bounding]  # every capability this host can hand out
+    assert out[1].split() == ["Seccomp:", "0"]
+    assert out[2:6] == ["has-host-dev", "mounted", "1", "userns"], out
+    # without --privileged none of it
+    p = berth(env, "run", "--rm", "busybox", "sh", "-c", f"test -e {host_dev} || echo no-dev; "
+                                                          "mount -t tmpfs none /tmp 2>/dev/null || echo no-mount")
+    assert p.stdout.split() == ["no-dev", "no-mount"]
+    # an explicit profile still applies to a privileged container
+    prof = tmp_path / "p.json"
+    prof.write_text(json.dumps({"defaultAction": "SCMP_ACT_ALLOW",
+                                "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]}))
+    p = berth(env, "run", "--rm", "--privileged", "--security-opt", f"seccomp={prof}", "busybox", "mkdir", "/tmp/x",
+              check=False)
+    assert p.returncode == 1 and "Operation not permitted" in p.stderr

@@ -50,6 +50,7 @@ json_t *ctr_record_to_json(const struct ctr_record *rec);
 
 char *ctr_dir(const char *id);        /* $BERTH_ROOT/containers/<id> */
 char *ctr_oci_root(void);             /* $BERTH_RUNTIME_DIR/oci */
+char *ctr_run_dir(const char *id);    /* $BERTH_RUNTIME_DIR/containers/<id>: the attach socket */
 
 /* Folds what the monitor recorded (exit.json) and the runtime state into rec and the database. */
 int ctr_refresh(struct store *s, struct ctr_record *rec, struct berth_error *err);

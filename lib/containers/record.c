@@ -220,3 +220,9 @@ json_t *ctr_record_to_json(const struct ctr_record *r)
     }
     return o;
 }
+
+char *ctr_run_dir(const char *id)
+{
+    char *p;
+    return asprintf(&p, "%s/containers/%s", berth_runtime_dir(), id) < 0 ? NULL : p;
+}

@@ -7,8 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -19,6 +21,7 @@
 #include "base/process.h"
 #include "base/json.h"
 #include "base/strv.h"
+#include "containers/attach.h"
 #include "containers/spec.h"
 #include "image/image.h"
 #include "image/mount.h"
@@ -291,9 +294,67 @@ static void release_runtime(const struct ctr_record *rec)
     _cleanup_free_ char *rootfs = ctr_path(rec, "rootfs");
     if (rootfs)
         umount2(rootfs, MNT_DETACH);
+    _cleanup_free_ char *run = ctr_run_dir(rec->id);
+    if (run)
+        fs_rm_rf(run);
+}
+
+/* Moves each src[k] (-1: none) to fd 3 + k for the monitor, without clobbering another source on the
+ * way: all go above 10 first. The targets lose FD_CLOEXEC; the copies above 10 keep it. */
+static int move_monitor_fds(const int *src, int n)
+{
+    int tmp[8];
+    for (int k = 0; k < n; k++)
+        if (src[k] >= 0 && (tmp[k] = fcntl(src[k], F_DUPFD_CLOEXEC, 10)) < 0)
+            return -errno;
+    for (int k = 0; k < n; k++)
+        if (src[k] >= 0 && dup2(tmp[k], 3 + k) < 0)
+            return -errno;
+    return 0;
+}
+
+static void close_pair(int p[2])
+{
+    for (int i = 0; i < 2; i++)
+        if (p[i] >= 0) {
+            close(p[i]);
+            p[i] = -1;
+        }
+}
+
+/* The user, and with a pty its size, go into config.json just before each start. */
+static int ctr_prepare_config(const struct ctr_record *rec, const char *cfg_path, const char *rootfs,
+                              const struct ctr_start_opts *o, struct berth_error *err)
+{
+    const char *user = json_string_value(json_object_get(rec->spec, "user"));
+    bool tty = json_is_true(json_object_get(rec->spec, "tty"));
+    if (!user && !tty)
+        return 0;
+    _cleanup_json_ json_t *cfg = NULL;
+    int r = json_load_path(cfg_path, 1 << 20, &cfg, err);
+    if (r == 0)
+        r = resolve_user(rootfs, user, cfg, err);
+    if (r == 0 && tty) {
+        json_t *process = json_object_get(cfg, "process");
+        json_object_set_new(process, "terminal", json_true());
+        if (o->rows && o->cols)
+            json_object_set_new(process, "consoleSize", json_pack("{s:i, s:i}", "height", (int) o->rows,
+                                                                  "width", (int) o->cols));
+        else
+            json_object_del(process, "consoleSize");
+    }
+    if (r == 0)
+        r = json_write_path(cfg_path, cfg, err);
+    return r;
 }
 
 int ctr_start(struct store *s, struct ctr_record *rec, bool keep_on_exit, struct berth_error *err)
+{
+    struct ctr_start_opts o = { .keep_on_exit = keep_on_exit };
+    return ctr_start_with(s, rec, &o, err);
+}
+
+int ctr_start_with(struct store *s, struct ctr_record *rec, const struct ctr_start_opts *o, struct berth_error *err)
 {
     int r = ctr_refresh(s, rec, err);
     if (r < 0)
@@ -315,34 +376,31 @@ int ctr_start(struct store *s, struct ctr_record *rec, bool keep_on_exit, struct
     _cleanup_free_ char *rootfs = dir ? fs_path_join(dir, "rootfs") : NULL;
     if (!log || !exit_file || !oci || !cfg_path || !rootfs)
         return berth_error_set(err, -ENOMEM, "out of memory");
+    bool tty = json_is_true(json_object_get(rec->spec, "tty"));
+    bool interactive = json_is_true(json_object_get(rec->spec, "interactive"));
     release_runtime(rec); /* a previous run's leftovers */
     unlink(exit_file);
     r = mount_rootfs(rec, dir, err);
     if (r < 0)
         return r;
-    const char *user = json_string_value(json_object_get(rec->spec, "user"));
-    if (user) {
-        _cleanup_json_ json_t *cfg = NULL;
-        r = json_load_path(cfg_path, 1 << 20, &cfg, err);
-        if (r == 0)
-            r = resolve_user(rootfs, user, cfg, err);
-        if (r == 0)
-            r = json_write_path(cfg_path, cfg, err);
-        if (r < 0) {
-            umount2(rootfs, MNT_DETACH);
-            return r;
-        }
-    }
-
-    int out[2], errp[2], sync[2];
-    if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 || pipe2(sync, O_CLOEXEC) < 0) {
+    _cleanup_close_ int lfd = -1, client = -1;
+    int out[2] = { -1, -1 }, errp[2] = { -1, -1 }, sync[2] = { -1, -1 }, in[2] = { -1, -1 };
+    r = ctr_prepare_config(rec, cfg_path, rootfs, o, err);
+    if (r == 0)
+        r = ctr_attach_listen(rec->id, &lfd, err);
+    if (r == 0 && (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 || pipe2(sync, O_CLOEXEC) < 0 ||
+                   (interactive && !tty && pipe2(in, O_CLOEXEC) < 0)))
+        r = berth_error_errno(err, -errno, "pipe");
+    pid_t mon = r == 0 ? fork() : -1;
+    if (r == 0 && mon < 0)
+        r = berth_error_errno(err, -errno, "fork");
+    if (r < 0) {
+        close_pair(out);
+        close_pair(errp);
+        close_pair(sync);
+        close_pair(in);
         umount2(rootfs, MNT_DETACH);
-        return berth_error_errno(err, -errno, "pipe");
-    }
-    pid_t mon = fork();
-    if (mon < 0) {
-        umount2(rootfs, MNT_DETACH);
-        return berth_error_errno(err, -errno, "fork");
+        return r;
     }
     if (mon == 0) {
         /* The monitor-to-be: the init is created as our child, then we become berth-monitor. */
@@ -350,13 +408,25 @@ int ctr_start(struct store *s, struct ctr_record *rec, bool keep_on_exit, struct
         prctl(PR_SET_CHILD_SUBREAPER, 1);
         close(sync[0]);
         int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-        dup2(devnull, 0);
+        dup2(in[0] >= 0 ? in[0] : devnull, 0);
         dup2(out[1], 1);
         dup2(errp[1], 2);
+        int console[2] = { -1, -1 };
         struct berth_error cerr = { 0 };
         struct container_create_opts co = { .root = oci, .id = rec->id, .bundle = dir };
+        int q = 0;
+        if (tty) {
+            /* The init sends us its pty master; the monitor keeps it for the container's life. */
+            if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, console) < 0)
+                q = berth_error_errno(&cerr, -errno, "socketpair");
+            co.console_fd = &console[1];
+        }
         pid_t init = 0;
-        int q = container_create(&co, &init, &cerr);
+        if (q == 0)
+            q = container_create(&co, &init, &cerr);
+        int master = -1;
+        if (q == 0 && tty && (master = console_recv_master(console[0])) < 0)
+            q = berth_error_errno(&cerr, master, "receiving the container's pty");
         if (q == 0)
             q = ctr_network_attach(rec, init, rootfs, &cerr);
         if (q == 0)
@@ -370,27 +440,56 @@ int ctr_start(struct store *s, struct ctr_record *rec, bool keep_on_exit, struct
             net_detach(rec->id, NULL);
             _exit(1);
         }
-        ssize_t w = write(sync[1], "OK", 2);
-        (void) w;
-        /* Only the init holds the pipes' write ends now; the monitor reads them as fds 3 and 4. */
+        /* Only the init holds the pipes' write ends (or the pty's peer) now; the monitor gets the
+         * output as fd 3 (and 4), the attach socket as 5, the stdin pipe's write end as 6. */
+        dup2(devnull, 0);
         dup2(devnull, 1);
         dup2(devnull, 2);
-        dup2(out[0], 3);
-        dup2(errp[0], 4);
+        int fds[4] = { tty ? master : out[0], tty ? -1 : errp[0], lfd, in[1] };
+        if (move_monitor_fds(fds, 4) < 0) {
+            ssize_t w = write(sync[1], "cannot pass fds to berth-monitor", 32);
+            (void) w;
+            container_kill(oci, rec->id, SIGKILL, true, NULL);
+            _exit(1);
+        }
+        ssize_t w = write(sync[1], "OK", 2);
+        (void) w;
         char pid_text[16];
         snprintf(pid_text, sizeof(pid_text), "%d", (int) init);
+        char *argv[16];
+        int k = 0;
+        argv[k++] = monitor;
+        argv[k++] = "--pid";
+        argv[k++] = pid_text;
+        argv[k++] = "--log";
+        argv[k++] = log;
+        argv[k++] = "--exit";
+        argv[k++] = exit_file;
+        argv[k++] = "--attach";
+        if (tty)
+            argv[k++] = "--tty";
+        if (in[1] >= 0)
+            argv[k++] = "--stdin";
         /* An attached berth run records the exit and cleans up itself; should it be killed, the
          * next berth command that looks does (ctr_refresh). Detached containers need the hook. */
-        char *argv[] = { monitor, "--pid", pid_text, "--log", log, "--exit", exit_file,
-                         keep_on_exit ? NULL : "--on-exit", self, "container-exited", rec->id, NULL };
+        if (!o->keep_on_exit) {
+            argv[k++] = "--on-exit";
+            argv[k++] = self;
+            argv[k++] = "container-exited";
+            argv[k++] = rec->id;
+        }
+        argv[k] = NULL;
         execv(monitor, argv);
         _exit(127);
     }
-    close(out[0]);
-    close(out[1]);
-    close(errp[0]);
-    close(errp[1]);
+    close_pair(out);
+    close_pair(errp);
+    close_pair(in);
     close(sync[1]);
+    /* Connected before the container's process runs: the monitor accepts it before it reads any
+     * output, so the client misses nothing. */
+    if (o->ret_attach)
+        r = ctr_attach_connect(rec->id, rec->name, &client, err);
     char msg[1024];
     ssize_t n = read(sync[0], msg, sizeof(msg) - 1);
     close(sync[0]);
@@ -405,7 +504,11 @@ int ctr_start(struct store *s, struct ctr_record *rec, bool keep_on_exit, struct
     rec->started = time(NULL);
     rec->finished = 0;
     rec->exit_code = -1;
-    return ctr_record_update(s, rec, err);
+    if (r == 0)
+        r = ctr_record_update(s, rec, err);
+    if (r == 0 && o->ret_attach)
+        *o->ret_attach = TAKE_FD(client);
+    return r;
 }
 
 int ctr_refresh(struct store *s, struct ctr_record *rec, struct berth_error *err)
@@ -536,8 +639,8 @@ int ctr_exited(struct store *s, struct ctr_record *rec, bool keep, struct berth_
     return 0;
 }
 
-int ctr_exec(struct ctr_record *rec, json_t *args, json_t *env, const char *cwd, const char *user, int *ret_status,
-             struct berth_error *err)
+int ctr_exec(struct ctr_record *rec, json_t *args, json_t *env, const char *cwd, const char *user, bool tty,
+             int *ret_status, struct berth_error *err)
 {
     if (strcmp(rec->state, "running"))
         return berth_error_set(err, -EINVAL, "container %s is not running", rec->name);
@@ -548,7 +651,14 @@ int ctr_exec(struct ctr_record *rec, json_t *args, json_t *env, const char *cwd,
         return r;
     json_t *process = json_deep_copy(json_object_get(cfg, "process"));
     json_object_set(process, "args", args);
-    json_object_set_new(process, "terminal", json_false());
+    json_object_set_new(process, "terminal", json_boolean(tty));
+    json_object_del(process, "consoleSize");
+    struct winsize ws;
+    if (tty && (ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0 || ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0) &&
+        ws.ws_row && ws.ws_col)
+        /* Set before the process runs, so that its first look at the size is right. */
+        json_object_set_new(process, "consoleSize", json_pack("{s:i, s:i}", "height", (int) ws.ws_row,
+                                                              "width", (int) ws.ws_col));
     if (cwd)
         json_object_set_new(process, "cwd", json_string(cwd));
     if (env) {

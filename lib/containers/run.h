@@ -13,7 +13,7 @@ struct store;
 /* Options as `berth run`/`create` take them, kept as JSON in the record (spec) so that start and
  * restart rebuild the same container: {"image", "cmd":[...], "entrypoint":[...]|null, "env":[...],
  * "volumes":[...], "tmpfs":[...], "workdir", "user", "memory", "cpus", "pids_limit", "read_only",
- * "cap_add":[...], "cap_drop":[...], "hostname", "network"}. */
+ * "cap_add":[...], "cap_drop":[...], "hostname", "network", "tty", "interactive"}. */
 int ctr_create(struct store *s, const char *name, json_t *spec, const char *restart, bool auto_remove,
                struct ctr_record *ret, struct berth_error *err);
 
@@ -21,6 +21,16 @@ int ctr_create(struct store *s, const char *name, json_t *spec, const char *rest
  * (an attached berth run) waits for the exit and applies --rm itself, so the monitor runs no exit
  * hook. */
 int ctr_start(struct store *s, struct ctr_record *rec, bool keep_on_exit, struct berth_error *err);
+
+struct ctr_start_opts {
+    bool keep_on_exit;
+    /* The pty's size for the spec's "tty" (0: the runtime's default). */
+    unsigned short rows, cols;
+    /* Not NULL: gets a connection to the attach socket (containers/attach.h) made before the
+     * container's process runs, so that none of its output is missed. */
+    int *ret_attach;
+};
+int ctr_start_with(struct store *s, struct ctr_record *rec, const struct ctr_start_opts *o, struct berth_error *err);
 
 int ctr_kill(struct store *s, struct ctr_record *rec, int sig, struct berth_error *err);
 /* SIGTERM (or the image's stop signal), then SIGKILL after timeout_s; waits for the exit. */
@@ -30,9 +40,11 @@ int ctr_wait(struct store *s, struct ctr_record *rec, int timeout_ms, struct ber
 int ctr_remove(struct store *s, struct ctr_record *rec, bool force, struct berth_error *err);
 int ctr_pause(struct store *s, struct ctr_record *rec, bool pause, struct berth_error *err);
 
-/* Runs args in the running container (stdio inherited); *ret_status its exit status. */
-int ctr_exec(struct ctr_record *rec, json_t *args, json_t *env, const char *cwd, const char *user, int *ret_status,
-             struct berth_error *err);
+/* Runs args in the running container (stdio inherited); *ret_status its exit status. With tty the
+ * process gets a pty of our terminal's size, and we copy between it and our stdio (raw mode when
+ * stdin is a terminal, window size changes followed) until it exits. */
+int ctr_exec(struct ctr_record *rec, json_t *args, json_t *env, const char *cwd, const char *user, bool tty,
+             int *ret_status, struct berth_error *err);
 
 /* The monitor's exit hook: records the exit, releases the runtime state and the rootfs mount, then
  * applies --rm (unless keep) and the restart policy. */

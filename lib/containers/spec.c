@@ -180,7 +180,8 @@ int ctr_build_config(json_t *spec, json_t *image_config, const char *id, json_t 
     }
     json_t *cfg = oci_config_default(false, 0, 0);
     json_t *process = json_object_get(cfg, "process");
-    json_object_set_new(process, "terminal", json_false());
+    bool tty = json_is_true(json_object_get(spec, "tty"));
+    json_object_set_new(process, "terminal", json_boolean(tty));
     json_t *args = json_array();
     for (char **a = argv; *a; a++)
         json_array_append_new(args, json_string(*a));
@@ -205,6 +206,8 @@ int ctr_build_config(json_t *spec, json_t *image_config, const char *id, json_t 
             strv_push(&env, kv);
         }
     }
+    if (tty && strv_env_find(env, "TERM") < 0)
+        strv_push(&env, "TERM=xterm"); /* as Docker and Podman do for -t */
     if (strv_env_find(env, "HOSTNAME") < 0) {
         char h[80];
         snprintf(h, sizeof(h), "HOSTNAME=%.12s", id);

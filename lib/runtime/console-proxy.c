@@ -15,6 +15,7 @@
 
 #include "base/cleanup.h"
 #include "runtime/container-internal.h"
+#include "runtime/container.h"
 
 int console_recv_master(int sock)
 {

@@ -35,9 +35,8 @@ int spawn_container_process(struct init_ctx *ctx, int parent_fd, pid_t *ret_pid,
 /* Connects to a --console-socket. */
 int container_connect_console(const char *path, int *ret, struct berth_error *err);
 
-/* Foreground terminal (console-proxy.c): receive the pty master sent over sock (non-blocking:
- * -EAGAIN when none was sent), then copy between it and our stdio until pid exits. */
-int console_recv_master(int sock);
+/* Foreground terminal (console-proxy.c): copy between the pty master (console_recv_master, in
+ * container.h) and our stdio until pid exits. */
 int console_proxy(int master, pid_t pid, const sigset_t *mask, int *ret_status);
 
 /* Writes uid_map/gid_map of pid from the config. */

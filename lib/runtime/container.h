@@ -40,6 +40,10 @@ int container_start(const char *root, const char *id, struct berth_error *err);
  * the container and returns its exit status (128+N when killed by signal N) in *ret_status. */
 int container_run(const struct container_create_opts *o, bool detach, int *ret_status, struct berth_error *err);
 
+/* Receives the pty master that a container with process.terminal sent over sock (the peer of
+ * console_fd), without blocking: -EAGAIN when none was sent. */
+int console_recv_master(int sock);
+
 /* The runtime-spec state object (status computed now). */
 int container_state(const char *root, const char *id, json_t **ret, struct berth_error *err);
 int container_kill(const char *root, const char *id, int sig, bool all, struct berth_error *err);

@@ -4,18 +4,32 @@
  * exit file atomically; then it runs the --on-exit command (berth's cleanup: --rm, restart policy).
  * Static and free of libraries beyond libc, so it costs well under 1 MiB of memory per container.
  *
- * Usage: berth-monitor --pid PID --log FILE --exit FILE [--on-exit PROGRAM ARG...] */
+ * With --tty, fd 3 is the master of the container's pty (its console) and there is no fd 4: the
+ * monitor keeps the master for the container's whole life, so the terminal outlives any client.
+ * With --attach, fd 5 is a listening SOCK_SEQPACKET socket: clients (berth run -i/-t, berth attach)
+ * get the output live and send input, window sizes and end of input (containers/attach-proto.h).
+ * With --stdin, fd 6 is the write end of the container's stdin pipe (-i without a pty).
+ * While no client is attached the output still goes to the log and the container never blocks on it.
+ *
+ * Usage: berth-monitor --pid PID --log FILE --exit FILE [--tty] [--attach] [--stdin]
+ *                      [--on-exit PROGRAM ARG...] */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "containers/attach-proto.h"
 
 #define LINE_MAX_BYTES 16384
 
@@ -101,11 +115,102 @@ static int write_exit(const char *path, int status)
     return rename(tmp, path) < 0 ? -errno : 0;
 }
 
+static int clients[ATTACH_MAX_CLIENTS];
+static int n_clients;
+
+/* Waits (bounded) for fd to accept more: a stalled peer must not stall the container for long. */
+static int wait_writable(int fd)
+{
+    struct pollfd p = { fd, POLLOUT, 0 };
+    return poll(&p, 1, 1000) == 1 && (p.revents & POLLOUT) ? 0 : -1;
+}
+
+/* Input for the container: the pty master or the stdin pipe, both non-blocking. */
+static void write_input(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && errno == EAGAIN && wait_writable(fd) == 0)
+            continue;
+        if (w <= 0)
+            return; /* the container does not read its input: drop it rather than hang */
+        p += w;
+        n -= (size_t) w;
+    }
+}
+
+static void drop_client(int i)
+{
+    close(clients[i]);
+    clients[i] = clients[--n_clients];
+}
+
+static void broadcast(char type, const char *data, size_t len)
+{
+    static char pkt[1 + ATTACH_MSG_MAX];
+    while (len > 0 || type == ATTACH_MSG_EXIT) {
+        size_t n = len > ATTACH_MSG_MAX ? ATTACH_MSG_MAX : len;
+        pkt[0] = type;
+        memcpy(pkt + 1, data, n);
+        for (int i = 0; i < n_clients;) {
+            ssize_t w;
+            do
+                w = send(clients[i], pkt, n + 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+            while ((w < 0 && errno == EINTR) || (w < 0 && errno == EAGAIN && wait_writable(clients[i]) == 0));
+            if (w < 0)
+                drop_client(i); /* gone, or stalled for a second: it can attach again */
+            else
+                i++;
+        }
+        data += n;
+        len -= n;
+        if (type == ATTACH_MSG_EXIT)
+            break;
+    }
+}
+
+/* One packet from client i; returns false when the client went away. */
+static bool client_message(int i, int input_fd, bool tty, int *stdin_fd)
+{
+    static char pkt[1 + ATTACH_MSG_MAX];
+    ssize_t n = recv(clients[i], pkt, sizeof(pkt), MSG_DONTWAIT);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        return true;
+    if (n <= 0)
+        return false;
+    switch (pkt[0]) {
+    case ATTACH_MSG_INPUT:
+        if (input_fd >= 0)
+            write_input(input_fd, pkt + 1, (size_t) n - 1);
+        break;
+    case ATTACH_MSG_EOF:
+        if (!tty && *stdin_fd >= 0) {
+            close(*stdin_fd);
+            *stdin_fd = -1;
+        }
+        break;
+    case ATTACH_MSG_WINSIZE:
+        if (tty && n == 1 + 2 * (ssize_t) sizeof(unsigned short)) {
+            struct winsize ws = { 0 };
+            memcpy(&ws.ws_row, pkt + 1, sizeof(ws.ws_row));
+            memcpy(&ws.ws_col, pkt + 1 + sizeof(ws.ws_row), sizeof(ws.ws_col));
+            ioctl(input_fd, TIOCSWINSZ, &ws);
+        }
+        break;
+    default:
+        break;
+    }
+    return true;
+}
+
 int main(int argc, char **argv)
 {
     pid_t init = 0;
     const char *log_path = NULL, *exit_path = NULL;
     char **on_exit = NULL;
+    bool tty = false, attach = false, has_stdin = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--pid") && i + 1 < argc)
             init = (pid_t) atoi(argv[++i]);
@@ -113,12 +218,19 @@ int main(int argc, char **argv)
             log_path = argv[++i];
         else if (!strcmp(argv[i], "--exit") && i + 1 < argc)
             exit_path = argv[++i];
+        else if (!strcmp(argv[i], "--tty"))
+            tty = true;
+        else if (!strcmp(argv[i], "--attach"))
+            attach = true;
+        else if (!strcmp(argv[i], "--stdin"))
+            has_stdin = true;
         else if (!strcmp(argv[i], "--on-exit") && i + 1 < argc) {
             on_exit = argv + i + 1;
             break;
         } else {
             fprintf(stderr, "berth-monitor: unknown argument '%s'\n"
-                            "usage: berth-monitor --pid PID --log FILE --exit FILE [--on-exit PROGRAM ARG...]\n", argv[i]);
+                            "usage: berth-monitor --pid PID --log FILE --exit FILE [--tty] [--attach] [--stdin] "
+                            "[--on-exit PROGRAM ARG...]\n", argv[i]);
             return 2;
         }
     }
@@ -129,31 +241,63 @@ int main(int argc, char **argv)
     prctl(PR_SET_CHILD_SUBREAPER, 1);
     signal(SIGPIPE, SIG_IGN);
     log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-    struct stream streams[2] = { { .fd = 3, .name = "stdout" }, { .fd = 4, .name = "stderr" } };
+    struct stream streams[2] = { { .fd = 3, .name = "stdout" }, { .fd = tty ? -1 : 4, .name = "stderr" } };
     for (int i = 0; i < 2; i++)
-        if (fcntl(streams[i].fd, F_GETFD) < 0)
+        if (streams[i].fd >= 0 && fcntl(streams[i].fd, F_GETFD) < 0)
             streams[i].fd = -1;
+    int listen_fd = attach && fcntl(5, F_GETFD) >= 0 ? 5 : -1;
+    int stdin_fd = !tty && has_stdin && fcntl(6, F_GETFD) >= 0 ? 6 : -1;
+    int input_fd = tty ? streams[0].fd : stdin_fd;
+    if (input_fd >= 0)
+        fcntl(input_fd, F_SETFL, fcntl(input_fd, F_GETFL) | O_NONBLOCK);
+    for (int fd = 3; fd <= 6; fd++)
+        if (fd == listen_fd || fd == stdin_fd || fd == streams[0].fd || fd == streams[1].fd)
+            fcntl(fd, F_SETFD, FD_CLOEXEC); /* none of them is for the --on-exit program */
 
     int status = -1;
     int open_streams = (streams[0].fd >= 0) + (streams[1].fd >= 0);
     /* Until the init is gone and both pipes reached EOF (every writer, exec'd helpers included). */
     while (status < 0 || open_streams > 0) {
-        struct pollfd p[2] = { { streams[0].fd, POLLIN, 0 }, { streams[1].fd, POLLIN, 0 } };
-        int n = poll(p, 2, status < 0 ? 200 : 2000);
+        struct pollfd p[3 + ATTACH_MAX_CLIENTS] = {
+            { streams[0].fd, POLLIN, 0 },
+            { streams[1].fd, POLLIN, 0 },
+            { n_clients < ATTACH_MAX_CLIENTS ? listen_fd : -1, POLLIN, 0 },
+        };
+        int nc = n_clients;
+        for (int i = 0; i < nc; i++)
+            p[3 + i] = (struct pollfd){ clients[i], POLLIN, 0 };
+        int n = poll(p, (nfds_t) (3 + nc), status < 0 ? 200 : 2000);
         if (n == 0 && status >= 0)
             break; /* a grandchild keeps a pipe open past the init's exit: stop waiting for it */
+        /* Clients first: one that connected before the container started sees its first output. */
+        for (int i = nc - 1; i >= 0; i--)
+            if ((p[3 + i].revents & (POLLIN | POLLHUP | POLLERR)) && !client_message(i, input_fd, tty, &stdin_fd))
+                drop_client(i);
+        if (!tty)
+            input_fd = stdin_fd; /* closed by an end-of-input message */
+        if (p[2].revents & POLLIN) {
+            int c = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+            if (c >= 0)
+                clients[n_clients++] = c;
+        }
         for (int i = 0; i < 2; i++) {
             if (streams[i].fd < 0 || !(p[i].revents & (POLLIN | POLLHUP | POLLERR)))
                 continue;
             struct stream *s = &streams[i];
-            ssize_t r = read(s->fd, s->buf + s->len, sizeof(s->buf) - s->len);
-            if (r <= 0) {
+            size_t room = sizeof(s->buf) - s->len;
+            ssize_t r = read(s->fd, s->buf + s->len, room > ATTACH_MSG_MAX ? ATTACH_MSG_MAX : room);
+            if (r < 0 && (errno == EINTR || errno == EAGAIN))
+                continue;
+            if (r <= 0) { /* EOF, or EIO on a pty master whose every peer closed */
                 flush_lines(s, 1);
                 close(s->fd);
+                if (input_fd == s->fd)
+                    input_fd = -1;
                 s->fd = -1;
                 open_streams--;
                 continue;
             }
+            broadcast(i == 0 ? ATTACH_MSG_STDOUT : ATTACH_MSG_STDERR, s->buf + s->len, (size_t) r);
             s->len += (size_t) r;
             if (log_fd >= 0)
                 flush_lines(s, 0);
@@ -172,6 +316,13 @@ int main(int argc, char **argv)
         if (streams[i].fd >= 0)
             flush_lines(&streams[i], 1);
     write_exit(exit_path, status);
+    /* Recorded first, so that a client seeing the exit finds the container exited. */
+    int32_t code = status;
+    broadcast(ATTACH_MSG_EXIT, (const char *) &code, sizeof(code));
+    while (n_clients > 0)
+        drop_client(n_clients - 1);
+    if (listen_fd >= 0)
+        close(listen_fd);
     if (on_exit) {
         execv(on_exit[0], on_exit);
         fprintf(stderr, "berth-monitor: cannot run %s: %s\n", on_exit[0], strerror(errno));

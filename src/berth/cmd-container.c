@@ -438,53 +438,104 @@ int cmd_ctr_logs(int argc, char **argv)
 int cmd_ctr_exec(int argc, char **argv)
 {
     static const char usage[] =
-        "Usage: berth exec [-e KEY=VALUE]... [-w DIR] [-u UID[:GID]] NAME COMMAND [ARG...]\n\n"
-        "Runs a command in a running container; the exit status is the command's.\n";
-    json_t *env = json_array();
+        "Usage: berth exec [-i] [-t] [-e KEY=VALUE]... [-w DIR] [-u UID[:GID]] NAME COMMAND [ARG...]\n\n"
+        "Runs a command in a running container; the exit status is the command's.\n\n"
+        "Options:\n"
+        "  -i, --interactive        keep stdin open: the command reads berth's stdin (without -i it reads\n"
+        "                           /dev/null)\n"
+        "  -t, --tty                give the command a pseudo-terminal as its controlling terminal; with -i\n"
+        "                           and a terminal on stdin, that terminal is in raw mode until the command\n"
+        "                           exits and its size follows the window (-it needs stdin to be a terminal)\n"
+        "  -e, --env KEY=VALUE      set an environment variable (repeatable)\n"
+        "  -w, --workdir DIR        working directory\n"
+        "  -u, --user UID[:GID]     user and group ids\n"
+        "      --help               this text\n";
+    _cleanup_json_ json_t *env = json_array();
     const char *cwd = NULL, *user = NULL;
+    bool interactive = false, tty = false;
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {
-        if (!strcmp(argv[i], "--help")) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help")) {
             fputs(usage, stdout);
-            json_decref(env);
             return 0;
-        } else if ((!strcmp(argv[i], "-e") || !strcmp(argv[i], "--env")) && i + 1 < argc) {
-            json_array_append_new(env, json_string(argv[++i]));
-        } else if ((!strcmp(argv[i], "-w") || !strcmp(argv[i], "--workdir")) && i + 1 < argc) {
-            cwd = argv[++i];
-        } else if ((!strcmp(argv[i], "-u") || !strcmp(argv[i], "--user")) && i + 1 < argc) {
-            user = argv[++i];
-        } else if (!strcmp(argv[i], "-i") || !strcmp(argv[i], "-t") || !strcmp(argv[i], "-it")) {
-            fprintf(stderr, "berth exec: -i/-t are not supported yet\n");
-            json_decref(env);
-            return 125;
+        } else if (!strcmp(a, "--interactive")) {
+            interactive = true;
+        } else if (!strcmp(a, "--tty")) {
+            tty = true;
+        } else if (!strcmp(a, "--env") || !strcmp(a, "--workdir") || !strcmp(a, "--user")) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "berth exec: %s needs a value (see --help)\n", a);
+                return 125;
+            }
+            const char *v = argv[++i];
+            if (a[2] == 'e')
+                json_array_append_new(env, json_string(v));
+            else if (a[2] == 'w')
+                cwd = v;
+            else
+                user = v;
+        } else if (a[1] != '-' && a[1]) {
+            /* Short options, bundled like -it or -ie KEY=VALUE. */
+            for (const char *c = a + 1; *c; c++) {
+                if (*c == 'i') {
+                    interactive = true;
+                } else if (*c == 't') {
+                    tty = true;
+                } else if (*c == 'e' || *c == 'w' || *c == 'u') {
+                    const char *v = c[1] ? c + 1 : i + 1 < argc ? argv[++i] : NULL;
+                    if (!v) {
+                        fprintf(stderr, "berth exec: -%c needs a value (see --help)\n", *c);
+                        return 125;
+                    }
+                    if (*c == 'e')
+                        json_array_append_new(env, json_string(v));
+                    else if (*c == 'w')
+                        cwd = v;
+                    else
+                        user = v;
+                    break;
+                } else {
+                    fprintf(stderr, "berth exec: unknown option '-%c' (see --help)\n", *c);
+                    return 125;
+                }
+            }
         } else {
-            fprintf(stderr, "berth exec: unknown option '%s' (see --help)\n", argv[i]);
-            json_decref(env);
+            fprintf(stderr, "berth exec: unknown option '%s' (see --help)\n", a);
             return 125;
         }
     }
     if (argc - i < 2) {
         fprintf(stderr, "berth exec: a container and a command are needed (see --help)\n");
-        json_decref(env);
         return 125;
+    }
+    if (tty && interactive && !isatty(STDIN_FILENO)) {
+        /* Docker's answer and status: -it promises a terminal that is not there (use -i alone to
+         * pipe input). */
+        fprintf(stderr, "berth exec: the input device is not a TTY\n");
+        return 1;
     }
     struct berth_error err = { 0 };
     _cleanup_store_ struct store *s = NULL;
     struct ctr_record rec;
     if (ctr_store_open(&s, &err) < 0 || ctr_record_find(s, argv[i], &rec, &err) < 0) {
         fprintf(stderr, "berth exec: %s\n", berth_error_message(&err));
-        json_decref(env);
         return 125;
     }
     ctr_refresh(s, &rec, NULL);
-    json_t *args = json_array();
+    if (!interactive) {
+        /* Docker: without -i the command's stdin is empty, whatever berth's is. */
+        int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (devnull >= 0) {
+            dup2(devnull, STDIN_FILENO);
+            close(devnull);
+        }
+    }
+    _cleanup_json_ json_t *args = json_array();
     for (int k = i + 1; k < argc; k++)
         json_array_append_new(args, json_string(argv[k]));
     int status = 0;
-    int r = ctr_exec(&rec, args, env, cwd, user, &status, &err);
-    json_decref(args);
-    json_decref(env);
+    int r = ctr_exec(&rec, args, env, cwd, user, tty, &status, &err);
     ctr_record_clear(&rec);
     if (r < 0) {
         fprintf(stderr, "berth exec: %s\n", berth_error_message(&err));

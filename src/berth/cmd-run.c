@@ -6,12 +6,14 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/inotify.h>
+#include <sys/ioctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "attach-cli.h"
 #include "base/cleanup.h"
 #include "base/fs.h"
 #include "base/json.h"
@@ -55,6 +57,13 @@ static const char run_usage[] =
     "      --ip ADDR            static address on the network\n"
     "      --mac-address MAC    MAC address on the network\n"
     "      --restart POLICY     no (default), on-failure, always\n"
+    "  -i, --interactive        keep the container's stdin open and send ours to it (echo hi | berth run -i\n"
+    "                           IMAGE cat); a detached one takes input from berth attach\n"
+    "  -t, --tty                give the container a pseudo-terminal as its console; with -i (-it) our\n"
+    "                           terminal is in raw mode while attached, its size followed, and stdin\n"
+    "                           must be a terminal. Output also goes to berth logs\n"
+    "      --detach-keys KEYS   leave an attached -i/-t container running (default ctrl-p,ctrl-q;\n"
+    "                           see berth attach --help)\n"
     "      --help               this text\n";
 
 static volatile sig_atomic_t pending_signal;
@@ -93,10 +102,11 @@ static off_t print_log_from(const char *path, off_t offset)
 }
 
 static int parse_run(int argc, char **argv, json_t *spec, const char **name, bool *detach, bool *rm,
-                     const char **restart)
+                     const char **restart, const char **detach_keys)
 {
     enum { O_RM = 256, O_NAME, O_ENV_FILE, O_TMPFS, O_ENTRYPOINT, O_CPUS, O_PIDS, O_RO, O_CAP_ADD, O_CAP_DROP,
-           O_NETWORK, O_RESTART, O_HELP, O_IP, O_MAC, O_SECURITY_OPT, O_PRIVILEGED };
+           O_NETWORK, O_RESTART, O_HELP, O_IP, O_MAC, O_SECURITY_OPT, O_PRIVILEGED,
+           O_DETACH_KEYS };
     static const struct option opts[] = {
         { "detach", no_argument, NULL, 'd' },          { "rm", no_argument, NULL, O_RM },
         { "name", required_argument, NULL, O_NAME },   { "env", required_argument, NULL, 'e' },
@@ -113,6 +123,7 @@ static int parse_run(int argc, char **argv, json_t *spec, const char **name, boo
         { "security-opt", required_argument, NULL, O_SECURITY_OPT },
         { "privileged", no_argument, NULL, O_PRIVILEGED },
         { "interactive", no_argument, NULL, 'i' },     { "tty", no_argument, NULL, 't' },
+        { "detach-keys", required_argument, NULL, O_DETACH_KEYS },
         { NULL, 0, NULL, 0 },
     };
     json_t *env = json_array(), *vols = json_array(), *tmpfs = json_array(), *add = json_array(), *drop = json_array();
@@ -274,10 +285,14 @@ static int parse_run(int argc, char **argv, json_t *spec, const char **name, boo
             fputs(run_usage, stdout);
             return -1;
         case 'i':
+            json_object_set_new(spec, "interactive", json_true());
+            break;
         case 't':
-            fprintf(stderr, "berth run: -i/-t (interactive terminal) are not supported yet: use berth-oci or podman "
-                            "--runtime berth-oci for interactive containers\n");
-            return 125;
+            json_object_set_new(spec, "tty", json_true());
+            break;
+        case O_DETACH_KEYS:
+            *detach_keys = optarg;
+            break;
         default:
             return 125;
         }
@@ -294,15 +309,58 @@ static int parse_run(int argc, char **argv, json_t *spec, const char **name, boo
     return 0;
 }
 
+/* berth run -i/-t in the foreground: the attach session until the container exits or the user
+ * detaches; --rm is the exit hook's (which also covers a detached session), awaited here. */
+static int run_session(struct store *s, struct ctr_record *rec, struct ctr_attach *a, bool rm)
+{
+    attach_cli_setup(a, rec, true);
+    int status = attach_cli_session(s, rec, a, "run");
+    close(a->sock);
+    if (status != ATTACH_CLI_DETACHED && rm) {
+        char id[sizeof(rec->id)];
+        snprintf(id, sizeof(id), "%s", rec->id);
+        struct ctr_record again;
+        int waited = 0;
+        for (; waited < 10000; waited += 20) {
+            if (ctr_record_find(s, id, &again, NULL) < 0)
+                break;
+            ctr_record_clear(&again);
+            struct timespec ts = { 0, 20 * 1000 * 1000 };
+            nanosleep(&ts, NULL);
+        }
+        if (waited >= 10000 && ctr_record_find(s, id, &again, NULL) == 0) {
+            struct berth_error err = { 0 };
+            if (ctr_remove(s, &again, true, &err) < 0)
+                fprintf(stderr, "berth run: --rm: %s\n", berth_error_message(&err));
+            ctr_record_clear(&again);
+        }
+    }
+    ctr_record_clear(rec);
+    return status == ATTACH_CLI_DETACHED ? 0 : status;
+}
+
 static int run_or_create(int argc, char **argv, bool run)
 {
     _cleanup_json_ json_t *spec = json_object();
-    const char *name = NULL, *restart = NULL;
+    const char *name = NULL, *restart = NULL, *keys = CTR_DETACH_KEYS_DEFAULT;
     bool detach = false, rm = false;
-    int r = parse_run(argc, argv, spec, &name, &detach, &rm, &restart);
+    int r = parse_run(argc, argv, spec, &name, &detach, &rm, &restart, &keys);
     if (r)
         return r < 0 ? 0 : r;
+    bool tty = json_is_true(json_object_get(spec, "tty"));
+    bool interactive = json_is_true(json_object_get(spec, "interactive"));
     struct berth_error err = { 0 };
+    struct ctr_attach a = { .sock = -1 };
+    if (ctr_parse_detach_keys(keys, a.detach_keys, &a.n_detach_keys, &err) < 0) {
+        fprintf(stderr, "berth %s: %s\n", run ? "run" : "create", berth_error_message(&err));
+        return 125;
+    }
+    if (run && !detach && tty && interactive && !isatty(STDIN_FILENO)) {
+        /* Docker's answer and status: -it promises a terminal that is not there (use -i alone to
+         * pipe input, -t alone for a pty without input). Checked before anything is created. */
+        fprintf(stderr, "berth run: the input device is not a TTY\n");
+        return 1;
+    }
     _cleanup_store_ struct store *s = NULL;
     struct ctr_record rec;
     if (ctr_store_open(&s, &err) < 0 || ctr_create(s, name, spec, restart, rm, &rec, &err) < 0) {
@@ -314,7 +372,16 @@ static int run_or_create(int argc, char **argv, bool run)
         ctr_record_clear(&rec);
         return 0;
     }
-    if (ctr_start(s, &rec, !detach, &err) < 0) {
+    /* -i/-t attached: connected to the monitor before the process runs (no output missed). The
+     * monitor's exit hook stays on, since the user may detach and leave the container running. */
+    bool session = !detach && (tty || interactive);
+    struct ctr_start_opts so = { .keep_on_exit = !detach && !session, .ret_attach = session ? &a.sock : NULL };
+    struct winsize ws;
+    if (tty && (ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0 || ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0)) {
+        so.rows = ws.ws_row;
+        so.cols = ws.ws_col;
+    }
+    if (ctr_start_with(s, &rec, &so, &err) < 0) {
         fprintf(stderr, "berth run: %s\n", berth_error_message(&err));
         struct berth_error ignored = { 0 };
         ctr_remove(s, &rec, true, &ignored);
@@ -328,6 +395,8 @@ static int run_or_create(int argc, char **argv, bool run)
         ctr_record_clear(&rec);
         return 0;
     }
+    if (session)
+        return run_session(s, &rec, &a, rm);
     /* Attached: follow the log until the exit is recorded, forwarding SIGINT/SIGTERM. */
     struct sigaction sa = { .sa_handler = forward_signal };
     sigaction(SIGINT, &sa, NULL);

@@ -4,6 +4,7 @@
 
 /* Keep sorted by name: `berth --help` prints them in this order. */
 const struct berth_command berth_commands[] = {
+    { "attach", "connect the terminal to a running container", cmd_ctr_attach },
     { "build", "build an image from a Containerfile", cmd_build },
     { "container", "manage containers (prune)", cmd_ctr_container },
     { "container-exited", "(internal: run by berth-monitor)", cmd_ctr_container_exited },

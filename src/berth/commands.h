@@ -24,6 +24,7 @@ int cmd_image(int argc, char **argv);
 int cmd_images(int argc, char **argv);
 int cmd_kernel(int argc, char **argv);
 int cmd_network(int argc, char **argv);
+int cmd_ctr_attach(int argc, char **argv);
 int cmd_ctr_container(int argc, char **argv);
 int cmd_ctr_container_exited(int argc, char **argv);
 int cmd_ctr_create(int argc, char **argv);

@@ -1,0 +1,17 @@
+/* The attach session as berth run -i/-t and berth attach drive it (cmd-attach.c). */
+#pragma once
+
+#include "containers/attach.h"
+
+struct store;
+
+#define ATTACH_CLI_DETACHED (-1)
+
+/* Runs the session to its end: SIGINT and SIGTERM go to the container, SIGHUP (our terminal went
+ * away) detaches. Returns the container's exit status, ATTACH_CLI_DETACHED, or 125 after printing
+ * an error. */
+int attach_cli_session(struct store *s, struct ctr_record *rec, struct ctr_attach *a, const char *verb);
+
+/* Fills the terminal-facing part of a from the container's spec: pty or not, input forwarded
+ * (interactive and wanted), our stdio. */
+void attach_cli_setup(struct ctr_attach *a, const struct ctr_record *rec, bool want_input);

@@ -11,6 +11,7 @@
 
 #include "base/cleanup.h"
 #include "base/fs.h"
+#include <jansson.h>
 #include "runtime/container.h"
 
 static int ensure_running(const struct ctr_record *rec, struct berth_error *err)
@@ -20,7 +21,32 @@ static int ensure_running(const struct ctr_record *rec, struct berth_error *err)
     return 0;
 }
 
-int ctr_stats(const struct ctr_record *rec, struct cgroup_stats *ret, struct berth_error *err)
+int ctr_parse_net_dev(const char *text, uint64_t *ret_rx, uint64_t *ret_tx)
+{
+    uint64_t rx = 0, tx = 0;
+    /* Two header lines, then "  eth0: rx_bytes packets errs drop fifo frame compressed multicast tx_bytes ..." */
+    for (const char *line = text; line && *line; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
+        const char *colon = strchr(line, ':');
+        const char *eol = strchr(line, '\n');
+        if (!colon || (eol && colon > eol))
+            continue;
+        const char *name = line;
+        while (*name == ' ')
+            name++;
+        if (colon - name == 2 && !strncmp(name, "lo", 2))
+            continue;
+        unsigned long long r_bytes, t_bytes;
+        if (sscanf(colon + 1, "%llu %*u %*u %*u %*u %*u %*u %*u %llu", &r_bytes, &t_bytes) != 2)
+            continue;
+        rx += r_bytes;
+        tx += t_bytes;
+    }
+    *ret_rx = rx;
+    *ret_tx = tx;
+    return 0;
+}
+
+int ctr_stats(const struct ctr_record *rec, struct ctr_usage *ret, struct berth_error *err)
 {
     int r = ensure_running(rec, err);
     if (r < 0)
@@ -28,9 +54,22 @@ int ctr_stats(const struct ctr_record *rec, struct cgroup_stats *ret, struct ber
     _cleanup_free_ char *oci = ctr_oci_root();
     if (!oci)
         return -ENOMEM;
-    r = container_stats(oci, rec->id, ret, err);
+    struct ctr_usage u = { 0 };
+    r = container_stats(oci, rec->id, &u.cg, err);
     if (r < 0)
         return berth_error_prefix(err, r, "container %s: ", rec->name);
+    /* The network namespace's counters, through the init's /proc entry. */
+    json_t *st = NULL;
+    if (container_state(oci, rec->id, &st, NULL) == 0) {
+        json_int_t pid = json_integer_value(json_object_get(st, "pid"));
+        char path[64];
+        _cleanup_free_ char *text = NULL;
+        snprintf(path, sizeof(path), "/proc/%lld/net/dev", (long long) pid);
+        if (pid > 0 && fs_read_file(path, 1 << 20, &text, NULL, NULL) == 0)
+            ctr_parse_net_dev(text, &u.net_rx_bytes, &u.net_tx_bytes);
+        json_decref(st);
+    }
+    *ret = u;
     return 0;
 }
 

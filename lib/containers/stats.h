@@ -10,8 +10,17 @@
 #include "containers/containers.h"
 #include "runtime/cgroup.h"
 
-/* The cgroup counters of a running container; a clear error when it is not running. */
-int ctr_stats(const struct ctr_record *rec, struct cgroup_stats *ret, struct berth_error *err);
+struct ctr_usage {
+    struct cgroup_stats cg;   /* CPU, memory, block I/O, pids from the cgroup(s) */
+    uint64_t net_rx_bytes;    /* over the container's interfaces but loopback */
+    uint64_t net_tx_bytes;
+};
+
+/* The counters of a running container; a clear error when it is not running. */
+int ctr_stats(const struct ctr_record *rec, struct ctr_usage *ret, struct berth_error *err);
+
+/* Sums received and sent bytes of /proc/PID/net/dev text, loopback left out. */
+int ctr_parse_net_dev(const char *text, uint64_t *ret_rx, uint64_t *ret_tx);
 
 /* CPU use between two samples taken wall_ns apart, in percent of one CPU (200 = two CPUs busy). */
 double ctr_cpu_percent(const struct cgroup_stats *before, const struct cgroup_stats *after, uint64_t wall_ns);

@@ -105,6 +105,10 @@ int cgroup_collect_pids(const char *dir, pid_t **pids, size_t *n);
 /* The value of key in a flat-keyed cgroup file ("key value" lines: memory.stat, cpu.stat);
  * -ENOENT when the key is absent. */
 int cgroup_stat_field(const char *text, const char *key, uint64_t *ret);
+/* Sums the bytes read and written over every device in a v1 blkio.throttle.io_service_bytes
+ * ("8:0 Read 4096" lines) or a v2 io.stat ("8:0 rbytes=4096 wbytes=0 ..." lines). */
+void cgroup_parse_io_v1(const char *text, uint64_t *ret_read, uint64_t *ret_write);
+void cgroup_parse_io_v2(const char *text, uint64_t *ret_read, uint64_t *ret_write);
 /* Fills what the v2 files in dir report (cpu.stat, memory.current/max/stat, pids.current/max);
  * absent files leave their fields untouched. Pure file reading, unit-tested with fixtures. */
 int cgroup_v2_read_stats(const char *dir, struct cgroup_stats *s);

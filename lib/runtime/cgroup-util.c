@@ -90,6 +90,44 @@ int cgroup_stat_field(const char *text, const char *key, uint64_t *ret)
     return -ENOENT;
 }
 
+void cgroup_parse_io_v1(const char *text, uint64_t *ret_read, uint64_t *ret_write)
+{
+    uint64_t rd = 0, wr = 0;
+    for (const char *line = text; line && *line; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
+        unsigned maj, min;
+        char op[16];
+        unsigned long long v;
+        /* "Total N" lines have no device and are skipped: the sum is ours. */
+        if (sscanf(line, "%u:%u %15s %llu", &maj, &min, op, &v) != 4)
+            continue;
+        if (!strcmp(op, "Read"))
+            rd += v;
+        else if (!strcmp(op, "Write"))
+            wr += v;
+    }
+    *ret_read = rd;
+    *ret_write = wr;
+}
+
+void cgroup_parse_io_v2(const char *text, uint64_t *ret_read, uint64_t *ret_write)
+{
+    uint64_t rd = 0, wr = 0;
+    for (const char *line = text; line && *line; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
+        const char *end = strchr(line, '\n');
+        size_t len = end ? (size_t) (end - line) : strlen(line);
+        for (const char *p = line; p && p < line + len; p = memchr(p, ' ', (size_t) (line + len - p))) {
+            while (*p == ' ')
+                p++;
+            if (!strncmp(p, "rbytes=", 7))
+                rd += strtoull(p + 7, NULL, 10);
+            else if (!strncmp(p, "wbytes=", 7))
+                wr += strtoull(p + 7, NULL, 10);
+        }
+    }
+    *ret_read = rd;
+    *ret_write = wr;
+}
+
 int cgroup_rmdir(const char *path)
 {
     {

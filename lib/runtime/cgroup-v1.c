@@ -367,6 +367,12 @@ static int v1_stats(struct cgroup_manager *m, struct cgroup_stats *s, struct ber
         if (cgroup_read(dir, "memory.stat", &stat) == 0 && cgroup_stat_field(stat, "total_inactive_file", &v) == 0)
             s->memory_cache = v;
     }
+    if ((dir = cgroup_v1_dir_for(m, "blkio"))) {
+        _cleanup_free_ char *io = NULL;
+        if (cgroup_read(dir, "blkio.throttle.io_service_bytes_recursive", &io) == 0 ||
+            cgroup_read(dir, "blkio.throttle.io_service_bytes", &io) == 0)
+            cgroup_parse_io_v1(io, &s->io_read_bytes, &s->io_write_bytes);
+    }
     if ((dir = cgroup_v1_dir_for(m, "pids"))) {
         cgroup_read_u64(dir, "pids.current", &s->pids_current);
         cgroup_read_u64(dir, "pids.max", &s->pids_limit);

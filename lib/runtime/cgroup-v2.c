@@ -269,7 +269,7 @@ static const char *v2_procs_dir(struct cgroup_manager *m)
 
 int cgroup_v2_read_stats(const char *dir, struct cgroup_stats *s)
 {
-    _cleanup_free_ char *cpu = NULL, *mem = NULL;
+    _cleanup_free_ char *cpu = NULL, *mem = NULL, *io = NULL;
     uint64_t v;
     if (cgroup_read(dir, "cpu.stat", &cpu) == 0 && cgroup_stat_field(cpu, "usage_usec", &v) == 0)
         s->cpu_usage_ns = v * 1000;
@@ -277,6 +277,8 @@ int cgroup_v2_read_stats(const char *dir, struct cgroup_stats *s)
     cgroup_read_u64(dir, "memory.max", &s->memory_limit);
     if (cgroup_read(dir, "memory.stat", &mem) == 0 && cgroup_stat_field(mem, "inactive_file", &v) == 0)
         s->memory_cache = v;
+    if (cgroup_read(dir, "io.stat", &io) == 0)
+        cgroup_parse_io_v2(io, &s->io_read_bytes, &s->io_write_bytes);
     cgroup_read_u64(dir, "pids.current", &s->pids_current);
     cgroup_read_u64(dir, "pids.max", &s->pids_limit);
     return 0;

@@ -16,6 +16,8 @@ struct cgroup_stats {
     uint64_t memory_usage;   /* bytes */
     uint64_t memory_limit;   /* bytes, UINT64_MAX when unlimited */
     uint64_t memory_cache;   /* inactive page cache inside memory_usage (reclaimable; `stats` shows usage minus it) */
+    uint64_t io_read_bytes;  /* block I/O the cgroup did (v1 blkio throttle counters, v2 io.stat) */
+    uint64_t io_write_bytes;
     uint64_t pids_current;
     uint64_t pids_limit;     /* UINT64_MAX when unlimited */
 };

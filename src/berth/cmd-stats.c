@@ -25,7 +25,7 @@ static const char usage[] =
 
 struct sample {
     struct ctr_record rec;
-    struct cgroup_stats prev, cur;
+    struct ctr_usage prev, cur;
     bool ok, has_prev; /* this sample read; the previous one too (CPU % needs both) */
 };
 
@@ -55,6 +55,15 @@ static void human(uint64_t v, char *buf, size_t cap)
         u++;
     }
     snprintf(buf, cap, u ? "%.2f%s" : "%.0f%s", d, units[u]);
+}
+
+/* "1.5MiB / 2GiB" */
+static void pair(uint64_t a, uint64_t b, char *buf, size_t cap)
+{
+    char x[32], y[32];
+    human(a, x, sizeof(x));
+    human(b, y, sizeof(y));
+    snprintf(buf, cap, "%s / %s", x, y);
 }
 
 /* The containers to show: the named ones (errors printed, *rc = 1), or every running one. */
@@ -128,35 +137,41 @@ static void read_all(struct sample *list, size_t n)
 
 static json_t *sample_json(const struct sample *x, uint64_t wall_ns, uint64_t host_mem)
 {
-    const struct cgroup_stats *c = &x->cur;
+    const struct cgroup_stats *c = &x->cur.cg;
     uint64_t used = ctr_memory_used(c);
     bool limited = c->memory_limit != UINT64_MAX;
     uint64_t lim = limited ? c->memory_limit : host_mem;
-    return json_pack("{s:s, s:s, s:s, s:f, s:I, s:I, s:I, s:I, s:f, s:I, s:I}", "id", x->rec.id, "name", x->rec.name,
-                     "state", x->rec.state, "cpu_percent", x->has_prev ? ctr_cpu_percent(&x->prev, c, wall_ns) : 0.0, "cpu_usage_ns",
+    json_t *o = json_pack("{s:s, s:s, s:s, s:f, s:I, s:I, s:I, s:I, s:f, s:I, s:I}", "id", x->rec.id, "name", x->rec.name,
+                     "state", x->rec.state, "cpu_percent", x->has_prev ? ctr_cpu_percent(&x->prev.cg, c, wall_ns) : 0.0, "cpu_usage_ns",
                      (json_int_t) c->cpu_usage_ns, "memory_usage", (json_int_t) used, "memory_cache",
                      (json_int_t) c->memory_cache, "memory_limit", (json_int_t) (limited ? c->memory_limit : 0),
                      "memory_percent", lim ? 100.0 * (double) used / (double) lim : 0.0, "pids_current",
                      (json_int_t) c->pids_current, "pids_limit",
                      (json_int_t) (c->pids_limit == UINT64_MAX ? 0 : c->pids_limit));
+    json_object_set_new(o, "net_rx_bytes", json_integer((json_int_t) x->cur.net_rx_bytes));
+    json_object_set_new(o, "net_tx_bytes", json_integer((json_int_t) x->cur.net_tx_bytes));
+    json_object_set_new(o, "block_read_bytes", json_integer((json_int_t) c->io_read_bytes));
+    json_object_set_new(o, "block_write_bytes", json_integer((json_int_t) c->io_write_bytes));
+    return o;
 }
 
 static void print_table(const struct sample *list, size_t n, uint64_t wall_ns, uint64_t host_mem)
 {
-    printf("%-12s  %-20s  %8s  %-24s  %7s  %5s\n", "CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "PIDS");
+    printf("%-12s  %-20s  %8s  %-24s  %7s  %-22s  %-22s  %5s\n", "CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT",
+           "MEM %", "NET I/O", "BLOCK I/O", "PIDS");
     for (size_t i = 0; i < n; i++) {
         if (!list[i].ok)
             continue;
-        const struct cgroup_stats *c = &list[i].cur;
+        const struct cgroup_stats *c = &list[i].cur.cg;
         uint64_t used = ctr_memory_used(c);
         uint64_t lim = c->memory_limit != UINT64_MAX ? c->memory_limit : host_mem;
-        char u[32], l[32], mem[80];
-        human(used, u, sizeof(u));
-        human(lim, l, sizeof(l));
-        snprintf(mem, sizeof(mem), "%s / %s", u, l);
-        printf("%-12.12s  %-20s  %7.2f%%  %-24s  %6.2f%%  %5llu\n", list[i].rec.id, list[i].rec.name,
-               list[i].has_prev ? ctr_cpu_percent(&list[i].prev, c, wall_ns) : 0.0, mem, lim ? 100.0 * (double) used / (double) lim : 0.0,
-               (unsigned long long) c->pids_current);
+        char mem[80], net[80], blk[80];
+        pair(used, lim, mem, sizeof(mem));
+        pair(list[i].cur.net_rx_bytes, list[i].cur.net_tx_bytes, net, sizeof(net));
+        pair(c->io_read_bytes, c->io_write_bytes, blk, sizeof(blk));
+        printf("%-12.12s  %-20s  %7.2f%%  %-24s  %6.2f%%  %-22s  %-22s  %5llu\n", list[i].rec.id, list[i].rec.name,
+               list[i].has_prev ? ctr_cpu_percent(&list[i].prev.cg, c, wall_ns) : 0.0, mem,
+               lim ? 100.0 * (double) used / (double) lim : 0.0, net, blk, (unsigned long long) c->pids_current);
     }
 }
 

@@ -70,12 +70,27 @@ def test_stats_cpu_memory_pids_and_limits(env):
     berth(env, "run", "-d", "--name", "hog", "--memory", "200m", "--pids-limit", "50", "busybox", "sh", "-c",
           "x=$(head -c 50331648 /dev/zero | tr '\\0' a); echo ready; sleep 1000; echo ${#x}")
     berth(env, "run", "-d", "--name", "many", "busybox", "sh", "-c", "for i in 1 2 3 4; do sleep 1000 & done; wait")
+    # direct writes are charged to the container's cgroup (buffered writeback is not, on v1); v1
+    # kernels count blkio.throttle bytes only for a cgroup with a throttle rule: set a huge one
+    wid = berth(env, "run", "-d", "--name", "writer", "busybox", "sh", "-c",
+                "while [ ! -e /go ]; do sleep 0.1; done; dd if=/dev/zero of=/data bs=1M count=8 oflag=direct "
+                "&& echo written; sleep 1000").stdout.strip()
+    blkio = f"/sys/fs/cgroup/blkio/berth/{wid}"
+    if os.path.isdir(blkio):
+        dev = os.stat(env["BERTH_ROOT"]).st_dev
+        with open(f"{blkio}/blkio.throttle.write_bps_device", "w") as f:
+            f.write(f"{os.major(dev)}:{os.minor(dev)} {1 << 40}")
+    berth(env, "exec", "writer", "touch", "/go")
     for _ in range(100):
-        if "ready" in berth(env, "logs", "hog").stdout:
+        if "ready" in berth(env, "logs", "hog").stdout and "written" in berth(env, "logs", "writer").stdout:
             break
         time.sleep(0.1)
     s = stats(env)
-    assert set(s) == {"busy", "hog", "many"}
+    assert set(s) == {"busy", "hog", "many", "writer"}
+    assert s["writer"]["block_write_bytes"] >= 8 << 20, s["writer"]
+    assert s["hog"]["block_write_bytes"] < 1 << 20
+    # --network none: loopback only, which is not counted
+    assert s["busy"]["net_rx_bytes"] == 0 and s["busy"]["net_tx_bytes"] == 0
     assert 5 < s["busy"]["cpu_percent"] <= 60, s["busy"]  # quota of half a CPU
     assert s["busy"]["cpu_usage_ns"] > 0 and s["busy"]["pids_current"] == 1
     assert s["busy"]["memory_limit"] == 0  # unlimited, as in berth vm stats
@@ -86,11 +101,12 @@ def test_stats_cpu_memory_pids_and_limits(env):
     assert hog["pids_limit"] == 50 and hog["pids_current"] == 2  # sh and sleep
     assert hog["cpu_percent"] < 5
     assert s["many"]["pids_current"] == 5 and s["many"]["pids_limit"] == 0
-    for k in ("id", "state", "cpu_usage_ns", "memory_cache"):
+    for k in ("id", "state", "cpu_usage_ns", "memory_cache", "block_read_bytes"):
         assert k in hog
     # names select; text output without a tty is one table
     out = berth(env, "stats", "hog").stdout.splitlines()
-    assert out[0].split()[:3] == ["CONTAINER", "ID", "NAME"] and len(out) == 2
+    assert out[0].split() == ["CONTAINER", "ID", "NAME", "CPU", "%", "MEM", "USAGE", "/", "LIMIT", "MEM", "%", "NET",
+                              "I/O", "BLOCK", "I/O", "PIDS"] and len(out) == 2
     row = out[1].split()
     assert row[1] == "hog" and row[4] == "/" and row[5] == "200.00MiB", row
 

@@ -234,6 +234,8 @@ static void test_v2_stats_fixtures(void **state)
     assert_int_equal(s.memory_cache, 1167360);
     assert_int_equal(s.pids_current, 3);
     assert_int_equal(s.pids_limit, 50);
+    assert_int_equal(s.io_read_bytes, 1048576 + 4096); /* summed over both devices */
+    assert_int_equal(s.io_write_bytes, 4194304);
 
     struct cgroup_stats u = { .memory_limit = UINT64_MAX, .pids_limit = UINT64_MAX };
     assert_int_equal(cgroup_v2_read_stats(BERTH_TEST_FIXTURES "/cgroup-v2/unlimited", &u), 0);
@@ -248,6 +250,23 @@ static void test_v2_stats_fixtures(void **state)
     assert_int_equal(cgroup_v2_read_stats(BERTH_TEST_FIXTURES "/cgroup-v2/no-such-dir", &e), 0);
     assert_int_equal(e.cpu_usage_ns, 0);
     assert_int_equal(e.pids_limit, 7);
+}
+
+static void test_io_parse(void **state)
+{
+    uint64_t rd = 1, wr = 1;
+    cgroup_parse_io_v1("8:0 Read 4096\n8:0 Write 8192\n8:0 Sync 0\n8:0 Total 12288\n254:0 Read 100\n"
+                       "254:0 Write 0\nTotal 12388\n", &rd, &wr);
+    assert_int_equal(rd, 4196);
+    assert_int_equal(wr, 8192);
+    cgroup_parse_io_v1("Total 0\n", &rd, &wr);
+    assert_int_equal(rd, 0);
+    assert_int_equal(wr, 0);
+    cgroup_parse_io_v2("", &rd, &wr);
+    assert_int_equal(rd + wr, 0);
+    cgroup_parse_io_v2("8:16 rbytes=10 wbytes=20 rios=1 wios=2 dbytes=0 dios=0", &rd, &wr);
+    assert_int_equal(rd, 10);
+    assert_int_equal(wr, 20);
 }
 
 static void test_stat_field(void **state)
@@ -269,6 +288,7 @@ int main(void)
         cmocka_unit_test(test_resolve_paths),
         cmocka_unit_test(test_v2_stats_fixtures),
         cmocka_unit_test(test_stat_field),
+        cmocka_unit_test(test_io_parse),
         cmocka_unit_test(test_systemd_paths),
         cmocka_unit_test(test_proc_cgroup_parse),
         cmocka_unit_test(test_conversions),

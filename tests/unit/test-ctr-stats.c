@@ -40,11 +40,28 @@ static void test_cpu_and_memory(void **state)
     assert_int_equal(ctr_memory_used(&m), 1000);
 }
 
+static void test_net_dev(void **state)
+{
+    const char *text =
+        "Inter-|   Receive                                                |  Transmit\n"
+        " face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n"
+        "    lo:  123456     100    0    0    0     0          0         0   123456     100    0    0    0     0       0          0\n"
+        "  eth0:    5000      40    0    0    0     0          0         0     7000      50    0    0    0     0       0          0\n"
+        "  eth1:1000 1 0 0 0 0 0 0 2 1 0 0 0 0 0 0\n";
+    uint64_t rx, tx;
+    assert_int_equal(ctr_parse_net_dev(text, &rx, &tx), 0);
+    assert_int_equal(rx, 6000);
+    assert_int_equal(tx, 7002);
+    assert_int_equal(ctr_parse_net_dev("", &rx, &tx), 0);
+    assert_int_equal(rx + tx, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_proc_stat),
         cmocka_unit_test(test_cpu_and_memory),
+        cmocka_unit_test(test_net_dev),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

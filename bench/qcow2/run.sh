@@ -1,7 +1,8 @@
 #!/bin/sh
 # qcow2 A/B benchmark: berth's qcow2 layer against QEMU's, same images, same run.
 #   1. 4 KiB I/O at queue depth 1 on one 256 MiB image, buffered on both sides (page cache, no
-#      O_DIRECT: qemu-img bench -t writeback -i threads; berth's disk layer has no O_DIRECT mode):
+#      O_DIRECT: qemu-img bench -t writeback -i $QEMU_AIO, default threads, qemu-img's default;
+#      io_uring works too; berth's disk layer has no O_DIRECT mode):
 #      reads and overwrites of allocated clusters, then allocating writes on a fresh image.
 #      Offsets advance by a large odd step modulo the disk (the pattern `qemu-img bench -S` does),
 #      which spreads them over the whole image; ours also runs uniformly random offsets.
@@ -11,8 +12,8 @@
 #      dirty pages, and berth and qemu take turns going first; ROUNDS rounds each.
 #   2. Thin overlays on one base: N through berth's library (one template, as `berth vm clone`
 #      will), N `berth disk create -b` processes, and N `qemu-img create -b` processes.
-# Usage: bench/qcow2/run.sh [BUILD_DIR] (default build). COUNT, ROUNDS, CLONES and DIRS (default
-# "/dev/shm /var/tmp") override the sizes and places.
+# Usage: bench/qcow2/run.sh [BUILD_DIR] (default build). COUNT, ROUNDS, CLONES, DIRS (default
+# "/dev/shm /var/tmp") and QEMU_AIO override the sizes, places and qemu's I/O engine.
 set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-$top/build}
@@ -22,6 +23,7 @@ count=${COUNT:-100000}
 rounds=${ROUNDS:-3}
 clones=${CLONES:-1000}
 dirs=${DIRS:-/dev/shm /var/tmp}
+aio=${QEMU_AIO:-threads}
 step=$((4096 * 7919))
 tmp=$(mktemp -d /tmp/berth-bench-qcow2-XXXXXX)
 io_dirs=""
@@ -31,7 +33,7 @@ trap cleanup EXIT
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 qemu_iops() { # qemu-img bench prints "Run completed in X seconds."
     sync
-    secs=$(qemu-img bench -f qcow2 -t writeback -i threads -d 1 -c "$count" -s 4096 -S "$step" "$@" |
+    secs=$(qemu-img bench -f qcow2 -t writeback -i "$aio" -d 1 -c "$count" -s 4096 -S "$step" "$@" |
         sed -n 's/.*completed in \([0-9.]*\) seconds.*/\1/p')
     awk -v s="$secs" -v c="$count" 'BEGIN { printf "%.0f", c / s }'
 }

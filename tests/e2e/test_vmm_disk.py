@@ -137,27 +137,54 @@ def backing_block(b):
     return f"backing block {b}\n".encode().ljust(BLOCK, b"\0")
 
 
+def discard_blocks(g, span):
+    c = mix((g << 16 | 0xffff) & MASK) % (span // 16)
+    return range(16 * c, 16 * c + 16)
+
+
+SLACK = 64  # batches the guest may have started after the last flush line read before the kill
+
+
 def verify_image(raw_bytes, runs, span):
-    """runs: (first batch, last batch whose flush the guest reported) per VMM run. Every block
-    must be one whole batch's pattern, from a batch that writes it and no older than the last
-    flushed batch that wrote it; or, when no flushed batch wrote it, the backing file's block or
-    a whole later (unflushed) batch's pattern."""
+    """runs: (first batch, last batch whose flush the guest reported, discards on) per VMM run.
+    Events are ordered (batch, writes before the batch's discard). For every block, the last
+    flushed event that touched it, or a later one, must show: a whole batch's pattern from a
+    batch that writes the block, zeroes from a batch that discards it, or, when no flushed event
+    touched it, the backing file's block."""
     latest = {}
-    for start, last in runs:
+    zero_keys = {}  # block -> discard event keys of every batch that may have run
+    for start, last, discard in runs:
         for g in range(start, last + 1):
             for b in batch_blocks(g, span):
-                latest[b] = g
-    run_of = lambda g: any(start <= g < start + 1_000_000 for start, _ in runs)
+                latest[b] = 2 * g
+            if discard:
+                for b in discard_blocks(g, span):
+                    latest[b] = 2 * g + 1
+        if discard:
+            for g in range(start, last + SLACK + 1):
+                for b in discard_blocks(g, span):
+                    zero_keys.setdefault(b, []).append(2 * g + 1)
+    run_of = lambda g: any(start <= g <= last + SLACK for start, last, _ in runs)
+    zeroes = bytes(BLOCK)
+    seen = {"batch": 0, "zeroes": 0, "backing": 0}
     for b in range(span):
         blk = raw_bytes[b * BLOCK:(b + 1) * BLOCK]
+        floor = latest.get(b, -1)
         if blk[:8] == MAGIC.to_bytes(8, "little"):
             g = int.from_bytes(blk[8:16], "little")
             assert run_of(g) and b in batch_blocks(g, span), f"block {b}: batch {g} never wrote it"
             assert blk == pattern(g, b), f"block {b}: not batch {g}'s pattern (torn or corrupt)"
-            assert g >= latest.get(b, 0), f"block {b}: batch {g} found, but flushed batch {latest[b]} wrote it later"
+            assert 2 * g >= floor, f"block {b}: batch {g} found, but flushed event {floor} came later"
+            seen["batch"] += 1
+        elif blk == zeroes:
+            assert any(k >= floor for k in zero_keys.get(b, [])), \
+                f"block {b}: zeroes, but no discard at or after flushed event {floor}"
+            seen["zeroes"] += 1
         else:
-            assert b not in latest, f"block {b}: flushed batch {latest[b]} wrote it, the image has something else"
+            assert b not in latest, f"block {b}: flushed event {latest[b]} touched it, the image has something else"
             assert blk == backing_block(b), f"block {b}: neither the backing file's data nor a batch's"
+            seen["backing"] += 1
+    return seen
 
 
 def read_flushed(proc, want, deadline):
@@ -191,7 +218,8 @@ def last_flushed(text):
 
 def test_vmm_killed_during_guest_writes_keeps_every_flushed_block(tmp_path):
     """berth-vmm runs blk-stress on a thin qcow2 overlay over a raw backing file and is SIGKILLed
-    at random moments (4 runs on the same image, each resuming after the previous crash): after
+    at random moments (4 runs on the same image, each resuming after the previous crash; two of
+    them discard a cluster per batch as well): after
     each kill `qemu-img check` is clean or reports leaks only, and every block of every batch
     whose FLUSH the guest saw complete reads back (qemu-img convert to raw)."""
     span = 8192  # 32 MiB: 512 clusters of 64 KiB, allocated by copy-on-write from the backing file
@@ -210,8 +238,10 @@ def test_vmm_killed_during_guest_writes_keeps_every_flushed_block(tmp_path):
     for it in range(4):
         start = it * 1_000_000 + 1
         want = rng.randint(3, 20)
+        discard = it % 2  # runs 2 and 4 also discard a cluster per batch (refcount decrements)
         proc = subprocess.Popen([binary("berth-vmm"), "--kernel", guest("blk-stress.pvh"), "--cmdline",
-                                 f"start={start} span={span} reqs={REQS} qd=8", "--disk", f"{disk},format=qcow2"],
+                                 f"start={start} span={span} reqs={REQS} qd=8 discard={discard}",
+                                 "--disk", f"{disk},format=qcow2"],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
         try:
             _, text = read_flushed(proc, want, time.monotonic() + 60)
@@ -227,15 +257,19 @@ def test_vmm_killed_during_guest_writes_keeps_every_flushed_block(tmp_path):
         assert b"FAIL" not in text, (seed, text[-500:])
         last = last_flushed(text)
         assert last is not None and last >= start + want - 1, (seed, it, text[-500:], err)
-        runs.append((start, last))
+        runs.append((start, last, discard))
         check = subprocess.run(["qemu-img", "check", str(disk)], capture_output=True, text=True)
         assert check.returncode in (0, 3) and "ERROR" not in check.stdout, (seed, it, check.stdout, check.stderr)
         ours = subprocess.run([binary("berth"), "disk", "check", str(disk)], capture_output=True, text=True)
         assert ours.returncode in (0, 3), (seed, it, ours.stdout, ours.stderr)
         raw = tmp_path / "image.raw"
         subprocess.run(["qemu-img", "convert", "-f", "qcow2", "-O", "raw", str(disk), str(raw)], check=True)
-        verify_image(raw.read_bytes(), runs, span)
+        seen = verify_image(raw.read_bytes(), runs, span)
         raw.unlink()
+    # All three kinds of content were there to check: guest data, discarded (zero) clusters and
+    # the backing file's blocks around them.
+    print("content seen:", seen)
+    assert min(seen.values()) > 0, seen
 
 
 @pytest.mark.parametrize("fmt", ["raw", "qcow2"])

@@ -6,6 +6,9 @@
  *   span=S     the region written: 4 KiB blocks [0, S) (default: the whole disk)
  *   reqs=N     write requests per batch (default 32), each 1-4 consecutive blocks, up to qd=Q
  *              (default 8) in flight
+ *   discard=1  after its writes, each batch also discards one 64 KiB-aligned run of 16 blocks:
+ *              c = mix(g << 16 | 0xffff) % (S / 16), blocks [16c, 16c+16), which then read as zeroes
+ *              (qcow2 frees the cluster: the refcount drops only once the L2 table is durable)
  * Batch g's request i writes blocks [b, b+k) with h = mix(g << 16 | i), b = h % (S - 3),
  * k = 1 + (h >> 32) % 4. Every block written in batch g holds 512 little-endian words:
  * "BERTHBLK", g, b, then (g*K1 ^ b*K2 ^ j*K3) for word j: self-describing, so the checker can
@@ -69,11 +72,11 @@ static long run(long unused)
 {
     (void) unused;
     struct vg_dev d;
-    if (vg_find(&d, VG_ID_BLK, 0) < 0 || vg_init(&d, 0, 1) < 0)
+    if (vg_find(&d, VG_ID_BLK, 0) < 0 || vg_init(&d, num("discard", 0) ? 1ull << 13 /* DISCARD */ : 0, 1) < 0)
         return 1;
     uint64_t blocks = vg_blk_capacity(&d) / (BLOCK / 512);
     uint64_t span = num("span", blocks), start = num("start", 1), batches = num("batches", 0);
-    uint64_t reqs = num("reqs", 32), qd = num("qd", 8);
+    uint64_t reqs = num("reqs", 32), qd = num("qd", 8), discard = num("discard", 0);
     if (span > blocks || span < 8 || reqs == 0 || qd == 0 || qd > MAX_QD) {
         printk("blk-stress: bad parameters (disk has %lu blocks)\n", (unsigned long) blocks);
         return 1;
@@ -123,8 +126,29 @@ static long run(long unused)
                 done++;
             } while ((head = vg_get(&d, 0, &len)) >= 0);
         }
-        /* Every write of the batch has completed: the flush covers all of them. */
         struct slot *s = &slots[free_slots[n_free - 1]];
+        if (discard) {
+            uint64_t c = mix(g << 16 | 0xffff) % (span / 16);
+            uint8_t *seg = s->data;
+            for (int i = 0; i < 16; i++)
+                seg[i] = 0;
+            for (int i = 0; i < 8; i++)
+                seg[i] = (uint8_t) ((c * 16 * (BLOCK / 512)) >> (8 * i));
+            uint32_t n_sectors = 16 * (BLOCK / 512);
+            for (int i = 0; i < 4; i++)
+                seg[8 + i] = (uint8_t) (n_sectors >> (8 * i));
+            if (submit(&d, s, 11, 0, 16) < 0) {
+                printk("blk-stress: FAIL queue full\n");
+                return 1;
+            }
+            vg_kick(&d, 0);
+            uint32_t len;
+            if (vg_wait(&d, 0, &len, SPINS) < 0 || s->status != 0) {
+                printk("blk-stress: FAIL discard in batch %lu\n", (unsigned long) g);
+                return 1;
+            }
+        }
+        /* Every write (and discard) of the batch has completed: the flush covers all of them. */
         if (submit(&d, s, 4, 0, 0) < 0) {
             printk("blk-stress: FAIL queue full\n");
             return 1;

@@ -13,6 +13,36 @@
 #include "registry/reference.h"
 #include "registry/server-internal.h"
 
+/* Blob bodies go out through a read callback rather than MHD's sendfile path: on this shared
+ * 2-core machine under load (~20), bench/registry-style pulls measured 1.2x (curl) to 1.4x
+ * (skopeo) faster through a 256 KiB pread buffer than with sendfile, for about 2.5x the server
+ * CPU (still half of docker-registry's). The buffer is per response, so memory stays bounded. */
+#define BLOB_READ_BUFFER (256u * 1024)
+
+struct blob_reader {
+    int fd;
+    uint64_t start;
+};
+
+static ssize_t blob_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct blob_reader *br = cls;
+    for (;;) {
+        ssize_t n = pread(br->fd, buf, max, (off_t) (br->start + pos));
+        if (n < 0 && errno == EINTR)
+            continue;
+        /* 0 before the announced length: the file shrank under us; the client sees a short body */
+        return n > 0 ? n : MHD_CONTENT_READER_END_WITH_ERROR;
+    }
+}
+
+static void blob_reader_free(void *cls)
+{
+    struct blob_reader *br = cls;
+    close(br->fd);
+    free(br);
+}
+
 enum MHD_Result blob_get(struct registry_server *s, struct MHD_Connection *c, struct request *req, bool head)
 {
     const char *digest = req->route.ref;
@@ -49,10 +79,16 @@ enum MHD_Result blob_get(struct registry_server *s, struct MHD_Connection *c, st
         }
     }
     uint64_t len = size ? end - start + 1 : 0;
-    /* MHD takes the fd and streams it (sendfile without TLS): memory stays bounded. */
-    struct MHD_Response *resp = MHD_create_response_from_fd_at_offset64(len, fd, start);
-    if (!resp) {
+    struct blob_reader *br = malloc(sizeof(*br));
+    if (!br) {
         close(fd);
+        return MHD_NO;
+    }
+    *br = (struct blob_reader) { .fd = fd, .start = start };
+    struct MHD_Response *resp = MHD_create_response_from_callback(len, BLOB_READ_BUFFER, blob_read, br,
+                                                                  blob_reader_free);
+    if (!resp) {
+        blob_reader_free(br);
         return MHD_NO;
     }
     MHD_add_response_header(resp, "Content-Type", "application/octet-stream");

@@ -253,6 +253,18 @@ int cgroup_kill_all(struct cgroup_manager *m, int sig, struct berth_error *err)
      * sent to frozen tasks are delivered on thaw. Without a freezer, a few passes still catch
      * children forked while we were signalling. */
     bool was_frozen = cgroup_is_frozen(m) > 0;
+    /* An empty cgroup that is not frozen has nothing to signal and nothing that could fork into
+     * it: skip the freeze. That is every `delete` of a stopped container, and a v1 freeze/thaw is
+     * not free (the first frozen cgroup flips a kernel static key, patching code on every CPU). */
+    if (!was_frozen) {
+        _cleanup_free_ pid_t *pids = NULL;
+        size_t n = 0;
+        int k = cgroup_pids(m, &pids, &n, NULL);
+        if (k < 0 && k != -ENOENT)
+            return berth_error_errno(err, k, "cgroup: listing processes");
+        if (n == 0)
+            return 0;
+    }
     struct berth_error ferr = { 0 };
     bool froze = !was_frozen && cgroup_freeze(m, true, &ferr) == 0;
     int r = 0;

@@ -169,8 +169,9 @@ static int kill_and_wait(struct container *c, struct berth_error *err)
         syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
     if (c->cg) {
         cgroup_kill_all(c->cg, SIGKILL, NULL);
-        /* Frozen tasks only die once thawed. */
-        cgroup_freeze(c->cg, false, NULL);
+        /* Frozen tasks only die once thawed (cgroup_kill_all thaws what it froze itself). */
+        if (cgroup_is_frozen(c->cg) > 0)
+            cgroup_freeze(c->cg, false, NULL);
     }
     if (pidfd >= 0 && wait_pidfd(pidfd, 10000) < 0)
         return berth_error_set(err, -ETIMEDOUT, "container %s: init did not die after SIGKILL", c->dir->id);

@@ -162,23 +162,36 @@ int container_create(const struct container_create_opts *o, pid_t *ret_pid, stru
         .no_pivot = o->no_pivot,
         .no_new_keyring = o->no_new_keyring,
         .target_pidfd = -1,
+        .cgroup_pending = true,
     };
     r = spawn_container_process(&ctx, sv[0], &pid, err);
     close(sv[1]);
     sv[1] = -1;
     if (r < 0)
         goto fail;
-    if (cg) {
-        cg_entered = true;
-        if ((r = cgroup_enter(cg, pid, err)) < 0 || (r = cgroup_apply(cg, c->resources, err)) < 0) {
-            berth_error_prefix(err, r, "cgroup: ");
-            goto fail;
-        }
-    }
+    /* GO first: the init prepares its rootfs and mounts while we move it into its cgroup (the
+     * first cgroup.procs write waits for an RCU grace period); it waits for SYNC_CGROUP before
+     * anything that depends on the cgroup (init_join_cgroup). */
     if ((r = sync_send(sv[0], SYNC_GO, 0, NULL)) < 0) {
         r = berth_error_errno(err, r, "container init exited during setup");
         goto fail;
     }
+    if (cg) {
+        cg_entered = true;
+        if ((r = cgroup_enter(cg, pid, err)) < 0 || (r = cgroup_apply(cg, c->resources, err)) < 0) {
+            /* The init may have failed first (and so vanished from under the cgroup write). */
+            struct sync_msg m;
+            if (recv(sv[0], &m, sizeof(m), MSG_DONTWAIT) > 0 && m.type == SYNC_ERROR) {
+                berth_error_clear(err);
+                r = berth_error_set(err, m.value < 0 ? m.value : -EIO, "%.*s", (int) sizeof(m.text) - 1, m.text);
+            } else {
+                berth_error_prefix(err, r, "cgroup: ");
+            }
+            goto fail;
+        }
+    }
+    /* A failed send means the init is gone: wait_ready reports the error it left behind. */
+    sync_send(sv[0], SYNC_CGROUP, 0, NULL);
     if ((r = wait_ready(c, o->id, pid, sv[0], err)) < 0)
         goto fail;
 

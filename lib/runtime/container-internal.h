@@ -25,6 +25,10 @@ struct init_ctx {
     bool is_exec;
     int exec_nsflags;  /* exec: namespaces to join through pidfd */
     int target_pidfd;  /* exec: the container's init */
+    /* create: the parent moves the init into its cgroup while the init already sets up its
+     * mounts; init_join_cgroup waits for that (SYNC_CGROUP) before the first step that needs it. */
+    bool cgroup_pending;
+    bool cgroup_joined;
 };
 
 /* Starts the init (create) or exec process. Returns in the parent with the pid of the process
@@ -42,6 +46,10 @@ int console_proxy(int master, pid_t pid, const sigset_t *mask, int *ret_status);
 /* Writes uid_map/gid_map of pid from the config. */
 int userns_write_maps(const struct oci_config *c, pid_t pid, struct berth_error *err);
 
+/* In the init: waits until the parent has moved us into our cgroup (once), then unshares the cgroup
+ * namespace if the config asks for one, so that it is rooted there. Idempotent. */
+int init_join_cgroup(struct init_ctx *ctx, struct berth_error *err);
+
 /* Init process body, after namespaces exist. Never returns. */
 __attribute__((noreturn)) void init_main(struct init_ctx *ctx);
 /* exec'd process body, after joining the container. Never returns. */
@@ -49,7 +57,9 @@ __attribute__((noreturn)) void exec_main(struct init_ctx *ctx);
 
 /* Mount namespace setup, in order (rootfs.c, mounts.c, devices.c). */
 int rootfs_prepare(const struct oci_config *c, int early_fd, int *ret_rootfd, struct berth_error *err);
-int mounts_setup(const struct oci_config *c, int rootfd, bool userns, struct berth_error *err);
+/* Calls init_join_cgroup before the first mount that depends on our cgroup ("cgroup" mounts read
+ * /proc/self/cgroup; tmpcopyup writes pages that must be charged to the container). */
+int mounts_setup(struct init_ctx *ctx, int rootfd, bool userns, struct berth_error *err);
 int devices_setup(const struct oci_config *c, int rootfd, bool userns, struct berth_error *err);
 int rootfs_pivot(int rootfd, bool no_pivot, unsigned long propagation, struct berth_error *err);
 int rootfs_mask_paths(const struct oci_config *c, int rootfd, struct berth_error *err);

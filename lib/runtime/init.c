@@ -71,13 +71,31 @@ static char *state_for_hooks(struct init_ctx *ctx, const char *status)
     return out;
 }
 
+int init_join_cgroup(struct init_ctx *ctx, struct berth_error *err)
+{
+    if (ctx->cgroup_joined)
+        return 0;
+    int r;
+    if (ctx->cgroup_pending && (r = sync_expect(ctx->sync_fd, SYNC_CGROUP, NULL, err)) < 0)
+        return r;
+    ctx->cgroup_pending = false;
+    ctx->cgroup_joined = true;
+    /* Rooted at the cgroup the runtime just moved us into. */
+    const struct oci_config *c = ctx->cfg;
+    if (c->ns[OCI_NS_CGROUP].present && !c->ns[OCI_NS_CGROUP].path && unshare(CLONE_NEWCGROUP) < 0)
+        return berth_error_errno(err, -errno, "creating the cgroup namespace");
+    return 0;
+}
+
 static int setup_mount_ns(struct init_ctx *ctx, bool userns, int early_fd, int *ret_rootfd, struct berth_error *err)
 {
     const struct oci_config *c = ctx->cfg;
     int r;
     _cleanup_close_ int rootfd = -1;
-    if ((r = rootfs_prepare(c, early_fd, &rootfd, err)) < 0 || (r = mounts_setup(c, rootfd, userns, err)) < 0 ||
-        (r = devices_setup(c, rootfd, userns, err)) < 0)
+    /* The rootfs and the mounts that do not depend on our cgroup are set up while the runtime
+     * moves us into it (that write waits for an RCU grace period, several ms). */
+    if ((r = rootfs_prepare(c, early_fd, &rootfd, err)) < 0 || (r = mounts_setup(ctx, rootfd, userns, err)) < 0 ||
+        (r = init_join_cgroup(ctx, err)) < 0 || (r = devices_setup(c, rootfd, userns, err)) < 0)
         return r;
     /* cwd is created now: a read-only rootfs would refuse it later. */
     _cleanup_close_ int cwd = rootfs_mkdir_p(rootfd, ctx->proc->cwd, err);
@@ -105,11 +123,6 @@ void init_main(struct init_ctx *ctx)
     }
     if (userns && !c->ns[OCI_NS_USER].path && (r = become_root_in_userns(&err)) < 0)
         sync_fail(fd, r, &err);
-    /* Rooted at the cgroup the runtime just moved us into. */
-    if (c->ns[OCI_NS_CGROUP].present && !c->ns[OCI_NS_CGROUP].path && unshare(CLONE_NEWCGROUP) < 0) {
-        berth_error_errno(&err, -errno, "creating the cgroup namespace");
-        sync_fail(fd, err.code, &err);
-    }
     if (c->hostname && sethostname(c->hostname, strlen(c->hostname)) < 0) {
         berth_error_errno(&err, -errno, "hostname: %s", c->hostname);
         sync_fail(fd, err.code, &err);

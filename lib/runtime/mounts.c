@@ -306,10 +306,15 @@ static int mount_one(const struct oci_config *c, const struct oci_mount *m, size
     return 0;
 }
 
-int mounts_setup(const struct oci_config *c, int rootfd, bool userns, struct berth_error *err)
+int mounts_setup(struct init_ctx *ctx, int rootfd, bool userns, struct berth_error *err)
 {
+    const struct oci_config *c = ctx->cfg;
     for (size_t i = 0; i < c->n_mounts; i++) {
-        int r = mount_one(c, &c->mounts[i], i, rootfd, userns, err);
+        const struct oci_mount *m = &c->mounts[i];
+        int r;
+        if ((!strcmp(m->type, "cgroup") || m->tmpcopyup) && (r = init_join_cgroup(ctx, err)) < 0)
+            return r;
+        r = mount_one(c, m, i, rootfd, userns, err);
         if (r < 0)
             return r;
     }

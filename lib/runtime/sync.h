@@ -7,7 +7,7 @@
 #include "base/error.h"
 
 enum sync_type {
-    SYNC_GO = 1,       /* parent -> child: ids mapped, cgroup joined: set up */
+    SYNC_GO = 1,       /* parent -> child: ids mapped (exec: cgroup joined too): set up */
     SYNC_MAPS,         /* child -> parent: write my uid/gid maps (value: unused) */
     SYNC_MAPS_DONE,    /* parent -> child */
     SYNC_PID,          /* child -> parent: value is the process that will run the container */
@@ -15,6 +15,7 @@ enum sync_type {
     SYNC_HOOKS_DONE,   /* parent -> child */
     SYNC_READY,        /* child -> parent: set up, waiting for start (or about to exec) */
     SYNC_ERROR,        /* child -> parent: text is the message, value the -errno */
+    SYNC_CGROUP,       /* parent -> init: moved into its cgroup, resources applied */
 };
 
 struct sync_msg {

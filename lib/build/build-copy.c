@@ -250,6 +250,8 @@ static int resolve_from(struct build_state *st, const char *from, char **ret_ima
         char idx[24];
         snprintf(idx, sizeof(idx), "%zu", i);
         if ((st->stages[i].name && !strcasecmp(st->stages[i].name, from)) || !strcmp(idx, from)) {
+            if (!st->stages[i].image)
+                return berth_error_set(err, -EINVAL, "--from=%s: that stage was skipped", from);
             *ret_image = strdup(st->stages[i].image);
             if (asprintf(ret_where, "stage '%s'", from) < 0)
                 *ret_where = NULL;

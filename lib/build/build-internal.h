@@ -31,7 +31,7 @@ struct build_state {
     struct build_stage *stages;  /* the stages before the current one */
     size_t n_stages;
     char *cur_stage_name;        /* AS name of the current stage, NULL when none */
-    size_t n_steps;              /* instructions to run (all, or up to the end of --target's stage) */
+    bool in_stage;               /* a FROM started the current stage (and it is not skipped) */
 };
 
 void build_out(struct build_state *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -16,6 +16,7 @@
 #include "base/strv.h"
 #include "build/build-internal.h"
 #include "build/cache.h"
+#include "build/stage-plan.h"
 #include "image/manifest.h"
 #include "image/reference.h"
 
@@ -393,8 +394,9 @@ static int parse_from(char **words, const char **ret_image, const char **ret_nam
 /* Ends the current stage (if any), recording its image for COPY --from and FROM. */
 static int end_stage(struct build_state *st, struct berth_error *err)
 {
-    if (!st->config)
-        return 0; /* before the first FROM */
+    if (!st->in_stage)
+        return 0; /* before the first FROM, or after a skipped stage */
+    st->in_stage = false;
     if (!st->image) {
         int r = commit_image(st, "FROM scratch", NULL, NULL, 0, err);
         if (r < 0)
@@ -408,6 +410,27 @@ static int end_stage(struct build_state *st, struct berth_error *err)
     n[st->n_stages].image = strdup(st->image);
     st->n_stages++;
     return n[st->n_stages - 1].image ? 0 : berth_error_set(err, -ENOMEM, "out of memory");
+}
+
+/* A stage the build does not need: recorded without an image, so stage indexes stay right. */
+static int skip_stage(struct build_state *st, const struct cf_instruction *in, struct berth_error *err)
+{
+    int r = end_stage(st, err);
+    if (r < 0)
+        return r;
+    _cleanup_strv_ char **words = NULL;
+    const char *image = NULL, *name = NULL;
+    if (cf_split_words(in->args, &words) < 0 || parse_from(words, &image, &name, err) < 0)
+        name = NULL;
+    struct build_stage *n = realloc(st->stages, (st->n_stages + 1) * sizeof(*n));
+    if (!n)
+        return berth_error_set(err, -ENOMEM, "out of memory");
+    st->stages = n;
+    n[st->n_stages].image = NULL;
+    n[st->n_stages].name = name ? strdup(name) : NULL;
+    st->n_stages++;
+    berth_error_clear(err);
+    return 0;
 }
 
 static int begin_stage(struct build_state *st, const char *text, struct berth_error *err)
@@ -426,9 +449,10 @@ static int begin_stage(struct build_state *st, const char *text, struct berth_er
             return berth_error_set(err, -EINVAL, "FROM: the stage name '%s' is used twice", name);
     if (name && !(st->cur_stage_name = strdup(name)))
         return berth_error_set(err, -ENOMEM, "out of memory");
+    st->in_stage = true;
     /* A previous stage's name wins over an image of the same name, as in Docker. */
     for (size_t i = st->n_stages; i-- > 0;)
-        if (st->stages[i].name && !strcasecmp(st->stages[i].name, image)) {
+        if (st->stages[i].name && !strcasecmp(st->stages[i].name, image) && st->stages[i].image) {
             r = load_image(st, st->stages[i].image, err);
             return r < 0 ? berth_error_prefix(err, r, "FROM: ") : 0;
         }
@@ -436,29 +460,6 @@ static int begin_stage(struct build_state *st, const char *text, struct berth_er
         return from_scratch(st, err);
     r = load_image(st, image, err);
     return r < 0 ? berth_error_prefix(err, r, "FROM: ") : 0;
-}
-
-/* The number of instructions to run for --target: up to the end of the stage named target. */
-static int target_end(const struct containerfile *cf, const char *target, size_t *ret, struct berth_error *err)
-{
-    bool in_target = false;
-    for (size_t i = 0; i < cf->n; i++) {
-        if (cf->ins[i].op != CF_FROM)
-            continue;
-        if (in_target) {
-            *ret = i;
-            return 0;
-        }
-        _cleanup_strv_ char **w = NULL;
-        if (cf_split_words(cf->ins[i].args, &w) == 0 && strv_length(w) == 3 && !strcasecmp(w[1], "as") &&
-            !strcasecmp(w[2], target))
-            in_target = true;
-    }
-    if (!in_target)
-        return berth_error_set(err, -EINVAL, "--target %s: %s has no stage of that name (FROM IMAGE AS %s)", target,
-                               cf->path, target);
-    *ret = cf->n;
-    return 0;
 }
 
 static void cache_key(const char *parent, const char *what, const char *extra, char out[72])
@@ -471,8 +472,8 @@ static void cache_key(const char *parent, const char *what, const char *extra, c
     digest_of_buffer(s, strlen(s), out);
 }
 
-static int run_step(struct build_state *st, const struct cf_instruction *in, size_t idx, struct build_result *res,
-                    struct berth_error *err)
+static int run_step(struct build_state *st, const struct cf_instruction *in, size_t idx, size_t n_steps,
+                    struct build_result *res, struct berth_error *err)
 {
     _cleanup_free_ char *text = NULL;
     /* RUN text goes to the shell as written: the shell expands variables (ARGs are in its env). */
@@ -482,7 +483,7 @@ static int run_step(struct build_state *st, const struct cf_instruction *in, siz
         return berth_error_set(err, -EINVAL, "bad variable reference in '%s'", in->args);
     if (!text)
         return berth_error_set(err, -ENOMEM, "out of memory");
-    build_out(st, "STEP %zu/%zu: %s %s", idx + 1, st->n_steps, in->keyword, text);
+    build_out(st, "STEP %zu/%zu: %s %s", idx + 1, n_steps, in->keyword, text);
     res->steps++;
     if (in->op == CF_ARG)
         return declare_arg(st, text, err);
@@ -589,15 +590,24 @@ int build_run(const struct build_options *opts, struct build_result *ret, struct
     _cleanup_close_ int ctx = open(opts->context, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (ctx < 0)
         return berth_error_errno(err, -errno, "build context %s", opts->context);
-    struct build_state st = { .opts = opts, .cf = cf, .context_fd = ctx, .n_steps = cf->n };
-    if (opts->target && (r = target_end(cf, opts->target, &st.n_steps, err)) < 0)
+    struct build_state st = { .opts = opts, .cf = cf, .context_fd = ctx };
+    _cleanup_free_ bool *plan = NULL;
+    size_t end = 0, n_steps = 0, step = 0;
+    if ((r = build_plan(cf, opts->target, &plan, &end, err)) < 0)
         return r;
+    for (size_t i = 0; i < end; i++)
+        n_steps += plan[i];
     if ((r = build_ignore_load(ctx, &st.ignore, err)) < 0)
         return r;
     r = image_store_open(NULL, &st.is, err);
     struct build_result res = { 0 };
-    for (size_t i = 0; r == 0 && i < st.n_steps; i++) {
-        r = run_step(&st, &cf->ins[i], i, &res, err);
+    for (size_t i = 0; r == 0 && i < end; i++) {
+        if (!plan[i]) {
+            if (cf->ins[i].op == CF_FROM)
+                r = skip_stage(&st, &cf->ins[i], err);
+            continue;
+        }
+        r = run_step(&st, &cf->ins[i], step++, n_steps, &res, err);
         if (r < 0)
             r = berth_error_prefix(err, r, "%s:%u: ", cf->path, cf->ins[i].line);
     }

@@ -63,13 +63,34 @@ def test_multi_stage_copy_from_stages_and_images(env, tmp_path):
     assert third["cached"] < again["cached"]
     assert "int main2;" in run(env, "multi", "cat /app/src/main.c")
 
-    # --target stops after the named stage
+    # --target builds the named stage and what it needs: here nothing else (builder is skipped)
     out = json.loads(build(env, ctx, "--target", "tools", "-t", "onlytools").stdout)
-    assert out["steps"] == 5
+    assert out["steps"] == 2
     tools = json.loads(berth(env, "image", "inspect", "onlytools").stdout)[0]
     assert len(tools["RootFS"]["Layers"]) == 1  # scratch + COPY tool.sh, nothing of the last stage
     p = build(env, ctx, "--target", "nope", check=False)
     assert p.returncode == 1 and "--target nope" in p.stderr
+
+
+def test_unneeded_stages_are_skipped(env, tmp_path):
+    ctx = tmp_path / "ctx"
+    write(ctx / "Containerfile", """\
+FROM busybox AS broken
+RUN echo never-runs; exit 3
+FROM busybox AS base
+RUN echo base > /base
+FROM base AS mid
+RUN echo mid > /mid
+FROM busybox
+COPY --from=2 /mid /base /out/
+""")
+    p = build(env, ctx, "-t", "skipper")
+    assert "never-runs" not in p.stdout + p.stderr
+    assert json.loads(p.stdout)["steps"] == 6  # all but the broken stage's two
+    assert run(env, "skipper", "cat /out/base /out/mid").split() == ["base", "mid"]
+    # the broken stage runs (and fails) when it is the target
+    p = build(env, ctx, "--target", "broken", check=False)
+    assert p.returncode == 1 and "exited with code 3" in p.stderr
 
 
 @pytest.mark.parametrize("containerfile,message", [

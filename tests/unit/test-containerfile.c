@@ -1,6 +1,7 @@
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include "base/strv.h"
 #include "build/containerfile.h"
 #include "build/ignore.h"
+#include "build/stage-plan.h"
 
 static struct containerfile *parse_ok(const char *text)
 {
@@ -87,6 +89,49 @@ static void test_multi_stage_parses(void **state)
     containerfile_free(cf);
 }
 
+static void plan_of(const char *text, const char *target, const char *want_run, size_t want_end)
+{
+    struct containerfile *cf = NULL;
+    struct berth_error err = { 0 };
+    assert_int_equal(containerfile_parse("Containerfile", text, strlen(text), &cf, &err), 0);
+    bool *run = NULL;
+    size_t end = 0;
+    assert_int_equal(build_plan(cf, target, &run, &end, &err), 0);
+    assert_int_equal(strlen(want_run), cf->n);
+    for (size_t i = 0; i < cf->n; i++)
+        assert_int_equal(run[i], want_run[i] == '1');
+    assert_int_equal(end, want_end);
+    free(run);
+    containerfile_free(cf);
+}
+
+static void test_stage_plan(void **state)
+{
+    const char *cf = "ARG V=1\n"
+                     "FROM a AS unused\nRUN x\n"
+                     "FROM a AS base\nRUN y\n"
+                     "FROM base AS mid\nCOPY --from=0 /p /q\n"
+                     "FROM b AS other\n"
+                     "FROM c\nCOPY --from=mid /m /n\nCOPY --from=registry/img /i /j\n";
+    /* the final stage needs mid, which needs base (FROM) and stage 0 (--from=0); "other" is unused */
+    plan_of(cf, NULL, "11111110111", 11);
+    plan_of(cf, "base", "10011000000", 5);
+    plan_of(cf, "OTHER", "10000001000", 8); /* names compare case-insensitively */
+    /* a variable in --from: every earlier stage may be needed */
+    plan_of("FROM a AS one\nFROM b AS two\nFROM c\nCOPY --from=$S /x /y\n", NULL, "1111", 4);
+    plan_of("FROM a\nRUN z\n", NULL, "11", 2);
+
+    struct containerfile *c = NULL;
+    struct berth_error err = { 0 };
+    const char *t = "FROM a AS x\n";
+    assert_int_equal(containerfile_parse("Containerfile", t, strlen(t), &c, &err), 0);
+    bool *run = NULL;
+    size_t end;
+    assert_int_equal(build_plan(c, "y", &run, &end, &err), -EINVAL);
+    assert_non_null(strstr(berth_error_message(&err), "--target y"));
+    containerfile_free(c);
+}
+
 static void test_ignore_patterns(void **state)
 {
     /* a pattern matches the path or one of its parent directories */
@@ -133,6 +178,7 @@ int main(void)
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_multi_stage_parses),
         cmocka_unit_test(test_ignore_patterns),
+        cmocka_unit_test(test_stage_plan),
         cmocka_unit_test(test_words),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -114,6 +114,15 @@ def test_vm_runs_command_keeps_disk_and_execs(vm_env):
     p = berth(env, "vm", "exec", "web", "/nonexistent", check=False)
     assert p.returncode == 127
 
+    # Both disks open with their recorded format, never probed (a guest can write a qcow2 header
+    # into a raw disk): QEMU's -drive and berth-vmm's --disk each carry format=.
+    with open(f"/proc/{vm_info(env, 'web')['pid']}/cmdline", "rb") as f:
+        argv = f.read().decode().split("\0")
+    drives = [a for a in argv if a.startswith(("id=root,", "id=cfg,")) or a.endswith((".qcow2,format=qcow2", ",ro,format=raw"))]
+    assert len(drives) == 2 and all("format=" in d for d in drives), argv
+    assert any("disk.qcow2" in d and "format=qcow2" in d for d in drives), argv
+    assert any("format=raw" in d for d in drives), argv
+
     stats = json.loads(berth(env, "vm", "stats", "--format", "json", "web").stdout)[0]
     assert stats["state"] == "running" and stats["memory_usage"] > 0
     assert stats["memory_limit"] >= 192 << 20

@@ -138,28 +138,46 @@ size_t ctr_attach_filter_input(struct ctr_attach *a, const char *in, size_t n, c
     return o;
 }
 
-static int send_packet(int sock, char type, const void *data, size_t n)
+_Static_assert(sizeof(((struct ctr_attach *) 0)->pending) == 1 + ATTACH_MSG_MAX, "pending holds one packet");
+
+/* Sends the pending packet if the socket takes it now: 0 sent (or dropped, the monitor being
+ * gone: the receiving side finds out), -EAGAIN not yet. */
+static int flush_pending(struct ctr_attach *a)
 {
-    char pkt[1 + ATTACH_MSG_MAX];
-    pkt[0] = type;
-    if (n)
-        memcpy(pkt + 1, data, n);
-    for (;;) {
-        ssize_t w = send(sock, pkt, n + 1, MSG_NOSIGNAL);
-        if (w >= 0)
-            return 0;
-        if (errno != EINTR)
-            return -errno;
+    while (a->n_pending) {
+        ssize_t w = send(a->sock, a->pending, a->n_pending, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && errno == EAGAIN)
+            return -EAGAIN;
+        a->n_pending = 0;
     }
+    return 0;
 }
 
-static void send_winsize(const struct ctr_attach *a)
+static void queue_packet(struct ctr_attach *a, char type, const void *data, size_t n)
+{
+    a->pending[0] = type;
+    if (n)
+        memcpy(a->pending + 1, data, n);
+    a->n_pending = n + 1;
+    flush_pending(a);
+}
+
+/* The current size, read when sent: when the socket is full it goes later (resize_pending). */
+static void send_winsize(struct ctr_attach *a)
 {
     struct winsize ws;
+    a->resize_pending = false;
     if (ioctl(a->in_fd, TIOCGWINSZ, &ws) < 0 && ioctl(a->out_fd, TIOCGWINSZ, &ws) < 0)
         return;
     unsigned short v[2] = { ws.ws_row, ws.ws_col };
-    send_packet(a->sock, ATTACH_MSG_WINSIZE, v, sizeof(v));
+    char pkt[1 + sizeof(v)] = { ATTACH_MSG_WINSIZE };
+    memcpy(pkt + 1, v, sizeof(v));
+    ssize_t w;
+    while ((w = send(a->sock, pkt, sizeof(pkt), MSG_NOSIGNAL | MSG_DONTWAIT)) < 0 && errno == EINTR)
+        ;
+    a->resize_pending = w < 0 && errno == EAGAIN;
 }
 
 static int write_all(int fd, const char *p, size_t n)
@@ -185,12 +203,14 @@ static int write_all(int fd, const char *p, size_t n)
 static int attach_step(struct ctr_attach *a, int sfd, int *ret_value, struct berth_error *err)
 {
     struct pollfd p[3] = {
-        { a->sock, POLLIN, 0 },
-        { a->send_input && !a->input_done ? a->in_fd : -1, POLLIN, 0 },
+        { a->sock, POLLIN | (a->n_pending || a->resize_pending ? POLLOUT : 0), 0 },
+        { a->send_input && !a->input_done && !a->n_pending ? a->in_fd : -1, POLLIN, 0 },
         { sfd, POLLIN, 0 },
     };
     if (poll(p, 3, -1) < 0)
         return errno == EINTR ? -EAGAIN : berth_error_errno(err, -errno, "poll");
+    if ((p[0].revents & POLLOUT) && flush_pending(a) == 0 && a->resize_pending)
+        send_winsize(a);
     if (p[2].revents & POLLIN) {
         struct signalfd_siginfo si;
         if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
@@ -227,15 +247,15 @@ static int attach_step(struct ctr_attach *a, int sfd, int *ret_value, struct ber
             return -EAGAIN;
         if (n <= 0) {
             a->input_done = true;
-            send_packet(a->sock, ATTACH_MSG_EOF, NULL, 0);
+            queue_packet(a, ATTACH_MSG_EOF, NULL, 0);
             return -EAGAIN;
         }
         bool detach;
         size_t o = ctr_attach_filter_input(a, in, (size_t) n, out, &detach);
-        if (o && send_packet(a->sock, ATTACH_MSG_INPUT, out, o) < 0 && errno != EPIPE && errno != ECONNRESET)
-            return berth_error_errno(err, -errno, "sending input to the container");
+        if (o)
+            queue_packet(a, ATTACH_MSG_INPUT, out, o);
         if (detach)
-            return CTR_ATTACH_DETACHED;
+            return CTR_ATTACH_DETACHED; /* what came before the keys went, or goes with the socket */
     }
     return -EAGAIN;
 }

@@ -32,7 +32,12 @@ struct ctr_attach {
     int in_fd, out_fd, err_fd;
     /* Kept across calls of ctr_attach_run: */
     size_t matched;  /* detach keys typed so far, held back */
-    bool input_done; /* end of input sent */
+    bool input_done; /* end of input read */
+    /* A packet the socket did not take yet: no more input is read until it goes (backpressure
+     * from the container), while its output keeps being read. */
+    char pending[1 + 8192];
+    size_t n_pending;
+    bool resize_pending; /* a window size the socket did not take yet */
 };
 
 /* Filters input through the detach keys: copies to out (room: n + CTR_DETACH_KEYS_MAX) what is to

@@ -115,59 +115,95 @@ static int write_exit(const char *path, int status)
     return rename(tmp, path) < 0 ? -errno : 0;
 }
 
+/* Attached clients, each with the one output packet its socket did not take yet. While any client
+ * has one, the container's output is not read: a slow reader (berth run -i ... | slow) slows the
+ * container down rather than lose output, as with Docker's attach; a client that goes away is
+ * dropped and the container goes on. */
 static int clients[ATTACH_MAX_CLIENTS];
+static char client_out[ATTACH_MAX_CLIENTS][1 + ATTACH_MSG_MAX];
+static size_t client_out_len[ATTACH_MAX_CLIENTS];
 static int n_clients;
 
-/* Waits (bounded) for fd to accept more: a stalled peer must not stall the container for long. */
-static int wait_writable(int fd)
-{
-    struct pollfd p = { fd, POLLOUT, 0 };
-    return poll(&p, 1, 1000) == 1 && (p.revents & POLLOUT) ? 0 : -1;
-}
+/* Input on its way to the container (the pty master or the stdin pipe, both non-blocking). While
+ * some is left, no client packet is read: the clients' sends then wait, and so do their readers
+ * (backpressure from a container that reads slowly, nothing dropped and the monitor never blocks). */
+static char input[ATTACH_MSG_MAX];
+static size_t input_len, input_off;
 
-/* Input for the container: the pty master or the stdin pipe, both non-blocking. */
-static void write_input(int fd, const char *p, size_t n)
+static void flush_input(int fd)
 {
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
+    while (input_off < input_len) {
+        ssize_t w = write(fd, input + input_off, input_len - input_off);
         if (w < 0 && errno == EINTR)
             continue;
-        if (w < 0 && errno == EAGAIN && wait_writable(fd) == 0)
-            continue;
+        if (w < 0 && errno == EAGAIN)
+            return;
         if (w <= 0)
-            return; /* the container does not read its input: drop it rather than hang */
-        p += w;
-        n -= (size_t) w;
+            break; /* the container closed its input: what is left has no reader */
+        input_off += (size_t) w;
     }
+    input_len = input_off = 0;
 }
 
 static void drop_client(int i)
 {
     close(clients[i]);
-    clients[i] = clients[--n_clients];
+    n_clients--;
+    clients[i] = clients[n_clients];
+    client_out_len[i] = client_out_len[n_clients];
+    if (client_out_len[i])
+        memcpy(client_out[i], client_out[n_clients], client_out_len[i]);
+    client_out_len[n_clients] = 0;
 }
 
+static bool stalled(void)
+{
+    for (int i = 0; i < n_clients; i++)
+        if (client_out_len[i])
+            return true;
+    return false;
+}
+
+/* Sends client i's pending packet if its socket takes it; false when the client is gone. */
+static bool flush_client(int i)
+{
+    while (client_out_len[i]) {
+        ssize_t w = send(clients[i], client_out[i], client_out_len[i], MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && errno == EAGAIN)
+            return true;
+        if (w < 0)
+            return false;
+        client_out_len[i] = 0;
+    }
+    return true;
+}
+
+/* One packet (len <= ATTACH_MSG_MAX) to every client, left pending where a socket is full. */
 static void broadcast(char type, const char *data, size_t len)
 {
-    static char pkt[1 + ATTACH_MSG_MAX];
-    while (len > 0 || type == ATTACH_MSG_EXIT) {
-        size_t n = len > ATTACH_MSG_MAX ? ATTACH_MSG_MAX : len;
-        pkt[0] = type;
-        memcpy(pkt + 1, data, n);
-        for (int i = 0; i < n_clients;) {
-            ssize_t w;
-            do
-                w = send(clients[i], pkt, n + 1, MSG_DONTWAIT | MSG_NOSIGNAL);
-            while ((w < 0 && errno == EINTR) || (w < 0 && errno == EAGAIN && wait_writable(clients[i]) == 0));
-            if (w < 0)
-                drop_client(i); /* gone, or stalled for a second: it can attach again */
-            else
-                i++;
-        }
-        data += n;
-        len -= n;
-        if (type == ATTACH_MSG_EXIT)
-            break;
+    for (int i = n_clients - 1; i >= 0; i--) {
+        client_out[i][0] = type;
+        memcpy(client_out[i] + 1, data, len);
+        client_out_len[i] = len + 1;
+        if (!flush_client(i))
+            drop_client(i);
+    }
+}
+
+/* Until every client took its pending packet or went away (the end: nothing else to do). */
+static void flush_clients_blocking(void)
+{
+    while (stalled()) {
+        struct pollfd p[ATTACH_MAX_CLIENTS];
+        for (int i = 0; i < n_clients; i++)
+            p[i] = (struct pollfd){ client_out_len[i] ? clients[i] : -1, POLLOUT, 0 };
+        if (poll(p, (nfds_t) n_clients, -1) < 0 && errno != EINTR)
+            return;
+        for (int i = n_clients - 1; i >= 0; i--)
+            if (p[i].revents && !flush_client(i))
+                drop_client(i);
     }
 }
 
@@ -182,8 +218,12 @@ static bool client_message(int i, int input_fd, bool tty, int *stdin_fd)
         return false;
     switch (pkt[0]) {
     case ATTACH_MSG_INPUT:
-        if (input_fd >= 0)
-            write_input(input_fd, pkt + 1, (size_t) n - 1);
+        if (input_fd >= 0) {
+            memcpy(input, pkt + 1, (size_t) n - 1);
+            input_len = (size_t) n - 1;
+            input_off = 0;
+            flush_input(input_fd);
+        }
         break;
     case ATTACH_MSG_EOF:
         if (!tty && *stdin_fd >= 0) {
@@ -258,21 +298,35 @@ int main(int argc, char **argv)
     int open_streams = (streams[0].fd >= 0) + (streams[1].fd >= 0);
     /* Until the init is gone and both pipes reached EOF (every writer, exec'd helpers included). */
     while (status < 0 || open_streams > 0) {
-        struct pollfd p[3 + ATTACH_MAX_CLIENTS] = {
-            { streams[0].fd, POLLIN, 0 },
-            { streams[1].fd, POLLIN, 0 },
+        if (input_fd < 0)
+            input_len = input_off = 0;
+        bool pending = input_len > input_off, stall = stalled();
+        struct pollfd p[4 + ATTACH_MAX_CLIENTS] = {
+            { stall ? -1 : streams[0].fd, POLLIN, 0 },
+            { stall ? -1 : streams[1].fd, POLLIN, 0 },
             { n_clients < ATTACH_MAX_CLIENTS ? listen_fd : -1, POLLIN, 0 },
+            { pending ? input_fd : -1, POLLOUT, 0 },
         };
         int nc = n_clients;
-        for (int i = 0; i < nc; i++)
-            p[3 + i] = (struct pollfd){ clients[i], POLLIN, 0 };
-        int n = poll(p, (nfds_t) (3 + nc), status < 0 ? 200 : 2000);
-        if (n == 0 && status >= 0)
+        for (int i = 0; i < nc; i++) {
+            short ev = (short) ((pending ? 0 : POLLIN) | (client_out_len[i] ? POLLOUT : 0));
+            p[4 + i] = (struct pollfd){ ev ? clients[i] : -1, ev, 0 };
+        }
+        int n = poll(p, (nfds_t) (4 + nc), status < 0 ? 200 : 2000);
+        if (n == 0 && status >= 0 && !stall)
             break; /* a grandchild keeps a pipe open past the init's exit: stop waiting for it */
-        /* Clients first: one that connected before the container started sees its first output. */
-        for (int i = nc - 1; i >= 0; i--)
-            if ((p[3 + i].revents & (POLLIN | POLLHUP | POLLERR)) && !client_message(i, input_fd, tty, &stdin_fd))
+        if (p[3].revents)
+            flush_input(input_fd);
+        /* Clients first: one that connected before the container started sees its first output.
+         * One input packet at a time: the others wait until it is written. */
+        for (int i = nc - 1; i >= 0; i--) {
+            short rev = p[4 + i].revents;
+            if (client_out_len[i] && (rev & (POLLOUT | POLLHUP | POLLERR)) && !flush_client(i))
                 drop_client(i);
+            else if (input_len == input_off && (rev & (POLLIN | POLLHUP | POLLERR)) &&
+                     !client_message(i, input_fd, tty, &stdin_fd))
+                drop_client(i);
+        }
         if (!tty)
             input_fd = stdin_fd; /* closed by an end-of-input message */
         if (p[2].revents & POLLIN) {
@@ -317,8 +371,10 @@ int main(int argc, char **argv)
             flush_lines(&streams[i], 1);
     write_exit(exit_path, status);
     /* Recorded first, so that a client seeing the exit finds the container exited. */
+    flush_clients_blocking();
     int32_t code = status;
     broadcast(ATTACH_MSG_EXIT, (const char *) &code, sizeof(code));
+    flush_clients_blocking();
     while (n_clients > 0)
         drop_client(n_clients - 1);
     if (listen_fd >= 0)

@@ -17,6 +17,8 @@ void attach_cli_setup(struct ctr_attach *a, const struct ctr_record *rec, bool w
 {
     a->tty = json_is_true(json_object_get(rec->spec, "tty"));
     a->send_input = want_input && json_is_true(json_object_get(rec->spec, "interactive"));
+    if (!a->tty)
+        a->n_detach_keys = 0; /* as Docker: piped input is data, ctrl-p ctrl-q in it included */
     a->in_fd = STDIN_FILENO;
     a->out_fd = STDOUT_FILENO;
     a->err_fd = STDERR_FILENO;

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import termios
+import threading
 import time
 
 import pytest
@@ -202,3 +203,21 @@ def test_exec_it_and_i(env, terminals):
     p = berth(env, "exec", "-it", cid, "sh", input="", check=False)
     assert p.returncode == 1 and "the input device is not a TTY" in p.stderr
     berth(env, "rm", "-f", cid)
+
+
+def test_run_i_binary_data_with_backpressure(env):
+    # Piped input is data: ctrl-p ctrl-q in it do not detach (no pty); nothing is lost when the
+    # container reads slowly or our reader is slow (the monitor waits instead of dropping).
+    data = os.urandom(3 << 20) + CTRL_P_CTRL_Q + os.urandom(1000)
+    p = subprocess.run([binary("berth"), "run", "--rm", "-i", "busybox", "sh", "-c", "sleep 2; cat"], env=env,
+                       input=data, capture_output=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == data
+    proc = subprocess.Popen([binary("berth"), "run", "--rm", "-i", "busybox", "cat"], env=env,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    threading.Thread(target=lambda: (proc.stdin.write(data), proc.stdin.close()), daemon=True).start()
+    time.sleep(2)  # a slow reader: the container's output waits for us
+    out = proc.stdout.read()
+    assert proc.wait(timeout=60) == 0, proc.stderr.read()
+    assert out == data
+    assert containers(env) == []

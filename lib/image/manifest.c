@@ -172,8 +172,11 @@ void oci_manifest_free(struct oci_manifest *m)
     free(m);
 }
 
-int oci_manifest_parse(const char *data, size_t len, const char *what, struct oci_manifest **ret,
-                       struct berth_error *err)
+/* The part manifests and indexes share: a JSON object of at most OCI_MANIFEST_MAX bytes with
+ * schemaVersion 2, and its mediaType (default_mt when absent) of the expected kind. */
+static int document_load(const char *data, size_t len, const char *what, const char *default_mt,
+                         bool (*is_kind)(const char *mt), const char *kind, json_t **ret_doc, char **ret_mt,
+                         struct berth_error *err)
 {
     if (len > OCI_MANIFEST_MAX)
         return berth_error_set(err, -EFBIG, "%s: larger than %u bytes", what, OCI_MANIFEST_MAX);
@@ -186,16 +189,55 @@ int oci_manifest_parse(const char *data, size_t len, const char *what, struct oc
     r = check_schema(doc, what, err);
     if (r < 0)
         return r;
+    _cleanup_free_ char *mt = NULL;
+    r = dup_opt(doc, "mediaType", what, &mt, err);
+    if (r < 0)
+        return r;
+    if (!mt && !(mt = strdup(default_mt)))
+        return berth_error_set(err, -ENOMEM, "out of memory");
+    if (!is_kind(mt))
+        return berth_error_set(err, -EPROTONOSUPPORT, "%s.mediaType: '%s' is not an %s", what, mt, kind);
+    *ret_doc = TAKE_PTR(doc);
+    *ret_mt = TAKE_PTR(mt);
+    return 0;
+}
+
+/* The descriptors of doc's array key (at most max); *ret_n counts the entries to clear, also
+ * on failure. */
+static int descriptor_array_parse(json_t *doc, const char *key, const char *what, size_t max, const char *unit,
+                                  struct oci_descriptor **ret, size_t *ret_n, struct berth_error *err)
+{
+    json_t *list = json_object_get(doc, key);
+    if (!json_is_array(list))
+        return berth_error_set(err, -EINVAL, "%s.%s: missing or not an array", what, key);
+    size_t n = json_array_size(list);
+    if (n > max)
+        return berth_error_set(err, -E2BIG, "%s.%s: %zu %s, more than the limit of %zu", what, key, n, unit, max);
+    *ret = calloc(n ? n : 1, sizeof(**ret));
+    if (!*ret)
+        return berth_error_set(err, -ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        char sub[256];
+        snprintf(sub, sizeof(sub), "%s.%s[%zu]", what, key, i);
+        *ret_n = i + 1;
+        int r = descriptor_parse(json_array_get(list, i), sub, &(*ret)[i], err);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+int oci_manifest_parse(const char *data, size_t len, const char *what, struct oci_manifest **ret,
+                       struct berth_error *err)
+{
     _cleanup_(oci_manifest_freep) struct oci_manifest *m = calloc(1, sizeof(*m));
     if (!m)
         return berth_error_set(err, -ENOMEM, "out of memory");
-    r = dup_opt(doc, "mediaType", what, &m->media_type, err);
+    _cleanup_json_ json_t *doc = NULL;
+    int r = document_load(data, len, what, MEDIA_OCI_MANIFEST, oci_media_is_manifest, "image manifest", &doc,
+                          &m->media_type, err);
     if (r < 0)
         return r;
-    if (!m->media_type && !(m->media_type = strdup(MEDIA_OCI_MANIFEST)))
-        return berth_error_set(err, -ENOMEM, "out of memory");
-    if (!oci_media_is_manifest(m->media_type))
-        return berth_error_set(err, -EPROTONOSUPPORT, "%s.mediaType: '%s' is not an image manifest", what, m->media_type);
     char sub[256];
     snprintf(sub, sizeof(sub), "%s.config", what);
     r = descriptor_parse(json_object_get(doc, "config"), sub, &m->config, err);
@@ -204,25 +246,14 @@ int oci_manifest_parse(const char *data, size_t len, const char *what, struct oc
     if (strcmp(m->config.media_type, MEDIA_OCI_CONFIG) && strcmp(m->config.media_type, MEDIA_DOCKER_CONFIG))
         return berth_error_set(err, -EPROTONOSUPPORT, "%s.mediaType: '%s' is not an image config (an artifact?)", sub,
                                m->config.media_type);
-    json_t *layers = json_object_get(doc, "layers");
-    if (!json_is_array(layers))
-        return berth_error_set(err, -EINVAL, "%s.layers: missing or not an array", what);
-    size_t n = json_array_size(layers);
-    if (n > OCI_LAYERS_MAX)
-        return berth_error_set(err, -E2BIG, "%s.layers: %zu layers, more than the limit of %d", what, n, OCI_LAYERS_MAX);
-    m->layers = calloc(n ? n : 1, sizeof(*m->layers));
-    if (!m->layers)
-        return berth_error_set(err, -ENOMEM, "out of memory");
-    for (size_t i = 0; i < n; i++) {
-        snprintf(sub, sizeof(sub), "%s.layers[%zu]", what, i);
-        m->n_layers = i + 1;
-        r = descriptor_parse(json_array_get(layers, i), sub, &m->layers[i], err);
-        if (r < 0)
-            return r;
+    r = descriptor_array_parse(doc, "layers", what, OCI_LAYERS_MAX, "layers", &m->layers, &m->n_layers, err);
+    if (r < 0)
+        return r;
+    for (size_t i = 0; i < m->n_layers; i++) {
         enum layer_compression c;
         if (oci_layer_compression(m->layers[i].media_type, &c) < 0)
-            return berth_error_set(err, -EPROTONOSUPPORT, "%s.mediaType: unsupported layer type '%s'", sub,
-                                   m->layers[i].media_type);
+            return berth_error_set(err, -EPROTONOSUPPORT, "%s.layers[%zu].mediaType: unsupported layer type '%s'",
+                                   what, i, m->layers[i].media_type);
     }
     *ret = TAKE_PTR(m);
     return 0;
@@ -241,44 +272,18 @@ void oci_index_free(struct oci_index *idx)
 
 int oci_index_parse(const char *data, size_t len, const char *what, struct oci_index **ret, struct berth_error *err)
 {
-    if (len > OCI_MANIFEST_MAX)
-        return berth_error_set(err, -EFBIG, "%s: larger than %u bytes", what, OCI_MANIFEST_MAX);
-    _cleanup_json_ json_t *doc = NULL;
-    int r = json_load_buffer(data, len, what, &doc, err);
-    if (r < 0)
-        return r;
-    if (!json_is_object(doc))
-        return berth_error_set(err, -EINVAL, "%s: not a JSON object", what);
-    r = check_schema(doc, what, err);
-    if (r < 0)
-        return r;
     _cleanup_(oci_index_freep) struct oci_index *idx = calloc(1, sizeof(*idx));
     if (!idx)
         return berth_error_set(err, -ENOMEM, "out of memory");
-    r = dup_opt(doc, "mediaType", what, &idx->media_type, err);
+    _cleanup_json_ json_t *doc = NULL;
+    int r = document_load(data, len, what, MEDIA_OCI_INDEX, oci_media_is_index, "image index", &doc,
+                          &idx->media_type, err);
     if (r < 0)
         return r;
-    if (!idx->media_type && !(idx->media_type = strdup(MEDIA_OCI_INDEX)))
-        return berth_error_set(err, -ENOMEM, "out of memory");
-    if (!oci_media_is_index(idx->media_type))
-        return berth_error_set(err, -EPROTONOSUPPORT, "%s.mediaType: '%s' is not an image index", what, idx->media_type);
-    json_t *list = json_object_get(doc, "manifests");
-    if (!json_is_array(list))
-        return berth_error_set(err, -EINVAL, "%s.manifests: missing or not an array", what);
-    size_t n = json_array_size(list);
-    if (n > OCI_INDEX_MAX)
-        return berth_error_set(err, -E2BIG, "%s.manifests: %zu entries, more than the limit of %d", what, n, OCI_INDEX_MAX);
-    idx->manifests = calloc(n ? n : 1, sizeof(*idx->manifests));
-    if (!idx->manifests)
-        return berth_error_set(err, -ENOMEM, "out of memory");
-    for (size_t i = 0; i < n; i++) {
-        char sub[256];
-        snprintf(sub, sizeof(sub), "%s.manifests[%zu]", what, i);
-        idx->n_manifests = i + 1;
-        r = descriptor_parse(json_array_get(list, i), sub, &idx->manifests[i], err);
-        if (r < 0)
-            return r;
-    }
+    r = descriptor_array_parse(doc, "manifests", what, OCI_INDEX_MAX, "entries", &idx->manifests, &idx->n_manifests,
+                               err);
+    if (r < 0)
+        return r;
     *ret = TAKE_PTR(idx);
     return 0;
 }

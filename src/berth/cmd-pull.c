@@ -25,9 +25,7 @@ static void usage(FILE *out)
                  "Options:\n"
                  "  --platform OS/ARCH[/VARIANT]  image to pick from a multi-arch index (default: this host)\n"
                  "  --dest oci:DIR[:TAG]       write into an OCI image layout instead of the image store\n"
-                 REGISTRY_CLI_HELP
-                 "  -q, --quiet                no progress bars\n"
-                 "  --format text|json         output format\n");
+                 REGISTRY_CLI_TRANSFER_HELP);
 }
 
 int cmd_pull(int argc, char **argv)
@@ -38,10 +36,8 @@ int cmd_pull(int argc, char **argv)
     static const struct option opts[] = {
         { "platform", required_argument, NULL, 'p' },
         { "dest", required_argument, NULL, 'd' },
-        { "quiet", no_argument, NULL, 'q' },
-        { "format", required_argument, NULL, 'f' },
         { "help", no_argument, NULL, 'h' },
-        REGISTRY_CLI_LONG_OPTIONS,
+        REGISTRY_CLI_TRANSFER_OPTIONS,
         { NULL, 0, NULL, 0 },
     };
     int c;
@@ -55,8 +51,6 @@ int cmd_pull(int argc, char **argv)
         switch (c) {
         case 'p': cli.platform = optarg; break;
         case 'd': dest = optarg; break;
-        case 'q': cli.quiet = true; break;
-        case 'f': cli.format = optarg; break;
         case 'h': usage(stdout); registry_cli_clear(&cli); return 0;
         default: goto usage_error;
         }
@@ -65,10 +59,8 @@ int cmd_pull(int argc, char **argv)
         fprintf(stderr, "berth pull: expected one image reference (see berth pull --help)\n");
         goto usage_error;
     }
-    if (strcmp(cli.format, "text") && strcmp(cli.format, "json")) {
-        fprintf(stderr, "berth pull: unknown --format '%s' (expected text or json)\n", cli.format);
+    if (registry_cli_check(&cli, "pull") < 0)
         goto usage_error;
-    }
     struct berth_error err = { 0 };
     struct registry_platform plat;
     if (cli.platform) {
@@ -80,18 +72,8 @@ int cmd_pull(int argc, char **argv)
         registry_platform_host(&plat);
     }
     const char *dest_tag = NULL;
-    if (dest) {
-        if (strncmp(dest, "oci:", 4) || !dest[4]) {
-            fprintf(stderr, "berth pull: --dest '%s': expected oci:DIR[:TAG]\n", dest);
-            goto usage_error;
-        }
-        dest_dir = strdup(dest + 4);
-        char *colon = dest_dir ? strrchr(dest_dir, ':') : NULL;
-        if (colon) {
-            *colon = '\0';
-            dest_tag = colon + 1;
-        }
-    }
+    if (dest && registry_cli_oci_path("pull", "--dest", dest, &dest_dir, &dest_tag) < 0)
+        goto usage_error;
     struct registry_ref ref;
     if (registry_ref_parse(argv[optind], &ref, &err) < 0) {
         fprintf(stderr, "berth pull: %s\n", berth_error_message(&err));
@@ -131,18 +113,10 @@ int cmd_pull(int argc, char **argv)
     registry_client_free(client);
     blobstore_free(bs);
     image_store_free(is);
-    /* the blob store's staging directory is berth's, not part of the layout: drop it when empty */
-    if (dest_dir) {
-        _cleanup_free_ char *staging = fs_path_join(dest_dir, "blobs/.staging");
-        if (staging)
-            rmdir(staging);
-    }
-    if (r < 0) {
-        fprintf(stderr, "berth pull: %s\n", berth_error_message(&err));
-        registry_ref_clear(&ref);
-        registry_cli_clear(&cli);
-        return 1;
-    }
+    registry_cli_layout_done(dest_dir);
+    registry_ref_clear(&ref);
+    if (r < 0)
+        return registry_cli_fail(&cli, "pull", &err);
     if (!strcmp(cli.format, "json")) {
         json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I}", "reference", argv[optind], "digest", out.digest,
                               "index_digest", out.top_digest, "media_type", out.media_type, "blobs_fetched",
@@ -155,7 +129,6 @@ int cmd_pull(int argc, char **argv)
     } else {
         printf("%s\n", out.digest);
     }
-    registry_ref_clear(&ref);
     registry_cli_clear(&cli);
     return 0;
 usage_error:

@@ -24,9 +24,7 @@ static void usage(FILE *out)
                  "Blobs the registry already holds are skipped.\n\n"
                  "Options:\n"
                  "  --mount-from NAME          try cross-repository mounts from this repository first\n"
-                 REGISTRY_CLI_HELP
-                 "  -q, --quiet                no progress bars\n"
-                 "  --format text|json         output format\n");
+                 REGISTRY_CLI_TRANSFER_HELP);
 }
 
 int cmd_push(int argc, char **argv)
@@ -36,10 +34,8 @@ int cmd_push(int argc, char **argv)
     _cleanup_free_ char *dir = NULL, *mt = NULL, *auto_mount = NULL;   /* before any goto */
     static const struct option opts[] = {
         { "mount-from", required_argument, NULL, 'm' },
-        { "quiet", no_argument, NULL, 'q' },
-        { "format", required_argument, NULL, 'f' },
         { "help", no_argument, NULL, 'h' },
-        REGISTRY_CLI_LONG_OPTIONS,
+        REGISTRY_CLI_TRANSFER_OPTIONS,
         { NULL, 0, NULL, 0 },
     };
     int c;
@@ -52,8 +48,6 @@ int cmd_push(int argc, char **argv)
             continue;
         switch (c) {
         case 'm': mount_from = optarg; break;
-        case 'q': cli.quiet = true; break;
-        case 'f': cli.format = optarg; break;
         case 'h': usage(stdout); registry_cli_clear(&cli); return 0;
         default: goto usage_error;
         }
@@ -62,25 +56,13 @@ int cmd_push(int argc, char **argv)
         fprintf(stderr, "berth push: expected IMAGE and a destination reference (see berth push --help)\n");
         goto usage_error;
     }
-    if (strcmp(cli.format, "text") && strcmp(cli.format, "json")) {
-        fprintf(stderr, "berth push: unknown --format '%s' (expected text or json)\n", cli.format);
+    if (registry_cli_check(&cli, "push") < 0)
         goto usage_error;
-    }
     const char *image = argv[optind];
     bool layout = !strncmp(image, "oci:", 4);
-    if (layout && !image[4]) {
-        fprintf(stderr, "berth push: '%s': expected oci:DIR[:TAG]\n", image);
-        goto usage_error;
-    }
     const char *tag = NULL;
-    if (layout) {
-        dir = strdup(image + 4);
-        char *colon = dir ? strrchr(dir, ':') : NULL;
-        if (colon) {
-            *colon = '\0';
-            tag = colon + 1;
-        }
-    }
+    if (layout && registry_cli_oci_path("push", NULL, image, &dir, &tag) < 0)
+        goto usage_error;
     struct berth_error err = { 0 };
     struct registry_ref ref;
     if (registry_ref_parse(argv[optind + 1], &ref, &err) < 0) {
@@ -133,18 +115,10 @@ int cmd_push(int argc, char **argv)
     blobstore_free(bs);
     image_free(img);
     image_store_free(is);
-    /* the blob store's staging directory is berth's, not part of the layout: drop it when empty */
-    if (dir) {
-        _cleanup_free_ char *staging = fs_path_join(dir, "blobs/.staging");
-        if (staging)
-            rmdir(staging);
-    }
-    if (r < 0) {
-        fprintf(stderr, "berth push: %s\n", berth_error_message(&err));
-        registry_ref_clear(&ref);
-        registry_cli_clear(&cli);
-        return 1;
-    }
+    registry_cli_layout_done(dir);
+    registry_ref_clear(&ref);
+    if (r < 0)
+        return registry_cli_fail(&cli, "push", &err);
     if (!strcmp(cli.format, "json")) {
         json_t *o = json_pack("{s:s, s:s, s:I, s:I}", "reference", argv[optind + 1], "digest", digest,
                               "blobs_uploaded", (json_int_t) st.blobs_uploaded, "blobs_skipped",
@@ -155,7 +129,6 @@ int cmd_push(int argc, char **argv)
     } else {
         printf("%s\n", digest);
     }
-    registry_ref_clear(&ref);
     registry_cli_clear(&cli);
     return 0;
 usage_error:

@@ -6,6 +6,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/cleanup.h"
+#include "base/fs.h"
+
 int registry_cli_option(struct registry_cli *cli, const char *verb, int c, const char *arg)
 {
     switch (c) {
@@ -42,9 +45,59 @@ int registry_cli_option(struct registry_cli *cli, const char *verb, int c, const
         cli->opts.password = colon + 1;
         return 1;
     }
+    case 'q':
+        cli->quiet = true;
+        return 1;
+    case 1005:
+        cli->format = arg;
+        return 1;
     default:
         return 0;
     }
+}
+
+int registry_cli_check(const struct registry_cli *cli, const char *verb)
+{
+    if (strcmp(cli->format, "text") && strcmp(cli->format, "json")) {
+        fprintf(stderr, "berth %s: unknown --format '%s' (expected text or json)\n", verb, cli->format);
+        return -1;
+    }
+    return 0;
+}
+
+int registry_cli_oci_path(const char *verb, const char *what, const char *arg, char **ret_dir, const char **ret_tag)
+{
+    if (strncmp(arg, "oci:", 4) || !arg[4]) {
+        fprintf(stderr, "berth %s: %s%s'%s': expected oci:DIR[:TAG]\n", verb, what ? what : "", what ? " " : "", arg);
+        return -1;
+    }
+    char *dir = strdup(arg + 4);
+    if (!dir) {
+        fprintf(stderr, "berth %s: out of memory\n", verb);
+        return -1;
+    }
+    char *colon = strrchr(dir, ':');
+    *ret_tag = NULL;
+    if (colon) {
+        *colon = '\0';
+        *ret_tag = colon + 1;
+    }
+    *ret_dir = dir;
+    return 0;
+}
+
+void registry_cli_layout_done(const char *dir)
+{
+    _cleanup_free_ char *staging = dir ? fs_path_join(dir, "blobs/.staging") : NULL;
+    if (staging)
+        rmdir(staging);
+}
+
+int registry_cli_fail(struct registry_cli *cli, const char *verb, const struct berth_error *err)
+{
+    fprintf(stderr, "berth %s: %s\n", verb, berth_error_message(err));
+    registry_cli_clear(cli);
+    return 1;
 }
 
 static double now(void)

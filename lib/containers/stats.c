@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +12,6 @@
 
 #include "base/cleanup.h"
 #include "base/fs.h"
-#include <jansson.h>
 #include "runtime/container.h"
 
 static int ensure_running(const struct ctr_record *rec, struct berth_error *err)

@@ -135,6 +135,10 @@ def test_detach_and_attach_again(env, terminals):
     time.sleep(0.3)
     assert shell_line(t, 1, "$(stty size)") == "25 90"  # attach resizes the pty to its terminal
     assert not t.lflag() & termios.ICANON
+    # The monitor keeps the pty and serves the client within the 1 MiB.
+    with open(f"/proc/{state(env, cid)['monitor_pid']}/status") as f:
+        rss = int(next(line for line in f if line.startswith("VmRSS")).split()[1])
+    assert rss < 1024, f"berth-monitor RSS {rss} KiB"
     t.send(CTRL_P_CTRL_Q)
     assert t.wait() == 0
     assert t.restored()

@@ -15,3 +15,7 @@ int attach_cli_session(struct store *s, struct ctr_record *rec, struct ctr_attac
 /* Fills the terminal-facing part of a from the container's spec: pty or not, input forwarded
  * (interactive and wanted), our stdio. */
 void attach_cli_setup(struct ctr_attach *a, const struct ctr_record *rec, bool want_input);
+
+/* berth start -a [-i]: starts the container connected to its attach socket, then the session;
+ * returns berth's exit status. */
+int attach_cli_start(const char *what, bool interactive, const char *detach_keys);

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "attach-cli.h"
@@ -50,6 +51,47 @@ int attach_cli_session(struct store *s, struct ctr_record *rec, struct ctr_attac
             return rec->exit_code >= 0 ? rec->exit_code : 125;
         }
     }
+}
+
+int attach_cli_start(const char *what, bool interactive, const char *detach_keys)
+{
+    struct ctr_attach a = { .sock = -1 };
+    struct berth_error err = { 0 };
+    if (ctr_parse_detach_keys(detach_keys, a.detach_keys, &a.n_detach_keys, &err) < 0) {
+        fprintf(stderr, "berth start: %s\n", berth_error_message(&err));
+        return 125;
+    }
+    _cleanup_store_ struct store *s = NULL;
+    struct ctr_record rec;
+    if (ctr_store_open(&s, &err) < 0 || ctr_record_find(s, what, &rec, &err) < 0) {
+        fprintf(stderr, "berth start: %s\n", berth_error_message(&err));
+        return 125;
+    }
+    bool tty = json_is_true(json_object_get(rec.spec, "tty"));
+    if (interactive && tty && json_is_true(json_object_get(rec.spec, "interactive")) && !isatty(STDIN_FILENO)) {
+        fprintf(stderr, "berth start: the input device is not a TTY\n");
+        ctr_record_clear(&rec);
+        return 1;
+    }
+    struct ctr_start_opts so = { .ret_attach = &a.sock };
+    struct winsize ws;
+    if (tty && (ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0 || ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0)) {
+        so.rows = ws.ws_row;
+        so.cols = ws.ws_col;
+    }
+    int rc;
+    if (ctr_start_with(s, &rec, &so, &err) < 0) {
+        fprintf(stderr, "berth start: %s\n", berth_error_message(&err));
+        rc = 125;
+    } else {
+        attach_cli_setup(&a, &rec, interactive);
+        rc = attach_cli_session(s, &rec, &a, "start");
+        close(a.sock);
+        if (rc == ATTACH_CLI_DETACHED)
+            rc = 0;
+    }
+    ctr_record_clear(&rec);
+    return rc;
 }
 
 int cmd_ctr_attach(int argc, char **argv)

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "attach-cli.h"
 #include "base/cleanup.h"
 #include "base/fs.h"
 #include "base/json.h"
@@ -72,10 +73,41 @@ static int act_start(struct store *s, struct ctr_record *rec, const char *verb, 
 
 int cmd_ctr_start(int argc, char **argv)
 {
-    static const char usage[] = "Usage: berth start NAME...\n\nStarts created or exited containers in the background.\n";
+    static const char usage[] =
+        "Usage: berth start NAME...\n"
+        "       berth start -a [-i] [--detach-keys KEYS] NAME\n\n"
+        "Starts created or exited containers in the background. With -a (--attach), starts one and\n"
+        "attaches to it as berth run does (its output, and with -i our input; raw mode and resizing for\n"
+        "a container with a pty; detach keys); the exit status is then the container's.\n";
     if (wants_help(argc, argv, usage))
         return 0;
-    return for_each_named("start", 1, argc, argv, act_start, NULL, true);
+    bool attach = false, interactive = false;
+    const char *keys = CTR_DETACH_KEYS_DEFAULT;
+    int first = 1;
+    for (; first < argc && argv[first][0] == '-'; first++) {
+        const char *a = argv[first];
+        if (!strcmp(a, "-a") || !strcmp(a, "--attach"))
+            attach = true;
+        else if (!strcmp(a, "-i") || !strcmp(a, "--interactive"))
+            interactive = true;
+        else if (!strcmp(a, "-ai") || !strcmp(a, "-ia"))
+            attach = interactive = true;
+        else if (!strcmp(a, "--detach-keys") && first + 1 < argc)
+            keys = argv[++first];
+        else if (!strncmp(a, "--detach-keys=", 14))
+            keys = a + 14;
+        else {
+            fprintf(stderr, "berth start: unknown option '%s' (see --help)\n", a);
+            return 125;
+        }
+    }
+    if (!attach && !interactive)
+        return for_each_named("start", first, argc, argv, act_start, NULL, true);
+    if (argc - first != 1) {
+        fprintf(stderr, "berth start: -a/-i attach to one container: name exactly one (see --help)\n");
+        return 125;
+    }
+    return attach_cli_start(argv[first], interactive, keys);
 }
 
 static int parse_time(const char *verb, int argc, char **argv, int *timeout, int *first)

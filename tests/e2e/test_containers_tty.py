@@ -225,3 +225,24 @@ def test_run_i_binary_data_with_backpressure(env):
     assert proc.wait(timeout=60) == 0, proc.stderr.read()
     assert out == data
     assert containers(env) == []
+
+
+def test_start_attached(env, terminals):
+    cid = berth(env, "create", "-i", "busybox", "sh", "-c", "read x; echo got-$x; echo to-err >&2; exit 3").stdout.strip()
+    p = berth(env, "start", "-ai", cid, input="abc\n", check=False)
+    assert (p.returncode, p.stdout, p.stderr) == (3, "got-abc\n", "to-err\n")
+    # Exited containers start again.
+    p = berth(env, "start", "-ai", cid, input="again\n", check=False)
+    assert (p.returncode, p.stdout) == (3, "got-again\n")
+    # -a alone: the output and the status, no input (a container without -i reads /dev/null).
+    nid = berth(env, "create", "busybox", "sh", "-c", "read x; echo got-$x; exit 2").stdout.strip()
+    p = berth(env, "start", "-a", nid, input="ignored\n", check=False)
+    assert (p.returncode, p.stdout) == (2, "got-\n")
+    tid = berth(env, "create", "-it", "busybox", "sh").stdout.strip()
+    t = terminals(env, "start", "-ai", tid, rows=22, cols=66)
+    assert shell_line(t, 1, "$(tty) $(stty size)") == "/dev/pts/0 22 66"
+    t.send("exit 8\r")
+    assert t.wait() == 8 and t.restored()
+    p = berth(env, "start", "-a", cid, tid, check=False)
+    assert p.returncode == 125 and "exactly one" in p.stderr
+    berth(env, "rm", cid, tid, nid)

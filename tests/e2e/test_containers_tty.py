@@ -5,6 +5,7 @@ the container at start and on resize, exit codes come back, detaching leaves the
 running. Each test removes the containers it made by id."""
 import json
 import os
+import signal
 import subprocess
 import termios
 import threading
@@ -246,3 +247,21 @@ def test_start_attached(env, terminals):
     p = berth(env, "start", "-a", cid, tid, check=False)
     assert p.returncode == 125 and "exactly one" in p.stderr
     berth(env, "rm", cid, tid, nid)
+
+
+def test_signals_reach_the_container_and_the_terminal_is_restored(env, terminals):
+    script = "trap 'echo got-term; exit 9' TERM; echo ready; while :; do sleep 0.1; done"
+    t = terminals(env, "run", "-it", "--rm", "busybox", "sh", "-c", script)
+    t.read_until("ready")
+    assert not t.lflag() & termios.ICANON
+    t.proc.send_signal(signal.SIGTERM)  # to berth: forwarded, the session goes on to the exit
+    t.read_until("got-term")
+    assert t.wait() == 9
+    assert t.restored()
+    proc = subprocess.Popen([binary("berth"), "run", "--rm", "-i", "busybox", "sh", "-c", script], env=env,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline() == "ready\n"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 9
+    assert proc.stdout.read() == "got-term\n"
+    assert containers(env) == []

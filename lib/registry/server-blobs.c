@@ -200,6 +200,11 @@ static int session_create(struct registry_server *s, const char *repo, struct up
     u->last_used = time(NULL);
     pthread_mutex_lock(&s->sessions_lock);
     sessions_expire_locked(s);
+    /* Sessions left from before a restart and never resumed: looked at now and then. */
+    if (u->last_used - s->stored_swept > (upload_timeout(s) < 60 ? upload_timeout(s) : 60)) {
+        s->stored_swept = u->last_used;
+        sessions_expire_stored(s);
+    }
     u->next = s->sessions;
     s->sessions = u;
     pthread_mutex_unlock(&s->sessions_lock);

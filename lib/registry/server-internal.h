@@ -36,6 +36,7 @@ struct registry_server {
     struct registry_token_key token_key;
     pthread_mutex_t sessions_lock;
     struct upload_session *sessions;
+    time_t stored_swept;     /* last sessions_expire_stored, under sessions_lock */
 };
 
 enum body_kind {

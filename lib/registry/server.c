@@ -512,6 +512,7 @@ int registry_server_start(const struct registry_server_config *cfg, struct regis
     if ((r = registry_storage_open(cfg->root, &s->storage, err)) < 0)
         goto fail;
     sessions_expire_stored(s);
+    s->stored_swept = time(NULL);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;

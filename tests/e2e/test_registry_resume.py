@@ -127,6 +127,24 @@ def test_idle_sessions_expire_and_gc_removes_abandoned_ones(berth_env, tmp_path)
     finally:
         srv.stop()
 
+    # a session from before a restart that nobody resumes is swept while the server runs (when
+    # new sessions start), not only at the next start
+    srv = Server(berth_env, root, extra=("--upload-timeout", "2"))
+    try:
+        loc = start_upload(Api(srv.addr), "e/app", data, 100000)
+    finally:
+        srv.stop()
+    srv = Server(berth_env, root, extra=("--upload-timeout", "2"))
+    try:
+        api = Api(srv.addr)
+        assert staging(str(root)) == ["session-" + loc.rsplit("/", 1)[1]]
+        time.sleep(3)
+        st, h, body = api.req("POST", "/v2/e/app/blobs/uploads/")
+        assert st == 202
+        assert staging(str(root)) == ["session-" + h["Location"].rsplit("/", 1)[1]]
+    finally:
+        srv.stop()
+
     # gc: an abandoned session (untouched for longer than max(--grace, 1 hour)) goes, file and
     # record; a recent one stays and still resumes
     srv = Server(berth_env, root)

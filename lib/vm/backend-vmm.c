@@ -28,22 +28,26 @@ static int vmm_launch(const struct vm_launch *l, pid_t *ret_pid, struct berth_er
     if (proc_find_sibling_binary("berth-vmm", vmm, sizeof(vmm)) < 0)
         return berth_error_set(err, -ENOENT, "berth-vmm not found beside berth (set BERTH_VMM)");
     char cpus[16], mem[32], disk_root[PATH_MAX + 16], disk_cfg[PATH_MAX + 24], vsock[PATH_MAX + 16],
-        console[PATH_MAX];
+        console[PATH_MAX + 8];
     snprintf(cpus, sizeof(cpus), "%u", l->rec->cpus);
     snprintf(mem, sizeof(mem), "%llu", (unsigned long long) l->rec->memory_mib);
     /* Formats always given: the guest writes these files, berth-vmm must never probe them. */
     snprintf(disk_root, sizeof(disk_root), "%s,format=qcow2", l->disk);
     snprintf(disk_cfg, sizeof(disk_cfg), "%s,ro,format=raw", l->config_img);
     snprintf(vsock, sizeof(vsock), "%u:%s", l->rec->cid, l->agent_sock);
-    snprintf(console, sizeof(console), "%s", l->console_log);
+    /* The same console protocol as the QEMU backend: an interactive socket (berth vm console) and
+     * a log appended across boots (berth vm logs). */
+    snprintf(console, sizeof(console), "socket:%s", l->console_sock);
     char *argv[] = { vmm, "--kernel", (char *) l->kernel, "--initrd", (char *) l->initramfs, "--cmdline",
                      (char *) l->cmdline, "--cpus", cpus, "--memory", mem, "--disk", disk_root, "--disk",
-                     disk_cfg, "--vsock", vsock, "--console", console, "--api-sock", (char *) l->control_sock,
+                     disk_cfg, "--vsock", vsock, "--console", console, "--console-log", (char *) l->console_log,
+                     "--api-sock", (char *) l->control_sock,
                      l->tap ? "--net" : NULL, (char *) l->tap, NULL };
     _cleanup_free_ char *log_path = fs_path_join(l->run_dir, "vmm.log");
     if (!log_path)
         return berth_error_set(err, -ENOMEM, "out of memory");
     unlink(l->control_sock);
+    unlink(l->console_sock);
 
     /* Double fork: the monitor is reparented away from the caller and outlives it. */
     int pipefd[2];

@@ -326,6 +326,16 @@ int vm_start(struct store *s, struct vm_record *rec, char *ret_why, struct berth
     r = guest_kernel_prepare(berth_root_dir(), rec->kernel_version[0] ? rec->kernel_version : NULL, agent, &k, err);
     if (r < 0)
         return r;
+    /* For developers and tests: boot another image (e.g. a test guest) with the same devices. */
+    const char *alt_kernel = getenv("BERTH_VM_KERNEL");
+    if (alt_kernel && *alt_kernel) {
+        free(k.kernel);
+        k.kernel = strdup(alt_kernel);
+        if (!k.kernel) {
+            guest_kernel_clear(&k);
+            return berth_error_set(err, -ENOMEM, "out of memory");
+        }
+    }
     _cleanup_free_ char *dir = NULL, *run = NULL;
     r = vm_files(rec, &dir, &run, err);
     _cleanup_free_ char *disk = fs_path_join(dir, "disk.qcow2");

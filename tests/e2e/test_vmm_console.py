@@ -117,6 +117,16 @@ def api(path, req):
         return json.loads(f.readline())
 
 
+def wait_balloon(ctl, pred, timeout=30.0):
+    end = time.monotonic() + timeout
+    while True:
+        b = api(ctl, {"action": "metrics"})["metrics"]["balloon"]
+        if pred(b):
+            return b
+        assert time.monotonic() < end, b
+        time.sleep(0.1)
+
+
 def test_console_socket_log_and_balloon(tmp_path):
     con, log, ctl = str(tmp_path / "con"), str(tmp_path / "console.log"), str(tmp_path / "api")
     with open(log, "w") as f:
@@ -140,8 +150,14 @@ def test_console_socket_log_and_balloon(tmp_path):
 
         r = api(ctl, {"action": "balloon", "target_mib": 16})
         assert r["ok"] and r["balloon"]["target_mib"] == 16 and r["balloon"]["target_pages"] == 4096, r
+        # The guest's driver inflates: 4096 pages handed back to the host, "actual" follows.
+        b = wait_balloon(ctl, lambda b: b["actual_pages"] == 4096)
+        assert b["inflated_pages"] == 4096 and b["actual_mib"] == 16, b
+        assert b["stats"]["total_memory"] > 32 << 20, b
+        r = api(ctl, {"action": "balloon", "target_mib": 0})
+        b = wait_balloon(ctl, lambda b: b["actual_pages"] == 0)
+        assert b["inflated_pages"] == 0, b
         m = api(ctl, {"action": "metrics"})
-        assert m["metrics"]["balloon"]["target_mib"] == 16, m
         assert m["metrics"]["serial_rx_bytes"] > 0
         for bad, msg in [({"action": "balloon"}, '"target_mib" must be an integer from 0 to 64'),
                          ({"action": "balloon", "target_mib": 65}, "from 0 to 64 (the VM's memory)"),
@@ -157,6 +173,7 @@ def test_console_socket_log_and_balloon(tmp_path):
         assert text.startswith("earlier boot\n"), "the log is appended to, not truncated"
         assert "console-echo: ready" in text and "uart echo: over the socket" in text
         assert "hvc echo: second client" in text
+        assert "balloon: 4096 pages" in text and "balloon: 0 pages" in text
         assert not os.path.exists(con) and not os.path.exists(ctl)
     finally:
         if p.poll() is None:

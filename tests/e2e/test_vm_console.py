@@ -1,0 +1,134 @@
+"""`berth vm console` and `berth vm logs` on a berth-vmm VM: the record is created with
+`--backend berth-vmm` and booted with the console-echo test guest in place of the Linux kernel
+(BERTH_VM_KERNEL; this KVM cannot boot a stock kernel), which answers every line typed on the UART
+or virtio-console. Typed input must come back, the detach key must leave the VM running and the
+terminal as it was, and the log must be appended across boots like the QEMU backend's."""
+import json
+import os
+import pty
+import select
+import subprocess
+import termios
+import time
+
+import pytest
+
+from conftest import BUILD, binary
+
+ECHO = os.path.join(BUILD, "tests", "guests", "console-echo.pvh")
+
+pytestmark = pytest.mark.skipif(not os.path.exists("/dev/kvm"), reason="no /dev/kvm on this machine")
+
+
+def berth(env, *args, check=True, timeout=120, **kw):
+    p = subprocess.run([binary("berth"), *args], env=env, capture_output=True, text=True, timeout=timeout, **kw)
+    if check and p.returncode != 0:
+        raise AssertionError(f"berth {' '.join(args)} failed ({p.returncode}): {p.stderr}")
+    return p
+
+
+def read_until(fd, text, timeout=30.0):
+    buf = b""
+    end = time.monotonic() + timeout
+    while text.encode() not in buf:
+        left = end - time.monotonic()
+        assert left > 0, f"{text!r} not seen in {buf!r}"
+        r, _, _ = select.select([fd], [], [], left)
+        if r:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                chunk = b""
+            assert chunk, f"EOF before {text!r} in {buf!r}"
+            buf += chunk
+    return buf.decode(errors="replace")
+
+
+def wait_for(pred, what, timeout=30.0):
+    end = time.monotonic() + timeout
+    while not pred():
+        assert time.monotonic() < end, what
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def echo_vm(berth_env, tmp_path):
+    if not [f for f in os.listdir("/boot") if f.startswith("vmlinuz-")]:
+        pytest.skip("no guest kernel installed (berth vm start prepares its initramfs)")
+    env = dict(berth_env, BERTH_VM_KERNEL=ECHO)
+    disk = tmp_path / "disk.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(disk), "16M"], check=True)
+    name = f"echo{os.getpid()}"
+    berth(env, "vm", "create", name, "--disk", str(disk), "--backend", "berth-vmm", "--memory", "64")
+    yield env, name
+    berth(env, "vm", "rm", "--force", name, check=False)
+    run = os.path.join(env["BERTH_RUNTIME_DIR"], "v")
+    assert not os.path.isdir(run) or os.listdir(run) == []
+
+
+def state(env, name):
+    return json.loads(berth(env, "vm", "inspect", name).stdout)[0]["state"]
+
+
+def logs(env, name):
+    return berth(env, "vm", "logs", name).stdout
+
+
+def test_console_is_bidirectional_on_berth_vmm(echo_vm):
+    env, name = echo_vm
+    p = berth(env, "vm", "start", name)
+    assert "berth-vmm" in p.stdout + p.stderr
+    wait_for(lambda: "console-echo: ready" in logs(env, name), "the guest never printed its banner")
+
+    # Interactive, on a terminal: raw mode, typed lines come back, Ctrl-] detaches.
+    master, slave = pty.openpty()
+    before = termios.tcgetattr(slave)
+    c = subprocess.Popen([binary("berth"), "vm", "console", name], env=env, stdin=slave, stdout=slave,
+                         stderr=slave)
+    try:
+        read_until(master, "attached to")
+        os.write(master, b"typed on a tty\r")
+        read_until(master, "uart echo: typed on a tty")
+        os.write(master, b"\x1d")
+        read_until(master, "detached")
+        assert c.wait(timeout=10) == 0
+        assert termios.tcgetattr(slave) == before, "berth vm console left the terminal raw"
+    finally:
+        if c.poll() is None:
+            c.kill()
+            c.wait()
+        os.close(master)
+        os.close(slave)
+    assert state(env, name) == "running"
+
+    # From a pipe (a program driving the console): the same protocol.
+    c = subprocess.Popen([binary("berth"), "vm", "console", name], env=env, stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        c.stdin.write(b"from a pipe\n")
+        c.stdin.flush()
+        read_until(c.stdout.fileno(), "hvc echo: from a pipe")
+    finally:
+        c.stdin.close()
+        c.wait(timeout=10)
+        c.stdout.close()
+        c.stderr.close()
+
+    # Everything reached the log that berth vm logs reads, as with QEMU.
+    text = logs(env, name)
+    assert "uart echo: typed on a tty" in text and "hvc echo: from a pipe" in text
+
+    # Ending the guest from the console stops the VM; a second boot appends to the log.
+    c = subprocess.run([binary("berth"), "vm", "console", name], env=env, input=b"exit 0\n", capture_output=True,
+                       timeout=30)
+    wait_for(lambda: state(env, name) == "stopped",
+             "the VM did not stop after 'exit 0'")
+    berth(env, "vm", "start", name)
+    wait_for(lambda: logs(env, name).count("console-echo: ready") == 2, "the log was not appended on reboot")
+    berth(env, "vm", "stop", name)
+
+
+def test_console_refuses_a_stopped_vm(echo_vm):
+    env, name = echo_vm
+    p = berth(env, "vm", "console", name, check=False)
+    assert p.returncode != 0 and f"VM {name} is not running" in p.stderr

@@ -280,7 +280,11 @@ static int simple_opts(const char *sub, int argc, char **argv, const char *usage
             fputs(usage, stdout);
             return -1;
         default:
+            return 125; /* getopt said what was wrong */
         bad:
+            /* An option this verb does not take: say so rather than fail silently. */
+            VM_ERR(sub, "option %s is not accepted here (see --help)",
+                   c == 'f' ? "--force" : c == 't' ? "--time" : "--format");
             return 125;
         }
     }

@@ -89,9 +89,21 @@ static int wait_ready(const struct oci_config *c, const char *id, pid_t pid, int
 {
     for (;;) {
         struct sync_msg m;
-        int r = sync_recv(fd, &m);
+        int passed = -1;
+        int r = sync_recv_fd(fd, &m, &passed);
         if (r < 0)
             return berth_error_errno(err, r, "container init exited during setup");
+        if (m.type == SYNC_SECCOMP && passed >= 0) {
+            r = seccomp_notify_send(c->seccomp, id, pid, pid, c->bundle, c->annotations, "creating", passed, err);
+            close(passed);
+            if (r < 0)
+                return r;
+            if ((r = sync_send(fd, SYNC_SECCOMP_DONE, 0, NULL)) < 0)
+                return berth_error_errno(err, r, "container init exited during setup");
+            continue;
+        }
+        if (passed >= 0)
+            close(passed);
         if (m.type == SYNC_ERROR)
             return berth_error_set(err, m.value < 0 ? m.value : -EIO, "%s", m.text);
         if (m.type == SYNC_READY)

@@ -75,8 +75,12 @@ int process_chdir(const struct oci_process *p, struct berth_error *err);
 int process_find_executable(const struct oci_process *p, char **ret, struct berth_error *err);
 /* Environment with HOME added when missing (malloc'd vector; strings borrowed or owned in *ret_owned). */
 int process_build_env(const struct oci_process *p, char ***ret, struct berth_error *err);
-/* User, groups, capabilities, no_new_privs and seccomp, in the order that keeps each possible. */
-int process_apply_security(const struct oci_process *p, json_t *seccomp, struct berth_error *err);
+/* User, groups, capabilities, no_new_privs and seccomp, in the order that keeps each possible.
+ * With SCMP_ACT_NOTIFY the notify fd goes to the runtime over sync_fd (process_pass_notify_fd). */
+int process_apply_security(const struct oci_process *p, json_t *seccomp, int sync_fd, struct berth_error *err);
+/* Hands a seccomp notify fd to the runtime (which gives it to listenerPath's agent) and waits
+ * until it has; closes it. No-op for -1. */
+int process_pass_notify_fd(int sync_fd, int notify_fd, struct berth_error *err);
 /* Closes everything above stdio + preserved fds at exec, resets signals, and execs. */
 int process_exec(const char *path, const struct oci_process *p, char **env, int preserve_fds,
                  struct berth_error *err);

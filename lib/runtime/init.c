@@ -105,6 +105,17 @@ static int setup_mount_ns(struct init_ctx *ctx, bool userns, int early_fd, int *
     return 0;
 }
 
+int process_pass_notify_fd(int sync_fd, int notify_fd, struct berth_error *err)
+{
+    if (notify_fd < 0)
+        return 0;
+    int r = sync_send_fd(sync_fd, SYNC_SECCOMP, notify_fd);
+    close(notify_fd);
+    if (r < 0)
+        return berth_error_errno(err, r, "linux.seccomp: passing the notify fd to the runtime");
+    return sync_expect(sync_fd, SYNC_SECCOMP_DONE, NULL, err);
+}
+
 void init_main(struct init_ctx *ctx)
 {
     struct berth_error err = { 0 };
@@ -181,7 +192,7 @@ void init_main(struct init_ctx *ctx)
     char **env = NULL;
     if ((r = process_find_executable(p, &exe, &err)) < 0 || (r = process_build_env(p, &env, &err)) < 0)
         sync_fail(fd, r, &err);
-    if ((r = process_apply_security(p, ctx->seccomp, &err)) < 0)
+    if ((r = process_apply_security(p, ctx->seccomp, fd, &err)) < 0)
         sync_fail(fd, r, &err);
     umask(p->user.has_umask ? p->user.umask : 022);
 
@@ -234,7 +245,7 @@ void exec_main(struct init_ctx *ctx)
     _cleanup_free_ char *exe = NULL;
     char **env = NULL;
     if ((r = process_find_executable(p, &exe, &err)) < 0 || (r = process_build_env(p, &env, &err)) < 0 ||
-        (r = process_apply_security(p, ctx->seccomp, &err)) < 0)
+        (r = process_apply_security(p, ctx->seccomp, fd, &err)) < 0)
         sync_fail(fd, r, &err);
     umask(p->user.has_umask ? p->user.umask : 022);
     /* The sync socket is close-on-exec: the runtime sees EOF once the program runs. */

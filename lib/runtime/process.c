@@ -218,11 +218,22 @@ static int switch_user(const struct oci_process *p, struct berth_error *err)
     return 0;
 }
 
-int process_apply_security(const struct oci_process *p, json_t *seccomp, struct berth_error *err)
+/* Loads the filter and, with SCMP_ACT_NOTIFY, hands the notify fd over at once: any later call of
+ * ours that the filter notifies would otherwise wait for an agent that does not have it yet. */
+static int load_seccomp(json_t *seccomp, int sync_fd, struct berth_error *err)
+{
+    int notify_fd = -1;
+    int r = seccomp_apply(seccomp, &notify_fd, err);
+    if (r < 0)
+        return r;
+    return process_pass_notify_fd(sync_fd, notify_fd, err);
+}
+
+int process_apply_security(const struct oci_process *p, json_t *seccomp, int sync_fd, struct berth_error *err)
 {
     int r;
     /* Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it while we still have it. */
-    if (!p->no_new_privileges && seccomp && (r = seccomp_apply(seccomp, err)) < 0)
+    if (!p->no_new_privileges && seccomp && (r = load_seccomp(seccomp, sync_fd, err)) < 0)
         return r;
     if ((r = switch_user(p, err)) < 0)
         return r;
@@ -230,7 +241,7 @@ int process_apply_security(const struct oci_process *p, json_t *seccomp, struct 
         return r;
     if (p->no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         return berth_error_errno(err, -errno, "process.noNewPrivileges");
-    if (p->no_new_privileges && seccomp && (r = seccomp_apply(seccomp, err)) < 0)
+    if (p->no_new_privileges && seccomp && (r = load_seccomp(seccomp, sync_fd, err)) < 0)
         return r;
     return 0;
 }

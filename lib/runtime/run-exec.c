@@ -223,7 +223,21 @@ int container_exec(const struct container_exec_opts *o, int *ret_status, struct 
         goto out;
     }
     struct sync_msg m;
-    r = sync_recv(sv[0], &m);
+    int passed = -1;
+    /* The process may hand over its seccomp notify fd (listenerPath) before it execs. */
+    while ((r = sync_recv_fd(sv[0], &m, &passed)) == 0 && m.type == SYNC_SECCOMP && passed >= 0) {
+        r = seccomp_notify_send(c->cfg->seccomp, o->id, pid, c->pid, c->cfg->bundle, c->cfg->annotations, "running", passed,
+                                err);
+        close(passed);
+        passed = -1;
+        if (r < 0 || (r = sync_send(sv[0], SYNC_SECCOMP_DONE, 0, NULL)) < 0) {
+            /* Keeps the listener's error if that was it. */
+            r = berth_error_errno(err, r, "exec: the process exited during setup");
+            goto out;
+        }
+    }
+    if (passed >= 0)
+        close(passed);
     if (r == 0) {
         r = m.type == SYNC_ERROR ? berth_error_set(err, m.value < 0 ? m.value : -EIO, "%s", m.text)
                                  : berth_error_set(err, -EBADMSG, "exec: unexpected message %u", m.type);

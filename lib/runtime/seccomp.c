@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "base/cleanup.h"
 #include "base/json.h"
@@ -18,7 +20,7 @@
 
 const char *const seccomp_action_names[] = {
     "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_TRAP", "SCMP_ACT_ERRNO",
-    "SCMP_ACT_TRACE", "SCMP_ACT_ALLOW", "SCMP_ACT_LOG", NULL,
+    "SCMP_ACT_TRACE", "SCMP_ACT_ALLOW", "SCMP_ACT_LOG", "SCMP_ACT_NOTIFY", NULL,
 };
 
 const char *const seccomp_operator_names[] = {
@@ -70,7 +72,7 @@ static int parse_action(const char *name, int64_t errno_ret, const char *what, u
     else if (strcmp(name, "SCMP_ACT_LOG") == 0)
         *ret = SCMP_ACT_LOG;
     else if (strcmp(name, "SCMP_ACT_NOTIFY") == 0)
-        return berth_error_set(err, -EOPNOTSUPP, "%s: SCMP_ACT_NOTIFY (seccomp user notification) is not supported", what);
+        *ret = SCMP_ACT_NOTIFY;
     else
         return berth_error_set(err, -EINVAL, "%s: unknown seccomp action '%s'", what, name);
     return 0;
@@ -145,8 +147,7 @@ static int set_flags(scmp_filter_ctx ctx, json_t *arr, struct berth_error *err)
 #else
         else if (strcmp(name, "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV") == 0)
             return berth_error_set(err, -EOPNOTSUPP,
-                                   W ".flags: SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV needs libseccomp >= 2.6 "
-                                   "(and only matters with SCMP_ACT_NOTIFY, which is not supported)");
+                                   W ".flags: SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV needs libseccomp >= 2.6");
 #endif
         else
             return berth_error_set(err, -EINVAL, W ".flags: unknown flag '%s'", name);
@@ -236,6 +237,11 @@ static int add_syscall_rule(scmp_filter_ctx ctx, uint32_t default_action, json_t
         /* libseccomp refuses a rule that repeats the default action; it would change nothing. */
         if (action == default_action)
             continue;
+        /* The init hands the notify fd to the runtime with sendmsg once the filter is loaded: a
+         * notified sendmsg would wait for an agent that cannot have the fd yet. */
+        if (action == SCMP_ACT_NOTIFY && !strcmp(name, "sendmsg"))
+            return berth_error_set(err, -EINVAL, "%s: SCMP_ACT_NOTIFY on sendmsg is not supported (berth-oci "
+                                   "passes the notify fd to the listener with it)", what);
         int sysno = seccomp_syscall_resolve_name(name);
         if (sysno == __NR_SCMP_ERROR)
             continue; /* unknown to libseccomp: skipped, as runc does, so profiles stay portable */
@@ -253,6 +259,41 @@ static int add_syscall_rule(scmp_filter_ctx ctx, uint32_t default_action, json_t
                 return berth_error_errno(err, r, "%s: adding a rule for '%s'", what, name);
         }
     }
+    return 0;
+}
+
+bool seccomp_uses_notify(json_t *seccomp)
+{
+    json_t *syscalls = json_object_get(seccomp, "syscalls"), *rule;
+    size_t i;
+    if (!json_is_array(syscalls))
+        return false;
+    json_array_foreach(syscalls, i, rule) {
+        const char *a = json_string_value(json_object_get(rule, "action"));
+        if (a && !strcmp(a, "SCMP_ACT_NOTIFY"))
+            return true;
+    }
+    return false;
+}
+
+/* listenerPath: where the notify fd goes (runtime-spec "Seccomp", container process state). */
+static int check_listener(json_t *seccomp, struct berth_error *err)
+{
+    json_t *path = json_object_get(seccomp, "listenerPath"), *meta = json_object_get(seccomp, "listenerMetadata");
+    if (path && !json_is_null(path) && !json_is_string(path))
+        return berth_error_set(err, -EINVAL, W ".listenerPath: must be a string");
+    if (meta && !json_is_null(meta) && !json_is_string(meta))
+        return berth_error_set(err, -EINVAL, W ".listenerMetadata: must be a string");
+    const char *p = json_string_value(path);
+    if (p && !*p)
+        p = NULL;
+    if (p && strlen(p) >= sizeof(((struct sockaddr_un *) 0)->sun_path))
+        return berth_error_set(err, -ENAMETOOLONG, W ".listenerPath: too long for a UNIX socket: %s", p);
+    if (!p && json_string_value(meta) && *json_string_value(meta))
+        return berth_error_set(err, -EINVAL, W ".listenerMetadata: set without listenerPath");
+    if (!p && seccomp_uses_notify(seccomp))
+        return berth_error_set(err, -EINVAL, W ": SCMP_ACT_NOTIFY needs listenerPath (the socket of the agent "
+                               "that answers the notifications)");
     return 0;
 }
 
@@ -274,9 +315,11 @@ int seccomp_build(json_t *seccomp, scmp_filter_ctx *ret, struct berth_error *err
     int r = parse_action(def, default_errno, W ".defaultAction", &default_action, err);
     if (r < 0)
         return r;
-    const char *listener = json_string_value(json_object_get(seccomp, "listenerPath"));
-    if (listener && *listener)
-        return berth_error_set(err, -EOPNOTSUPP, W ".listenerPath: seccomp user notification is not supported");
+    if (default_action == SCMP_ACT_NOTIFY)
+        return berth_error_set(err, -EINVAL, W ".defaultAction: SCMP_ACT_NOTIFY is not supported as the default "
+                               "(the init's own calls after loading the filter would wait for the agent)");
+    if ((r = check_listener(seccomp, err)) < 0)
+        return r;
 
     _cleanup_(seccomp_releasep) void *ctx = seccomp_init(default_action);
     if (!ctx)
@@ -315,8 +358,10 @@ int seccomp_check_spec(json_t *seccomp, struct berth_error *err)
     return 0;
 }
 
-int seccomp_apply(json_t *seccomp, struct berth_error *err)
+int seccomp_apply(json_t *seccomp, int *ret_notify_fd, struct berth_error *err)
 {
+    if (ret_notify_fd)
+        *ret_notify_fd = -1;
     if (!seccomp || json_is_null(seccomp))
         return 0;
     _cleanup_(seccomp_releasep) void *ctx = NULL;
@@ -326,5 +371,16 @@ int seccomp_apply(json_t *seccomp, struct berth_error *err)
     r = seccomp_load(ctx);
     if (r < 0)
         return berth_error_errno(err, r, W ": loading the filter (without no_new_privileges this needs CAP_SYS_ADMIN)");
+    if (seccomp_uses_notify(seccomp)) {
+        /* libseccomp asked the kernel for a listener (SECCOMP_FILTER_FLAG_NEW_LISTENER, close-on-exec). */
+        int fd = seccomp_notify_fd(ctx);
+        if (fd < 0)
+            return berth_error_errno(err, fd < 0 ? fd : -EIO, W ": no notify descriptor after loading the filter");
+        if (!ret_notify_fd) {
+            close(fd);
+            return berth_error_set(err, -EINVAL, W ": SCMP_ACT_NOTIFY is not supported here");
+        }
+        *ret_notify_fd = fd;
+    }
     return 0;
 }

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <jansson.h>
+#include <stdbool.h>
+#include <sys/types.h>
 
 #include "base/error.h"
 
@@ -31,9 +33,21 @@ int caps_count(void);
  * forcing no_new_privs, so without it the caller must still hold CAP_SYS_ADMIN: load it before
  * dropping capabilities in that case, and as late as possible otherwise (everything the init
  * does after this call is subject to the filter). Unknown syscall names are skipped (as runc);
- * unknown actions, operators, architectures or flags, and SCMP_ACT_NOTIFY/listenerPath, are
- * errors naming the field. */
-int seccomp_apply(json_t *seccomp, struct berth_error *err);
+ * unknown actions, operators, architectures or flags are errors naming the field. With
+ * SCMP_ACT_NOTIFY rules (which need listenerPath), *ret_notify_fd receives the listener fd the
+ * kernel created (close-on-exec), to be handed to the agent; otherwise it is -1. */
+int seccomp_apply(json_t *seccomp, int *ret_notify_fd, struct berth_error *err);
+
+/* True when a rule of linux.seccomp uses SCMP_ACT_NOTIFY. */
+bool seccomp_uses_notify(json_t *seccomp);
+
+/* Runtime side of linux.seccomp.listenerPath: connects to the agent's socket (AF_UNIX,
+ * SOCK_STREAM), sends it the container process state (runtime-spec: ociVersion, fds
+ * ["seccompFd"], pid (the process under the filter), metadata = listenerMetadata, state: the
+ * container's, with its init's pid and the given status) with notify_fd as SCM_RIGHTS in the same
+ * sendmsg, and closes the connection. Errors name listenerPath. */
+int seccomp_notify_send(json_t *seccomp, const char *id, pid_t pid, pid_t init_pid, const char *bundle,
+                        json_t *annotations, const char *status, int notify_fd, struct berth_error *err);
 
 /* Names berth accepts, for `features`: NULL-terminated static arrays. */
 extern const char *const seccomp_action_names[];

@@ -22,22 +22,69 @@ int sync_send(int fd, enum sync_type type, int value, const char *text)
     }
 }
 
-int sync_recv(int fd, struct sync_msg *ret)
+int sync_send_fd(int fd, enum sync_type type, int passfd)
+{
+    struct sync_msg m = { .type = type };
+    struct iovec iov = { .iov_base = &m, .iov_len = offsetof(struct sync_msg, text) + 1 };
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } u;
+    memset(&u, 0, sizeof(u));
+    struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
+    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &passfd, sizeof(int));
+    for (;;) {
+        if (sendmsg(fd, &mh, MSG_NOSIGNAL) >= 0)
+            return 0;
+        if (errno != EINTR)
+            return -errno;
+    }
+}
+
+int sync_recv_fd(int fd, struct sync_msg *ret, int *ret_fd)
 {
     memset(ret, 0, sizeof(*ret));
+    if (ret_fd)
+        *ret_fd = -1;
     for (;;) {
-        ssize_t n = recv(fd, ret, sizeof(*ret), 0);
+        struct iovec iov = { .iov_base = ret, .iov_len = sizeof(*ret) };
+        union {
+            struct cmsghdr align;
+            char buf[CMSG_SPACE(sizeof(int))];
+        } u;
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
+        ssize_t n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
             return -errno;
-        if (n == 0)
-            return -EPIPE;
-        if ((size_t) n < offsetof(struct sync_msg, text))
-            return -EBADMSG;
+        int got = -1;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+            if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof(int)))
+                memcpy(&got, CMSG_DATA(c), sizeof(int));
+        if (n == 0 || (size_t) n < offsetof(struct sync_msg, text)) {
+            if (got >= 0)
+                close(got);
+            return n == 0 ? -EPIPE : -EBADMSG;
+        }
+        if (got >= 0) {
+            if (ret_fd)
+                *ret_fd = got;
+            else
+                close(got);
+        }
         ret->text[sizeof(ret->text) - 1] = '\0';
         return 0;
     }
+}
+
+int sync_recv(int fd, struct sync_msg *ret)
+{
+    return sync_recv_fd(fd, ret, NULL);
 }
 
 int sync_expect(int fd, enum sync_type type, struct sync_msg *ret, struct berth_error *err)

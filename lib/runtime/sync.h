@@ -16,6 +16,8 @@ enum sync_type {
     SYNC_READY,        /* child -> parent: set up, waiting for start (or about to exec) */
     SYNC_ERROR,        /* child -> parent: text is the message, value the -errno */
     SYNC_CGROUP,       /* parent -> init: moved into its cgroup, resources applied */
+    SYNC_SECCOMP,      /* child -> parent: the seccomp notify fd (SCM_RIGHTS), for listenerPath */
+    SYNC_SECCOMP_DONE, /* parent -> child: the listener has it */
 };
 
 struct sync_msg {
@@ -25,8 +27,12 @@ struct sync_msg {
 };
 
 int sync_send(int fd, enum sync_type type, int value, const char *text);
-/* Receives one message; EOF (the peer died) is -EPIPE. */
+/* Sends a message carrying one descriptor (SCM_RIGHTS). */
+int sync_send_fd(int fd, enum sync_type type, int passfd);
+/* Receives one message; EOF (the peer died) is -EPIPE. A descriptor that came with it is closed. */
 int sync_recv(int fd, struct sync_msg *ret);
+/* The same, handing over the descriptor that came with the message (close-on-exec; -1 if none). */
+int sync_recv_fd(int fd, struct sync_msg *ret, int *ret_fd);
 /* Receives one message and checks it has the expected type; SYNC_ERROR becomes the error it
  * carries (copied to err). */
 int sync_expect(int fd, enum sync_type type, struct sync_msg *ret, struct berth_error *err);

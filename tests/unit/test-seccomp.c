@@ -42,7 +42,7 @@ static int run_filtered(const char *spec, int (*probe)(void))
         signal(SIGSYS, SIG_DFL);
         if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
             _exit(200);
-        if (seccomp_apply(j, &err) < 0) {
+        if (seccomp_apply(j, NULL, &err) < 0) {
             fprintf(stderr, "seccomp_apply: %s\n", err.msg);
             _exit(201);
         }
@@ -173,9 +173,15 @@ static void test_bad_specs(void **state)
 {
     expect_error("{}", -EINVAL, "defaultAction");
     expect_error("{\"defaultAction\":\"SCMP_ACT_FOO\"}", -EINVAL, "unknown seccomp action 'SCMP_ACT_FOO'");
+    /* SCMP_ACT_NOTIFY needs an agent to answer: listenerPath; metadata only goes with a path. */
     expect_error("{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"uname\"],\"action\":\"SCMP_ACT_NOTIFY\"}]}",
-                 -EOPNOTSUPP, "SCMP_ACT_NOTIFY");
-    expect_error("{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"listenerPath\":\"/run/x.sock\"}", -EOPNOTSUPP, "listenerPath");
+                 -EINVAL, "SCMP_ACT_NOTIFY needs listenerPath");
+    expect_error("{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"listenerMetadata\":\"x\"}", -EINVAL,
+                 "listenerMetadata: set without listenerPath");
+    expect_error("{\"defaultAction\":\"SCMP_ACT_NOTIFY\",\"listenerPath\":\"/run/x.sock\"}", -EINVAL,
+                 "not supported as the default");
+    expect_error("{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"listenerPath\":\"/run/x.sock\",\"syscalls\":"
+                 "[{\"names\":[\"sendmsg\"],\"action\":\"SCMP_ACT_NOTIFY\"}]}", -EINVAL, "sendmsg");
     expect_error("{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"architectures\":[\"SCMP_ARCH_Z80\"]}", -EINVAL,
                  "unknown architecture 'SCMP_ARCH_Z80'");
     expect_error("{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"flags\":[\"SECCOMP_FILTER_FLAG_NOPE\"]}", -EINVAL,

@@ -12,9 +12,12 @@
  *
  * A binary already running from a read-only mount or a sealed memfd is not re-executed: that is
  * how the re-executed runtime knows it is done, and a binary installed on a read-only filesystem
- * needs no extra step. */
+ * needs no extra step. BERTH_OCI_SEALED_COPY=1 in the environment skips step 1 (tests of the
+ * fallback, hosts where detached mounts are unwanted); it cannot skip the protection itself. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/sendfile.h>
@@ -89,6 +92,8 @@ int runtime_ensure_sealed_binary(char **argv, char **envp, struct berth_error *e
     if (cannot_be_written(self))
         return 0;
     /* Falls through to the copy when the mount API refuses (EPERM, ENOSYS, EINVAL...). */
-    exec_from_readonly_mount(self, argv, envp);
+    const char *copy = getenv("BERTH_OCI_SEALED_COPY");
+    if (!copy || strcmp(copy, "1") != 0)
+        exec_from_readonly_mount(self, argv, envp);
     return exec_from_sealed_copy(self, argv, envp, err);
 }

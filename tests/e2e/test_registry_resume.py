@@ -177,3 +177,28 @@ def test_upload_timeout_is_validated(berth_env, tmp_path):
     r = subprocess.run([binary("berth"), "registry", "serve", "--root", str(tmp_path), "--upload-timeout", "soon"],
                        env=berth_env, capture_output=True, text=True)
     assert r.returncode == 125 and "--upload-timeout 'soon'" in r.stderr
+
+
+def test_image_prune_on_a_shared_root_leaves_paused_uploads(berth_env, tmp_path):
+    # the registry serves from the image store's own root; image prune cleans blobs/.staging of
+    # leftovers older than a minute, but a paused upload session is the registry's to expire
+    root = berth_env["BERTH_ROOT"]
+    data = os.urandom(200000)
+    srv = Server(berth_env, root)
+    try:
+        loc = start_upload(Api(srv.addr), "p/app", data, 100000)
+        name = "session-" + loc.rsplit("/", 1)[1]
+        old = time.time() - 600
+        os.utime(os.path.join(root, "blobs", ".staging", name), (old, old))
+        leftover = os.path.join(root, "blobs", ".staging", "upload-leftover")
+        with open(leftover, "wb") as f:
+            f.write(b"x")
+        os.utime(leftover, (old, old))
+        subprocess.run([binary("berth"), "image", "prune"], env=berth_env, check=True, capture_output=True)
+        assert staging(root) == [name]
+        api = Api(srv.addr)
+        st, h, body = api.req("PUT", f"{loc}?digest={sha256(data)}", data[100000:],
+                              {"Content-Range": f"100000-{len(data) - 1}"})
+        assert st == 201, body
+    finally:
+        srv.stop()

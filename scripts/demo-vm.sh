@@ -15,7 +15,8 @@ start)
     "$berth" vm create demo-vm --image demo/busybox --memory 256 -- /bin/sh -c \
         'echo "VM hostname:     $(hostname)"; echo "VM kernel:       $(uname -r)";
          echo "VM cpus:         $(grep -c ^processor /proc/cpuinfo)";
-         echo "VM memory:       $(grep MemTotal /proc/meminfo)"; echo "VM disks:        $(ls /sys/block | tr "\n" " ")"' \
+         echo "VM memory:       $(grep MemTotal /proc/meminfo)"; echo "VM disks:        $(ls /sys/block | tr "\n" " ")";
+         echo "VM address:      $(ip -o -4 addr show eth0 2>/dev/null | awk "{print \$4}")"' \
         >/dev/null
     "$berth" vm start demo-vm
     ;;

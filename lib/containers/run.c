@@ -36,12 +36,31 @@ char *ctr_path(const struct ctr_record *rec, const char *file)
     return dir ? fs_path_join(dir, file) : NULL;
 }
 
+/* No --network: the configured default (berth.conf), recorded in the spec so that a later start
+ * or restart joins the same network even if berth.conf changes meanwhile (as Docker's "bridge"). */
+static int spec_default_network(json_t *spec, struct berth_error *err)
+{
+    if (json_object_get(spec, "network") || json_object_get(spec, "networks"))
+        return 0;
+    char name[NET_NAME_MAX];
+    int r = network_default_name(name, err);
+    if (r < 0)
+        return r;
+    if (json_object_set_new(spec, "network", json_string(name)) < 0 ||
+        json_object_set_new(spec, "networks", json_pack("[s]", name)) < 0)
+        return berth_error_set(err, -ENOMEM, "out of memory");
+    return 0;
+}
+
 int ctr_create(struct store *s, const char *name, json_t *spec, const char *restart, bool auto_remove,
                struct ctr_record *ret, struct berth_error *err)
 {
     const char *image_ref = json_string_value(json_object_get(spec, "image"));
     if (!image_ref)
         return berth_error_set(err, -EINVAL, "an image is needed");
+    int r = spec_default_network(spec, err);
+    if (r < 0)
+        return r;
     if (restart && strcmp(restart, "no") && strcmp(restart, "on-failure") && strcmp(restart, "always"))
         return berth_error_set(err, -EINVAL, "--restart '%s': expected no, on-failure or always", restart);
     if (auto_remove && restart && strcmp(restart, "no"))
@@ -51,7 +70,7 @@ int ctr_create(struct store *s, const char *name, json_t *spec, const char *rest
     _cleanup_json_ json_t *image_config = NULL, *config = NULL;
     struct ctr_record rec = { 0 };
     _cleanup_free_ char *dir = NULL;
-    int r = image_store_open(NULL, &is, err);
+    r = image_store_open(NULL, &is, err);
     if (r == 0)
         r = image_lookup(is, image_ref, &img, err);
     if (r == 0)
@@ -238,7 +257,7 @@ static int ctr_loopback_up(pid_t init, struct berth_error *err)
 
 /* Puts the container on its networks (--network NAME, with -p ports) between create and start,
  * while its network namespace exists and its process has not run yet; writes /etc/hosts and
- * /etc/resolv.conf into its rootfs. "none" (the default) and "host" need nothing. */
+ * /etc/resolv.conf into its rootfs. "none" and "host" need nothing. */
 static int ctr_network_attach(const struct ctr_record *rec, pid_t init, const char *rootfs, struct berth_error *err)
 {
     /* "networks": every --network in order; older records have a single "network". */

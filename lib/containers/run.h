@@ -13,7 +13,9 @@ struct store;
 /* Options as `berth run`/`create` take them, kept as JSON in the record (spec) so that start and
  * restart rebuild the same container: {"image", "cmd":[...], "entrypoint":[...]|null, "env":[...],
  * "volumes":[...], "tmpfs":[...], "workdir", "user", "memory", "cpus", "pids_limit", "read_only",
- * "cap_add":[...], "cap_drop":[...], "hostname", "network", "tty", "interactive"}. */
+ * "cap_add":[...], "cap_drop":[...], "hostname", "network", "networks":[...], "tty", "interactive"}.
+ * Without "network" and "networks", ctr_create records the default from berth.conf
+ * (network_default_name). */
 int ctr_create(struct store *s, const char *name, json_t *spec, const char *restart, bool auto_remove,
                struct ctr_record *ret, struct berth_error *err);
 

@@ -33,7 +33,8 @@
 
 #include "base/error.h"
 
-/* The network used when the caller passes NULL: bridge berth0, subnet from $BERTH_ROOT/berth.conf
+/* The network used when the caller passes NULL (and, unless berth.conf says otherwise, by
+ * workloads created without --network): bridge berth0, subnet from $BERTH_ROOT/berth.conf
  * ([network] default_subnet =), 10.89.0.0/16 when unset. */
 #define NET_DEFAULT_NETWORK "berth"
 #define NET_DEFAULT_BRIDGE "berth0"
@@ -43,6 +44,11 @@
 
 #define NET_NAME_MAX 64
 #define NET_MAC_STRLEN 18
+
+/* What a workload created without --network joins: [network] default_network in
+ * $BERTH_ROOT/berth.conf ("none", "host" or a network name), NET_DEFAULT_NETWORK when unset. The
+ * name is checked, not looked up: only NET_DEFAULT_NETWORK is created on first use. */
+int network_default_name(char ret[NET_NAME_MAX], struct berth_error *err);
 
 /* One published port: -p [HOSTIP:]HOSTPORT:PORT[/tcp|udp]. */
 struct net_port {

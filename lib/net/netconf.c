@@ -1,12 +1,14 @@
 /* berth.conf: "[section]" lines and "key = value" lines; '#' starts a comment. Only the network
- * module's keys are read here. */
+ * module's keys are read here: [network] default_subnet and default_network. */
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/cleanup.h"
 #include "base/fs.h"
+#include "net/attach.h"
 #include "net/network.h"
 #include "store/store.h"
 
@@ -20,7 +22,10 @@ static char *trim(char *s)
     return s;
 }
 
-int network_default_subnet(struct net_cidr *ret, struct berth_error *err)
+/* Finds [section] key in $BERTH_ROOT/berth.conf: 1 with *ret_value (caller frees) and *ret_where
+ * ("PATH:LINE", for messages; caller frees), 0 when the file or the key is missing. */
+static int conf_lookup(const char *section_want, const char *key_want, char **ret_value, char **ret_where,
+                       struct berth_error *err)
 {
     _cleanup_free_ char *path = fs_path_join(berth_root_dir(), "berth.conf");
     if (!path)
@@ -30,12 +35,16 @@ int network_default_subnet(struct net_cidr *ret, struct berth_error *err)
     struct berth_error rerr = { 0 };
     int r = fs_read_file(path, 1 << 20, &data, &len, &rerr);
     if (r == -ENOENT)
-        return cidr_parse(NET_DEFAULT_SUBNET, ret, err);
+        return 0;
     if (r < 0)
         return berth_error_set(err, r, "%s", rerr.msg);
     char section[64] = "";
     unsigned lineno = 0;
-    for (char *save = NULL, *line = strtok_r(data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+    /* Not strtok_r: it would skip empty lines and make the line numbers in messages wrong. */
+    for (char *line = data, *next; line; line = next) {
+        next = strchr(line, '\n');
+        if (next)
+            *next++ = 0;
         lineno++;
         char *hash = strchr(line, '#');
         if (hash)
@@ -56,12 +65,50 @@ int network_default_subnet(struct net_cidr *ret, struct berth_error *err)
             continue;
         *eq = 0;
         char *key = trim(l), *value = trim(eq + 1);
-        if (!strcmp(section, "network") && !strcmp(key, "default_subnet")) {
-            struct berth_error perr = { 0 };
-            if (cidr_parse(value, ret, &perr) < 0)
-                return berth_error_set(err, -EINVAL, "%s:%u: network.default_subnet: %s", path, lineno, perr.msg);
-            return 0;
-        }
+        if (strcmp(section, section_want) || strcmp(key, key_want))
+            continue;
+        _cleanup_free_ char *v = strdup(value);
+        char *where = NULL;
+        if (!v || asprintf(&where, "%s:%u", path, lineno) < 0)
+            return berth_error_set(err, -ENOMEM, "out of memory");
+        *ret_value = TAKE_PTR(v);
+        *ret_where = where;
+        return 1;
     }
-    return cidr_parse(NET_DEFAULT_SUBNET, ret, err);
+    return 0;
+}
+
+int network_default_subnet(struct net_cidr *ret, struct berth_error *err)
+{
+    _cleanup_free_ char *value = NULL, *where = NULL;
+    int r = conf_lookup("network", "default_subnet", &value, &where, err);
+    if (r < 0)
+        return r;
+    if (r == 0)
+        return cidr_parse(NET_DEFAULT_SUBNET, ret, err);
+    struct berth_error perr = { 0 };
+    if (cidr_parse(value, ret, &perr) < 0)
+        return berth_error_set(err, -EINVAL, "%s: network.default_subnet: %s", where, perr.msg);
+    return 0;
+}
+
+int network_default_name(char ret[NET_NAME_MAX], struct berth_error *err)
+{
+    _cleanup_free_ char *value = NULL, *where = NULL;
+    int r = conf_lookup("network", "default_network", &value, &where, err);
+    if (r < 0)
+        return r;
+    if (r == 0) {
+        snprintf(ret, NET_NAME_MAX, "%s", NET_DEFAULT_NETWORK);
+        return 0;
+    }
+    /* none and host are modes, not networks; anything else must be a valid network name (it need
+     * not exist yet: only "berth" is created on first use, others fail when a workload starts). */
+    if (strcmp(value, "none") && strcmp(value, "host")) {
+        struct berth_error nerr = { 0 };
+        if (ipam_check_name("network name", value, &nerr) < 0)
+            return berth_error_set(err, -EINVAL, "%s: network.default_network: %s", where, nerr.msg);
+    }
+    snprintf(ret, NET_NAME_MAX, "%s", value);
+    return 0;
 }

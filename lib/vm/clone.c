@@ -39,9 +39,14 @@ int vm_clone(struct store *s, const char *template_name, unsigned count, const c
     if (!vm_name_is_valid(probe))
         return berth_error_set(err, -EINVAL, "invalid --name-prefix '%s'", pfx);
 
+    /* Every clone joins the same network, chosen (and checked) once. */
+    char network[VM_NETWORK_MAX];
+    int r = vm_network_choose(base->network, NULL, network, err);
+    if (r < 0)
+        return r;
     struct qcow2_create_opts copts = { .backing = backing, .backing_format = "qcow2" };
     struct qcow2_template *t = NULL;
-    int r = qcow2_template_new(&copts, NULL, &t, err);
+    r = qcow2_template_new(&copts, NULL, &t, err);
     if (r < 0)
         return r;
     struct vm_create_opts o = *base;
@@ -69,7 +74,7 @@ int vm_clone(struct store *s, const char *template_name, unsigned count, const c
         rec.disk_size = 0;
         rec.args = op->args ? json_incref(op->args) : NULL;
         rec.cmdline_extra = op->cmdline_extra ? strdup(op->cmdline_extra) : NULL;
-        snprintf(rec.network, sizeof(rec.network), "%s", op->network && strcmp(op->network, "none") ? op->network : "");
+        snprintf(rec.network, sizeof(rec.network), "%s", network);
         struct berth_error ierr = { 0 };
         r = vm_record_insert(s, &rec, &ierr);
         if (r == -EEXIST) {

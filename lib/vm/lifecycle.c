@@ -52,8 +52,6 @@ static int validate_resources(const struct vm_create_opts *o, struct berth_error
                                (unsigned long long) o->memory_mib, VM_MIN_MEMORY_MIB, VM_MAX_MEMORY_MIB);
     if (o->disk_size && o->disk_size < VM_MIN_DISK)
         return berth_error_set(err, -EINVAL, "--disk-size: at least 64 MiB");
-    if (json_array_size(o->ports) && (!o->network || !strcmp(o->network, "none")))
-        return berth_error_set(err, -EINVAL, "-p needs a network: add --network berth (or another network)");
     int sources = !!o->image + !!o->disk + !!o->template_name;
     if (sources != 1)
         return berth_error_set(err, -EINVAL, "a VM needs exactly one of --image, --disk or a template");
@@ -75,7 +73,6 @@ static void fill_record(const struct vm_create_opts *o, struct vm_record *rec)
     rec->disk_size = o->disk_size ? o->disk_size : (1ull << 30);
     rec->args = o->args ? json_incref(o->args) : NULL;
     rec->cmdline_extra = o->cmdline_extra ? strdup(o->cmdline_extra) : NULL;
-    snprintf(rec->network, sizeof(rec->network), "%s", o->network && strcmp(o->network, "none") ? o->network : "");
     rec->ports = o->ports && json_array_size(o->ports) ? json_incref(o->ports) : NULL;
 }
 
@@ -112,13 +109,39 @@ static int image_args(struct image_store *is, const struct image *img, json_t **
     return 0;
 }
 
+int vm_network_choose(const char *network, const json_t *ports, char ret[VM_NETWORK_MAX], struct berth_error *err)
+{
+    char name[NET_NAME_MAX];
+    if (!network) {
+        int r = network_default_name(name, err);
+        if (r < 0)
+            return r;
+        /* A default of "host" is for containers: a VM has no way to share the host's stack. */
+        network = strcmp(name, "host") ? name : "none";
+    } else if (!strcmp(network, "host")) {
+        return berth_error_set(err, -EINVAL, "--network host: a VM cannot use the host's network (use none or a "
+                                             "berth network)");
+    }
+    if (!strcmp(network, "none"))
+        network = "";
+    if (json_array_size(ports) && !*network)
+        return berth_error_set(err, -EINVAL, "-p needs a network: add --network berth (or another network)");
+    snprintf(ret, VM_NETWORK_MAX, "%s", network);
+    return 0;
+}
+
 int vm_create(struct store *s, const struct vm_create_opts *o, struct vm_record *ret, struct berth_error *err)
 {
     int r = validate_resources(o, err);
     if (r < 0)
         return r;
+    char network[VM_NETWORK_MAX];
+    r = vm_network_choose(o->network, o->ports, network, err);
+    if (r < 0)
+        return r;
     struct vm_record rec;
     fill_record(o, &rec);
+    snprintf(rec.network, sizeof(rec.network), "%s", network);
 
     _cleanup_free_ char *backing = NULL, *dir = NULL, *disk = NULL;
     const char *backing_format = "qcow2"; /* templates are qcow2 */

@@ -25,11 +25,16 @@ struct vm_create_opts {
     json_t *args;               /* command instead of the image's init (NULL: image's entrypoint+cmd or /sbin/init) */
     const char *cmdline_extra;
     const char *hostname;       /* NULL: the name */
-    const char *network;        /* a berth network ("berth": the default), NULL or "none": no network */
+    const char *network;        /* a berth network ("berth": the default one), "none": no network, NULL:
+                                 * [network] default_network of berth.conf ("berth" when unset) */
     json_t *ports;              /* -p specs to publish on the network (needs network) */
 };
 
 int vm_create(struct store *s, const struct vm_create_opts *o, struct vm_record *ret, struct berth_error *err);
+
+/* The network a new VM records from --network (NULL: berth.conf's default_network; its "host"
+ * means none for a VM, an explicit "host" is refused): "" for none. Refuses -p without one. */
+int vm_network_choose(const char *network, const json_t *ports, char ret[VM_NETWORK_MAX], struct berth_error *err);
 
 /* Starts a created or stopped VM. *ret_why (may be NULL, 256 bytes): which backend and why. */
 int vm_start(struct store *s, struct vm_record *rec, char *ret_why, struct berth_error *err);

@@ -14,6 +14,7 @@
 struct store;
 
 #define VM_NAME_MAX 63
+#define VM_NETWORK_MAX 64     /* = NET_NAME_MAX */
 
 struct vm_record {
     char id[65];            /* 64 hex digits */
@@ -32,7 +33,7 @@ struct vm_record {
     json_t *args;           /* command to run instead of the image's init (array, may be NULL) */
     json_t *env;            /* array, may be NULL */
     char *cmdline_extra;    /* appended to the kernel command line, may be NULL */
-    char network[64];       /* a berth network ("berth": the default one), "" for none */
+    char network[VM_NETWORK_MAX]; /* a berth network ("berth": the default one), "" for none */
     json_t *ports;          /* published ports, "[HOSTIP:]HOSTPORT:PORT[/proto]" strings (may be NULL) */
     int64_t created;
     /* runtime */

@@ -78,8 +78,9 @@ static const char create_usage[] =
     "  --kernel VERSION     guest kernel version (default: the newest installed)\n"
     "  --cmdline STR        extra kernel command-line parameters\n"
     "  --hostname NAME      the guest's hostname (default: the VM name)\n"
-    "  --network NET        a berth network (berth: the default one) for a virtio-net interface\n"
-    "  -p, --publish [HOSTIP:]HOSTPORT:PORT[/tcp|udp]  publish a guest port (needs --network)\n"
+    "  --network NET        a berth network for a virtio-net interface, or none (default: berth.conf's\n"
+    "                       default_network, else the network 'berth', created on first use)\n"
+    "  -p, --publish [HOSTIP:]HOSTPORT:PORT[/tcp|udp]  publish a guest port (needs a network)\n"
     "  --start              start it right away\n"
     "  --format text|json   output\n";
 

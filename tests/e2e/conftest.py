@@ -20,11 +20,15 @@ def binary(name):
 
 @pytest.fixture
 def berth_env(tmp_path):
-    """Environment with a private state root and runtime dir, removed afterwards."""
+    """Environment with a private state root and runtime dir, removed afterwards. Its berth.conf
+    makes `none` the default network: tests run containers and VMs on the host's own network
+    namespace, where berth must create no bridge; the network tests (inside a private netns) name
+    the network, or write their own berth.conf where the default itself is tested."""
     root = tmp_path / "root"
     run = tmp_path / "run"
     root.mkdir()
     run.mkdir()
+    (root / "berth.conf").write_text("[network]\ndefault_network = none\n")
     env = dict(os.environ, BERTH_ROOT=str(root), BERTH_RUNTIME_DIR=str(run))
     yield env
 

@@ -2,6 +2,7 @@
 the embedded DNS and publish ports with -p. berth runs inside a network namespace the test creates,
 so the bridge, veths and nftables rules live there and go with it."""
 import json
+import os
 import re
 import time
 
@@ -91,3 +92,50 @@ def test_container_on_two_networks(ns):
     ns.berth("rm", "-f", "app", "db")
     ns.berth("network", "rm", "backend")
     assert ns.links("bv") == []
+
+
+def test_run_without_network_joins_the_default_network(ns, berth_env):
+    # The product's default (the berth_env fixture's berth.conf says none): no berth.conf at all.
+    conf = berth_env["BERTH_ROOT"] + "/berth.conf"
+    os.unlink(conf)
+    assert ns.berth_json("network", "ls") == []
+    ns.berth("run", "-d", "--name", "db", "busybox", "sleep", "120")
+    # Created on first use, as documented: bridge berth0, 10.89.0.0/16, gateway 10.89.0.1.
+    nets = ns.berth_json("network", "ls")
+    assert [(n["name"], n["bridge"], n["subnet"], n["gateway"], n["workloads"]) for n in nets] == \
+        [("berth", "berth0", "10.89.0.0/16", "10.89.0.1", 1)]
+    assert "10.89.0.1/16" in ns.ip("-o", "-4", "addr", "show", "berth0")
+    db_ip = ns.berth("exec", "db", "ip", "-o", "-4", "addr", "show", "eth0").stdout.split()[3].split("/")[0]
+    assert db_ip.startswith("10.89.")
+    # An attached `berth run` without --network resolves and reaches db by name.
+    out = ns.berth("run", "--rm", "--name", "client", "busybox", "sh", "-c",
+                   "cat /etc/resolv.conf; nslookup db; ping -c 1 -W 3 db").stdout
+    assert "nameserver 10.89.0.1" in out
+    assert db_ip in out.split("Name:", 1)[-1] and "1 packets received" in out, out
+    # -p works without --network too (the default network carries it) ...
+    ns.berth("run", "-d", "--name", "web", "-p", f"{free_port()}:80", "busybox", "sleep", "120")
+    assert lookup(ns, "web", "db") == db_ip
+    # ... and --network none still means loopback only.
+    links = ns.berth("run", "--rm", "--network", "none", "busybox", "ip", "-o", "link").stdout
+    assert "eth0" not in links and "lo" in links
+    # The default is read when a container is created: berth.conf can name another network, or none.
+    ns.berth("network", "create", "other", "--subnet", "10.78.0.0/24")
+    with open(conf, "w") as f:
+        f.write("[network]\ndefault_network = other\n")
+    addrs = ns.berth("run", "--rm", "busybox", "ip", "-o", "-4", "addr", "show", "eth0").stdout
+    assert "10.78.0." in addrs
+    with open(conf, "w") as f:
+        f.write("[network]\ndefault_network = none\n")
+    links = ns.berth("run", "--rm", "busybox", "ip", "-o", "link").stdout
+    assert "eth0" not in links
+    # db keeps the network it was created on when it restarts.
+    ns.berth("restart", "db")
+    assert ns.berth("exec", "db", "ip", "-o", "-4", "addr", "show", "eth0").stdout.split()[3].startswith("10.89.")
+    with open(conf, "w") as f:
+        f.write("[network]\ndefault_network = no such net!\n")
+    p = ns.berth("run", "--rm", "busybox", "true", check=False)
+    assert p.returncode == 125 and "berth.conf:2: network.default_network" in p.stderr, p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1
+    ns.berth("rm", "-f", "db", "web")
+    ns.berth("network", "rm", "other", "berth")
+    assert ns.links("bv") == [] and ns.links("berth") == []

@@ -36,15 +36,22 @@ def address_of(out):
 GET = 'printf "GET / HTTP/1.0\\r\\n\\r\\n" | nc -w 5 {} 80 | tail -n 1'
 
 
-def test_vm_and_container_reach_each_other_by_name(ns):
+def test_vm_and_container_reach_each_other_by_name(ns, berth_env):
+    # berth_env's berth.conf makes none the default: -p has no network to go on.
     p = ns.berth("vm", "create", "nonet", "--image", "busybox", "-p", "8080:80", check=False)
     assert p.returncode != 0 and "-p needs a network" in p.stderr
+    p = ns.berth("vm", "create", "hostnet", "--image", "busybox", "--network", "host", check=False)
+    assert p.returncode != 0 and "cannot use the host's network" in p.stderr
+    # From here on the product's default (no berth.conf): neither the VM nor the container names a
+    # network, both land on the default network "berth".
+    os.unlink(berth_env["BERTH_ROOT"] + "/berth.conf")
     port = free_port()
-    ns.berth("vm", "create", "dbvm", "--image", "busybox", "--network", "berth", "-p", f"{port}:80", "--memory", "192",
+    ns.berth("vm", "create", "dbvm", "--image", "busybox", "-p", f"{port}:80", "--memory", "192",
              "--", "/bin/sh",
              "-c", "echo served-by-vm > /var/www/index.html; exec httpd -f -p 80 -h /var/www")
+    assert json.loads(ns.berth("vm", "inspect", "dbvm").stdout)[0]["network"] == "berth"
     ns.berth("vm", "start", "dbvm", timeout=120)
-    ns.berth("run", "-d", "--name", "web", "--network", "berth", "busybox", "sh", "-c",
+    ns.berth("run", "-d", "--name", "web", "busybox", "sh", "-c",
              "echo served-by-container > /var/www/index.html; exec httpd -f -p 80 -h /var/www")
     # Container -> VM, by the VM's name (the VM gets its lease before it boots).
     vm_ip = address_of(ns.berth("exec", "web", "nslookup", "dbvm").stdout)

@@ -1,3 +1,4 @@
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -60,6 +61,32 @@ static void test_atomic_write_and_capped_read(void **state)
     assert_non_null(strstr(err.msg, "larger than the limit"));
     assert_int_equal(fs_rm_rf(dir), 0);
     assert_false(fs_exists(dir));
+}
+
+static void test_write_replace_replaces_without_leftovers(void **state)
+{
+    _cleanup_free_ char *dir = make_tmpdir();
+    _cleanup_free_ char *path = fs_path_join(dir, "state.json");
+    struct berth_error err = { 0 };
+    assert_int_equal(fs_write_replace(path, "old", 3, 0600, &err), 0);
+    assert_int_equal(fs_write_replace(path, "newer", 5, 0644, &err), 0);
+    _cleanup_free_ char *data = NULL;
+    assert_int_equal(fs_read_file(path, 100, &data, NULL, &err), 0);
+    assert_string_equal(data, "newer");
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0644);
+    /* Only the file itself: no temporary left beside it. */
+    _cleanup_closedir_ DIR *d = opendir(dir);
+    int n = 0;
+    for (struct dirent *de; (de = readdir(d));)
+        n += de->d_name[0] != '.';
+    assert_int_equal(n, 1);
+    /* A directory that does not exist is an error naming the file. */
+    _cleanup_free_ char *bad = fs_path_join(dir, "missing/state.json");
+    assert_true(fs_write_replace(bad, "x", 1, 0600, &err) < 0);
+    assert_non_null(strstr(err.msg, "missing/state.json"));
+    assert_int_equal(fs_rm_rf(dir), 0);
 }
 
 static void test_mkdir_p_and_rm_rf(void **state)
@@ -175,6 +202,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_error_keeps_innermost_and_prefixes),
         cmocka_unit_test(test_atomic_write_and_capped_read),
+        cmocka_unit_test(test_write_replace_replaces_without_leftovers),
         cmocka_unit_test(test_mkdir_p_and_rm_rf),
         cmocka_unit_test(test_open_in_root_cannot_escape),
         cmocka_unit_test(test_json_load_errors_are_positioned),

@@ -1,10 +1,13 @@
-/* Containerfiles are user input: the parser and the word splitter on arbitrary bytes. */
+/* Containerfiles are user input: the parser, the word splitter and the stage planner (FROM AS,
+ * COPY --from, --target) on arbitrary bytes. */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/strv.h"
 #include "build/containerfile.h"
+#include "build/stage-plan.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -17,6 +20,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (cf_split_words(cf->ins[i].args, &w) == 0)
                 strv_free(w);
         }
+        bool *run = NULL;
+        size_t end = 0;
+        if (build_plan(cf, NULL, &run, &end, NULL) == 0)
+            free(run);
+        run = NULL;
+        if (build_plan(cf, "builder", &run, &end, NULL) == 0)
+            free(run);
         containerfile_free(cf);
     }
     return 0;

@@ -151,9 +151,12 @@ def inside():
             b.append(fn(berth_cmd))
             q.append(fn(qemu_cmd))
         mb, mq = statistics.median(b), statistics.median(q)
-        ratio = mb / mq if mq else float("inf")
+        # Each round's pair ran back to back under the same load: the median of the paired
+        # ratios is steadier than the ratio of medians on a shared machine.
+        ratio = statistics.median(x / y if y else float("inf") for x, y in zip(b, q))
         print(f"{d}: berth-vmm {mb * 8 / 1e9:6.3f} Gbit/s ({mb / FRAME / 1e3:7.1f} kpps)   "
-              f"qemu microvm {mq * 8 / 1e9:6.3f} Gbit/s ({mq / FRAME / 1e3:7.1f} kpps)   ratio {ratio:5.2f}x")
+              f"qemu microvm {mq * 8 / 1e9:6.3f} Gbit/s ({mq / FRAME / 1e3:7.1f} kpps)   "
+              f"ratio {ratio:5.2f}x (median of paired rounds)")
         print(f"    runs: berth {[round(x * 8 / 1e9, 3) for x in b]}  qemu {[round(x * 8 / 1e9, 3) for x in q]} Gbit/s")
     if "rx" in DIRS:
         print("    rx note: the host flooder runs on the same 2 cores as the vCPU and the VMM; frames the "

@@ -42,6 +42,8 @@ int ctr_record_insert(struct store *s, struct ctr_record *rec, struct berth_erro
 int ctr_record_find(struct store *s, const char *what, struct ctr_record *ret, struct berth_error *err);
 int ctr_record_list(struct store *s, struct ctr_record **ret, size_t *ret_n, struct berth_error *err);
 int ctr_record_update(struct store *s, const struct ctr_record *rec, struct berth_error *err);
+/* The run options only (berth network connect|disconnect change a container's networks). */
+int ctr_record_update_spec(struct store *s, const struct ctr_record *rec, struct berth_error *err);
 int ctr_record_delete(struct store *s, const char *id, struct berth_error *err);
 void ctr_record_clear(struct ctr_record *rec);
 void ctr_record_list_free(struct ctr_record *list, size_t n);

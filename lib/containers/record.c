@@ -172,6 +172,22 @@ int ctr_record_update(struct store *s, const struct ctr_record *rec, struct bert
     return 0;
 }
 
+int ctr_record_update_spec(struct store *s, const struct ctr_record *rec, struct berth_error *err)
+{
+    _cleanup_free_ char *spec = rec->spec ? json_dumps(rec->spec, JSON_COMPACT) : NULL;
+    if (!spec)
+        return berth_error_set(err, -ENOMEM, "out of memory");
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int r = store_prepare(s, "UPDATE containers SET spec = ? WHERE id = ?", &st, err);
+    if (r < 0)
+        return r;
+    sqlite3_bind_text(st, 1, spec, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, rec->id, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        return berth_error_set(err, -EIO, "state database: %s", sqlite3_errmsg(store_db(s)));
+    return 0;
+}
+
 int ctr_record_delete(struct store *s, const char *id, struct berth_error *err)
 {
     _cleanup_stmt_ sqlite3_stmt *st = NULL;

@@ -140,6 +140,86 @@ static int configure_inside(int netns_fd, const struct net_network *nw, const st
     return 0;
 }
 
+/* What differs between a container and a VM is only how the workload's link is made and undone
+ * (a veth whose other end goes into the namespace, a persistent tap); leasing, publishing and
+ * rolling back are the same, in attach_workload. plumb() leaves nothing behind when it fails. */
+struct plumber {
+    const char *kind; /* the lease's kind: "container" or "vm" */
+    int (*plumb)(struct plumber *p, struct nl *nl, const struct net_network *nw, const struct net_lease *l,
+                 struct berth_error *err);
+    void (*unplumb)(struct plumber *p, struct nl *nl, const struct net_lease *l);
+};
+
+/* Under the attach lock: network up, lease (reused or new), link, published ports. On failure the
+ * link is removed and a new lease released; a reused lease stays (the workload held it before). */
+static int attach_workload(const char *network, const char *workload_id, const char *name,
+                           const struct net_attach_opts *opts, struct plumber *p, struct net_attachment *ret,
+                           struct net_lease *ret_lease, struct berth_error *err)
+{
+    _cleanup_close_ int lk = network_lock(false, err);
+    if (lk < 0)
+        return lk;
+    _cleanup_store_ struct store *s = NULL;
+    _cleanup_nl_ struct nl *nl = NULL;
+    struct net_network nw;
+    int r = prepare(network, &s, &nl, &nw, err);
+    if (r < 0)
+        return r;
+    struct net_lease l;
+    bool reused = false;
+    r = lease_get(s, nl, &nw, workload_id, name, p->kind, opts, &l, &reused, err);
+    if (r < 0)
+        return r;
+    r = p->plumb(p, nl, &nw, &l, err);
+    if (r < 0)
+        goto release;
+    if (opts && opts->n_ports) {
+        r = publish_locked(s, nw.name, workload_id, l.ip, opts->ports, opts->n_ports, err);
+        if (r < 0)
+            goto unplumb;
+    }
+    fill_attachment(&nw, &l, ret);
+    *ret_lease = l;
+    return 0;
+unplumb:
+    p->unplumb(p, nl, &l);
+release:
+    if (!reused)
+        ipam_lease_release(s, nw.name, workload_id, NULL);
+    return r;
+}
+
+struct veth_plumber {
+    struct plumber base;
+    int netns_fd;
+    unsigned mtu; /* 0: the network's */
+};
+
+static int veth_plumb(struct plumber *p, struct nl *nl, const struct net_network *nw, const struct net_lease *l,
+                      struct berth_error *err)
+{
+    struct veth_plumber *v = (struct veth_plumber *) p;
+    uint8_t mac[6];
+    int r = ipam_parse_mac(l->mac, mac, err);
+    if (r < 0)
+        return r;
+    r = nl_veth_add(nl, l->host_ifname, l->ifname, v->netns_fd, mac, v->mtu ? v->mtu : nw->mtu, err);
+    if (r < 0)
+        return r;
+    r = nl_link_set(nl, l->host_ifname, nw->bridge, true, err);
+    if (r == 0)
+        r = configure_inside(v->netns_fd, nw, l, err);
+    if (r < 0)
+        nl_link_del(nl, l->host_ifname, NULL);
+    return r;
+}
+
+static void veth_unplumb(struct plumber *p, struct nl *nl, const struct net_lease *l)
+{
+    /* Deleting the host end takes the namespace's end with it. */
+    nl_link_del(nl, l->host_ifname, NULL);
+}
+
 int net_attach_container(const char *network, const char *workload_id, const char *name, const char *netns_path,
                          pid_t pid, const struct net_attach_opts *opts, struct net_attachment *ret,
                          struct berth_error *err)
@@ -162,93 +242,62 @@ int net_attach_container(const char *network, const char *workload_id, const cha
     if (target.st_dev == self.st_dev && target.st_ino == self.st_ino)
         return berth_error_set(err, -EINVAL, "%s is berth's own network namespace (host network): nothing to attach",
                                netns_path);
-    _cleanup_close_ int lk = network_lock(false, err);
-    if (lk < 0)
-        return lk;
-    _cleanup_store_ struct store *s = NULL;
-    _cleanup_nl_ struct nl *nl = NULL;
-    struct net_network nw;
-    int r = prepare(network, &s, &nl, &nw, err);
-    if (r < 0)
-        return r;
+    struct veth_plumber v = { .base = { "container", veth_plumb, veth_unplumb }, .netns_fd = nsfd,
+                              .mtu = opts ? opts->mtu : 0 };
     struct net_lease l;
-    bool reused = false;
-    r = lease_get(s, nl, &nw, workload_id, name, "container", opts, &l, &reused, err);
+    int r = attach_workload(network, workload_id, name, opts, &v.base, ret, &l, err);
     if (r < 0)
         return r;
-    uint8_t mac[6];
-    r = ipam_parse_mac(l.mac, mac, err);
-    if (r < 0)
-        goto fail;
-    unsigned mtu = opts && opts->mtu ? opts->mtu : nw.mtu;
-    r = nl_veth_add(nl, l.host_ifname, l.ifname, nsfd, mac, mtu, err);
-    if (r < 0)
-        goto fail;
-    r = nl_link_set(nl, l.host_ifname, nw.bridge, true, err);
-    if (r < 0)
-        goto fail_link;
-    r = configure_inside(nsfd, &nw, &l, err);
-    if (r < 0)
-        goto fail_link;
-    if (opts && opts->n_ports) {
-        r = publish_locked(s, nw.name, workload_id, l.ip, opts->ports, opts->n_ports, err);
-        if (r < 0)
-            goto fail_link;
-    }
-    fill_attachment(&nw, &l, ret);
-    if (opts && opts->mtu)
-        ret->mtu = opts->mtu;
+    if (v.mtu)
+        ret->mtu = v.mtu;
     return 0;
-fail_link:
-    nl_link_del(nl, l.host_ifname, NULL);
-fail:
-    if (!reused)
-        ipam_lease_release(s, nw.name, workload_id, NULL);
-    return r;
+}
+
+struct tap_plumber {
+    struct plumber base;
+    unsigned flags;
+    int fd; /* out: bound to the tap */
+};
+
+static int tap_plumb(struct plumber *p, struct nl *nl, const struct net_network *nw, const struct net_lease *l,
+                     struct berth_error *err)
+{
+    struct tap_plumber *t = (struct tap_plumber *) p;
+    _cleanup_close_ int fd = tap_create(l->host_ifname, t->flags, err);
+    if (fd < 0)
+        return fd;
+    int r = nl_link_set(nl, l->host_ifname, nw->bridge, true, err);
+    if (r < 0) {
+        tap_destroy(l->host_ifname);
+        return r;
+    }
+    t->fd = TAKE_FD(fd);
+    return 0;
+}
+
+static void tap_unplumb(struct plumber *p, struct nl *nl, const struct net_lease *l)
+{
+    struct tap_plumber *t = (struct tap_plumber *) p;
+    tap_destroy(l->host_ifname);
+    closep(&t->fd);
+    t->fd = -1;
 }
 
 int net_attach_vm(const char *network, const char *vm_id, const char *name, const struct net_attach_opts *opts,
                   unsigned flags, struct net_vm_attachment *ret, struct berth_error *err)
 {
-    _cleanup_close_ int lk = network_lock(false, err);
-    if (lk < 0)
-        return lk;
-    _cleanup_store_ struct store *s = NULL;
-    _cleanup_nl_ struct nl *nl = NULL;
-    struct net_network nw;
-    int r = prepare(network, &s, &nl, &nw, err);
-    if (r < 0)
-        return r;
+    struct tap_plumber t = { .base = { "vm", tap_plumb, tap_unplumb }, .flags = flags, .fd = -1 };
+    struct net_attachment a;
     struct net_lease l;
-    bool reused = false;
-    r = lease_get(s, nl, &nw, vm_id, name, "vm", opts, &l, &reused, err);
+    int r = attach_workload(network, vm_id, name, opts, &t.base, &a, &l, err);
     if (r < 0)
         return r;
-    _cleanup_close_ int fd = tap_create(l.host_ifname, flags, err);
-    if (fd < 0) {
-        r = fd;
-        goto fail;
-    }
-    r = nl_link_set(nl, l.host_ifname, nw.bridge, true, err);
-    if (r < 0)
-        goto fail_tap;
-    if (opts && opts->n_ports) {
-        r = publish_locked(s, nw.name, vm_id, l.ip, opts->ports, opts->n_ports, err);
-        if (r < 0)
-            goto fail_tap;
-    }
     memset(ret, 0, sizeof(*ret));
-    fill_attachment(&nw, &l, &ret->net);
-    snprintf(ret->kernel_ip, sizeof(ret->kernel_ip), "ip=%s::%s:%s:%s:%s:off:%s", ret->net.ip, ret->net.gateway,
-             ret->net.netmask, l.name, l.ifname, ret->net.dns);
-    ret->tap_fd = TAKE_FD(fd);
+    ret->net = a;
+    snprintf(ret->kernel_ip, sizeof(ret->kernel_ip), "ip=%s::%s:%s:%s:%s:off:%s", a.ip, a.gateway, a.netmask, l.name,
+             l.ifname, a.dns);
+    ret->tap_fd = t.fd;
     return 0;
-fail_tap:
-    tap_destroy(l.host_ifname);
-fail:
-    if (!reused)
-        ipam_lease_release(s, nw.name, vm_id, NULL);
-    return r;
 }
 
 static int unpublish_locked(struct store *s, const char *workload_id, struct berth_error *err)
@@ -332,4 +381,76 @@ int net_unpublish(const char *workload_id, struct berth_error *err)
     if (r < 0)
         return r;
     return unpublish_locked(s, workload_id, err);
+}
+
+int net_detach_network(const char *network, const char *workload_id, struct berth_error *err)
+{
+    _cleanup_close_ int lk = network_lock(false, err);
+    if (lk < 0)
+        return lk;
+    _cleanup_store_ struct store *s = NULL;
+    int r = ipam_open(NULL, &s, err);
+    if (r < 0)
+        return r;
+    _cleanup_free_ struct net_lease *v = NULL;
+    size_t n = 0;
+    r = ipam_lease_list(s, network, workload_id, &v, &n, err);
+    if (r < 0)
+        return r;
+    if (n == 0)
+        return berth_error_set(err, -ENOENT, "%s is not attached to network '%s'", workload_id, network);
+    /* Port rules carry one tag per workload: drop them all, then publish again those that live on
+     * the workload's other networks. */
+    _cleanup_free_ struct net_port_claim *claims = NULL;
+    size_t nc = 0;
+    r = ipam_port_list(s, workload_id, &claims, &nc, err);
+    if (r < 0)
+        return r;
+    bool here = false;
+    for (size_t i = 0; i < nc; i++)
+        here |= !strcmp(claims[i].network, network);
+    if (here) {
+        r = unpublish_locked(s, workload_id, err);
+        for (size_t i = 0; r == 0 && i < nc; i++)
+            if (strcmp(claims[i].network, network))
+                r = publish_locked(s, claims[i].network, workload_id, claims[i].ip, &claims[i].port, 1, err);
+        if (r < 0)
+            return r;
+    }
+    _cleanup_nl_ struct nl *nl = NULL;
+    r = nl_open(&nl, err);
+    if (r < 0)
+        return r;
+    if (!strcmp(v[0].kind, "vm"))
+        tap_destroy(v[0].host_ifname);
+    r = nl_link_del(nl, v[0].host_ifname, err);
+    if (r < 0 && r != -ENODEV)
+        return r;
+    return ipam_lease_release(s, network, workload_id, err);
+}
+
+int net_attachment_list(const char *workload_id, struct net_attachment **ret, size_t *ret_n, struct berth_error *err)
+{
+    _cleanup_store_ struct store *s = NULL;
+    int r = ipam_open(NULL, &s, err);
+    if (r < 0)
+        return r;
+    _cleanup_free_ struct net_lease *v = NULL;
+    size_t n = 0;
+    r = ipam_lease_list(s, NULL, workload_id, &v, &n, err);
+    if (r < 0)
+        return r;
+    _cleanup_free_ struct net_attachment *a = calloc(n ? n : 1, sizeof(*a));
+    if (!a)
+        return berth_error_set(err, -ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        struct net_network nw;
+        r = ipam_network_get(s, v[i].network, &nw, err);
+        if (r < 0)
+            return r;
+        fill_attachment(&nw, &v[i], &a[i]);
+    }
+    *ret = TAKE_PTR(a);
+    *ret_n = n;
+    return 0;
 }

@@ -123,6 +123,13 @@ int net_tap_open(const char *ifname, unsigned flags, struct berth_error *err);
  * ports and their nftables rules. Unknown ids are fine (0). */
 int net_detach(const char *workload_id, struct berth_error *err);
 
+/* Removes workload_id from one network only (its interface there, lease, and the ports published
+ * on that network); -ENOENT when it is not attached to it. */
+int net_detach_network(const char *network, const char *workload_id, struct berth_error *err);
+
+/* The workload's current attachments, in interface order (eth0 first). Caller frees *ret. */
+int net_attachment_list(const char *workload_id, struct net_attachment **ret, size_t *ret_n, struct berth_error *err);
+
 /* Publishes more ports for an attached workload (on its address in network, NULL = its first
  * network), or removes all of its published ports. */
 int net_publish(const char *network, const char *workload_id, const struct net_port *ports, size_t n_ports,

@@ -1,4 +1,4 @@
-/* berth network: create, ls, inspect, rm, reconcile; plus the resolver process (dns) and the
+/* berth network: create, ls, inspect, rm, reconcile, connect, disconnect; plus the resolver process (dns) and the
  * attach/detach hooks exposed for debugging and tests. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -13,6 +13,8 @@
 #include "base/cleanup.h"
 #include "base/json.h"
 #include "commands.h"
+#include "containers/connect.h"
+#include "containers/run.h"
 #include "net/attach.h"
 #include "net/dns-server.h"
 #include "net/ipam.h"
@@ -31,6 +33,10 @@ static const char usage_text[] =
     "  inspect NAME... [--format text|json]\n"
     "                  show networks with their workloads and published ports\n"
     "  rm NAME...      remove networks (refused while workloads are attached)\n"
+    "  connect NETWORK CONTAINER\n"
+    "                  put a container on another network (at once if it runs)\n"
+    "  disconnect NETWORK CONTAINER\n"
+    "                  take a container off a network\n"
     "  reconcile       clean up after crashes and recreate networks after a reboot\n"
     "\n"
     "Debugging and tests:\n"
@@ -361,6 +367,35 @@ static int cmd_rm(int argc, char **argv)
     return rc;
 }
 
+/* connect / disconnect NETWORK CONTAINER: the container verbs' record plus the network hooks. */
+static int cmd_connect(int argc, char **argv, bool connect)
+{
+    const char *verb = connect ? "connect" : "disconnect";
+    if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        if (connect)
+            printf("Usage: berth network connect NETWORK CONTAINER\n\nPuts CONTAINER on NETWORK as well. A running "
+                   "container gets the next interface (eth1, ...) at once, an address, and its /etc/hosts and\n"
+                   "/etc/resolv.conf rewritten; a stopped one joins at its next start. A container on 'none' moves "
+                   "to NETWORK. Restarts keep the network.\n");
+        else
+            printf("Usage: berth network disconnect NETWORK CONTAINER\n\nTakes CONTAINER off NETWORK: its interface, "
+                   "address and the ports published there. Off its last network it keeps loopback only.\n");
+        return 0;
+    }
+    if (argc != 3) {
+        fprintf(stderr, "berth network %s: expected NETWORK CONTAINER\n", verb);
+        return 125;
+    }
+    struct berth_error err = { 0 };
+    _cleanup_store_ struct store *s = NULL;
+    struct ctr_record rec = { 0 };
+    if (ctr_store_open(&s, &err) < 0 || ctr_record_find(s, argv[2], &rec, &err) < 0)
+        return fail(verb, &err);
+    int r = connect ? ctr_network_connect(s, &rec, argv[1], &err) : ctr_network_disconnect(s, &rec, argv[1], &err);
+    ctr_record_clear(&rec);
+    return r < 0 ? fail(verb, &err) : 0;
+}
+
 static int cmd_reconcile(int argc, char **argv)
 {
     const char *format = argc >= 3 && !strcmp(argv[1], "--format") ? argv[2] : "text";
@@ -539,6 +574,8 @@ int cmd_network(int argc, char **argv)
         return cmd_rm(argc, argv);
     if (!strcmp(sub, "reconcile"))
         return cmd_reconcile(argc, argv);
+    if (!strcmp(sub, "connect") || !strcmp(sub, "disconnect"))
+        return cmd_connect(argc, argv, !strcmp(sub, "connect"));
     if (!strcmp(sub, "attach"))
         return cmd_attach(argc, argv, false);
     if (!strcmp(sub, "attach-vm"))

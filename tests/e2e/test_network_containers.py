@@ -139,3 +139,48 @@ def test_run_without_network_joins_the_default_network(ns, berth_env):
     ns.berth("rm", "-f", "db", "web")
     ns.berth("network", "rm", "other", "berth")
     assert ns.links("bv") == [] and ns.links("berth") == []
+
+
+def test_network_connect_and_disconnect_a_running_container(ns):
+    ns.berth("network", "create", "side", "--subnet", "10.79.0.0/24")
+    ns.berth("run", "-d", "--name", "svc", "--network", "side", "busybox", "sleep", "120")
+    ns.berth("run", "-d", "--name", "app", "--network", "berth", "busybox", "sleep", "120")
+    svc_ip = lookup(ns, "svc", "svc")
+    assert ns.berth("exec", "app", "nslookup", "svc", check=False).returncode != 0  # not on side yet
+    ns.berth("network", "connect", "side", "app")
+    addrs = ns.berth("exec", "app", "ip", "-o", "-4", "addr").stdout
+    assert re.search(r" eth0 +inet 10\.89\.", addrs) and re.search(r" eth1 +inet 10\.79\.0\.", addrs), addrs
+    assert "nameserver 10.79.0.1" in ns.berth("exec", "app", "cat", "/etc/resolv.conf").stdout
+    out = ns.berth("exec", "app", "nslookup", "svc", "10.79.0.1").stdout
+    assert svc_ip in out.split("Name:", 1)[-1], out
+    assert ns.berth("exec", "app", "ping", "-c", "1", "-W", "3", svc_ip).returncode == 0
+    side = ns.berth_json("network", "inspect", "side")[0]
+    assert sorted(w["name"] for w in side["workloads"]) == ["app", "svc"]
+    # Clear one-line errors, nothing changed.
+    for args, rc, msg in ((("connect", "side", "app"), 1, "already connected to network 'side'"),
+                          (("connect", "host", "app"), 125, "cannot be connected"),
+                          (("connect", "nosuchnet", "app"), 1, "nosuchnet"),
+                          (("connect", "side", "nosuchctr"), 1, "nosuchctr"),
+                          (("disconnect", "other", "app"), 1, "not connected to network 'other'"),
+                          (("connect", "side"), 125, "expected NETWORK CONTAINER")):
+        p = ns.berth("network", *args, check=False)
+        assert p.returncode == rc and msg in p.stderr and len(p.stderr.strip().splitlines()) == 1, (args, p.stderr)
+    assert len(ns.links("bv")) == 3
+    # The record keeps the new network: a restart rejoins both.
+    ns.berth("restart", "app")
+    addrs = ns.berth("exec", "app", "ip", "-o", "-4", "addr").stdout
+    assert " eth0 " in addrs and re.search(r" eth1 +inet 10\.79\.0\.", addrs), addrs
+    ns.berth("network", "disconnect", "side", "app")
+    addrs = ns.berth("exec", "app", "ip", "-o", "-4", "addr").stdout
+    assert " eth1 " not in addrs and " eth0 " in addrs
+    assert "10.79.0.1" not in ns.berth("exec", "app", "cat", "/etc/resolv.conf").stdout
+    assert [w["name"] for w in ns.berth_json("network", "inspect", "side")[0]["workloads"]] == ["svc"]
+    # A container without a network moves onto one, and back to loopback only.
+    ns.berth("run", "-d", "--name", "lone", "--network", "none", "busybox", "sleep", "120")
+    ns.berth("network", "connect", "berth", "lone")
+    assert re.search(r" eth0 +inet 10\.89\.", ns.berth("exec", "lone", "ip", "-o", "-4", "addr").stdout)
+    ns.berth("network", "disconnect", "berth", "lone")
+    assert "eth0" not in ns.berth("exec", "lone", "ip", "-o", "link").stdout
+    ns.berth("rm", "-f", "app", "svc", "lone")
+    ns.berth("network", "rm", "side")
+    assert ns.links("bv") == []

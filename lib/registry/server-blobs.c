@@ -85,8 +85,9 @@ enum MHD_Result blob_get(struct registry_server *s, struct MHD_Connection *c, st
         return MHD_NO;
     }
     *br = (struct blob_reader) { .fd = fd, .start = start };
-    struct MHD_Response *resp = MHD_create_response_from_callback(len, BLOB_READ_BUFFER, blob_read, br,
-                                                                  blob_reader_free);
+    /* the buffer is allocated with the response: small blobs (configs) get a small one */
+    size_t block = len < BLOB_READ_BUFFER ? (len < 4096 ? 4096 : (size_t) len) : BLOB_READ_BUFFER;
+    struct MHD_Response *resp = MHD_create_response_from_callback(len, block, blob_read, br, blob_reader_free);
     if (!resp) {
         blob_reader_free(br);
         return MHD_NO;

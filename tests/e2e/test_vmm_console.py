@@ -211,3 +211,26 @@ def test_bad_console_options():
     r = subprocess.run([binary("berth-vmm"), "--kernel", ECHO, "--console", "socket:"], capture_output=True,
                        text=True, timeout=30, stdin=subprocess.DEVNULL)
     assert r.returncode == 2 and "--console socket: needs a path" in r.stderr, r.stderr
+
+
+def test_jailed_vm_takes_terminal_input_and_restores_it(tmp_path):
+    """Under --jail the child's seccomp filter may refuse terminal ioctls: the parent restores."""
+    root = tmp_path / "jail"
+    root.mkdir()
+    master, slave = pty.openpty()
+    before = termios.tcgetattr(slave)
+    p = subprocess.Popen([binary("berth-vmm"), "--kernel", ECHO, "--jail", str(root)], stdin=slave, stdout=slave,
+                         stderr=subprocess.PIPE)
+    try:
+        read_until(master, "console-echo: ready")
+        os.write(master, b"jailed\r")
+        read_until(master, "uart echo: jailed")
+        os.write(master, b"\x01x")
+        assert p.wait(timeout=30) == 0
+        assert termios.tcgetattr(slave) == before
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        os.close(master)
+        os.close(slave)

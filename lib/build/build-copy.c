@@ -381,11 +381,18 @@ int build_copy(struct build_state *st, const struct cf_instruction *in, bool has
             int r = parse_chown(words[first] + 8, &a.o.uid, &a.o.gid, err);
             if (r < 0)
                 return r;
+        } else if (!strncmp(words[first], "--chmod=", 8)) {
+            char *end;
+            unsigned long m = strtoul(words[first] + 8, &end, 8);
+            if (!words[first][8] || *end || m > 07777)
+                return berth_error_set(err, -EINVAL, "%s: expected an octal mode (e.g. --chmod=755)", words[first]);
+            a.o.has_mode = true;
+            a.o.mode = (unsigned) m;
         } else if (!strncmp(words[first], "--from=", 7) && in->op == CF_COPY && words[first][7]) {
             from = words[first] + 7;
         } else {
-            return berth_error_set(err, -EINVAL, "unsupported option '%s' (only --chown=UID[:GID]%s)", words[first],
-                                   in->op == CF_COPY ? " and --from=STAGE|IMAGE" : "");
+            return berth_error_set(err, -EINVAL, "unsupported option '%s' (only --chown=UID[:GID], --chmod=MODE%s)",
+                                   words[first], in->op == CF_COPY ? " and --from=STAGE|IMAGE" : "");
         }
     }
     if (n - first < 2)

@@ -260,6 +260,8 @@ static int add_node(struct layer_writer *lw, int dir_fd, const char *name, const
             archive_entry_set_uid(e, (la_int64_t) o->uid);
         if (o->gid >= 0)
             archive_entry_set_gid(e, (la_int64_t) o->gid);
+        if (o->has_mode && !S_ISLNK(st.st_mode))
+            archive_entry_set_perm(e, (mode_t) o->mode);
         if (!S_ISREG(st.st_mode))
             archive_entry_set_size(e, 0);
         if (S_ISLNK(st.st_mode)) {

@@ -17,6 +17,8 @@ struct layer_tree_opts {
                        * become .wh.NAME and .wh..wh..opq entries */
     bool zero_mtime;  /* for content hashes (cache keys): mtimes do not count */
     long uid, gid;    /* owner of every entry; -1 keeps the file's own */
+    bool has_mode;    /* COPY --chmod: permission bits of every entry but symlinks */
+    unsigned mode;
     /* .dockerignore: entries it excludes are left out; src is the tree's path relative to the
      * build context ("" for the context itself). NULL: everything. */
     const struct build_ignore *ignore;

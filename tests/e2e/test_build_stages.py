@@ -72,6 +72,21 @@ def test_multi_stage_copy_from_stages_and_images(env, tmp_path):
     assert p.returncode == 1 and "--target nope" in p.stderr
 
 
+def test_copy_chmod(env, tmp_path):
+    ctx = tmp_path / "ctx"
+    write(ctx / "Containerfile", "FROM busybox\nCOPY --chmod=750 run.sh tree /opt/\n"
+                                 "COPY --from=busybox --chmod=700 /etc/group /opt/g\n")
+    write(ctx / "run.sh", "echo hi\n")
+    write(ctx / "tree" / "f", "f\n")
+    os.chmod(ctx / "run.sh", 0o644)
+    build(env, ctx, "-t", "modes")
+    out = run(env, "modes", "stat -c '%a %n' /opt/run.sh /opt/f /opt/g")
+    assert out.split("\n")[:3] == ["750 /opt/run.sh", "750 /opt/f", "700 /opt/g"]
+    write(ctx / "Containerfile", "FROM busybox\nCOPY --chmod=u+x run.sh /opt/\n")
+    p = build(env, ctx, check=False)
+    assert p.returncode == 1 and "--chmod=u+x: expected an octal mode" in p.stderr
+
+
 def test_unneeded_stages_are_skipped(env, tmp_path):
     ctx = tmp_path / "ctx"
     write(ctx / "Containerfile", """\

@@ -10,6 +10,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/cleanup.h"
@@ -56,6 +57,7 @@ struct runner {
     /* Input the UART's 64-byte FIFO could not take yet (virtio-console got it at once). */
     uint8_t uart_pend[4096];
     size_t uart_pend_len;
+    uint64_t uart_progress_ms; /* when the UART last took input (CLOCK_MONOTONIC) */
     struct watch clients[CONTROL_MAX_CLIENTS];
     struct watch devices[DEVICE_WATCHES];
     unsigned n_devices;
@@ -386,6 +388,17 @@ static void uart_flush(struct runner *r)
     size_t n = serial_push_input(&r->m->serial, r->uart_pend, r->uart_pend_len);
     memmove(r->uart_pend, r->uart_pend + n, r->uart_pend_len - n);
     r->uart_pend_len -= n;
+    /* A guest that never reads its UART (only hvc0 in use, no getty on ttyS0) would keep the
+     * loop polling every 5 ms: after ~1 s without progress, the UART's share is dropped. */
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t now = (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+    if (n || !r->uart_progress_ms)
+        r->uart_progress_ms = now;
+    else if (now - r->uart_progress_ms > 1000)
+        r->uart_pend_len = 0;
+    if (!r->uart_pend_len)
+        r->uart_progress_ms = 0;
 }
 
 static void on_console_input(struct runner *r)

@@ -84,7 +84,8 @@ static void load_upstreams(struct server *sv)
 }
 
 /* Answers locally when the name is one of ours; returns 1 when answered, 0 to forward. */
-static int answer_local(struct server *sv, const struct dns_question *q, uint8_t *out, size_t cap, size_t *ret_len)
+static int answer_local(struct server *sv, const struct dns_question *q, const struct sockaddr_in *client, uint8_t *out,
+                        size_t cap, size_t *ret_len)
 {
     char name[DNS_NAME_MAX + 1];
     snprintf(name, sizeof(name), "%s", q->name);
@@ -101,6 +102,11 @@ static int answer_local(struct server *sv, const struct dns_question *q, uint8_t
         ours = true; /* single labels are never forwarded (they would leak to the host's search list) */
     uint32_t ip;
     int r = ipam_lookup_name(sv->store, sv->nw.name, name, &ip);
+    /* A workload on several networks has every network's resolver in resolv.conf, but an
+     * NXDOMAIN from the first ends the lookup: answer for its other networks' members here too.
+     * Only for names the client's own workload shares a network with, so isolation holds. */
+    if (r == -ENOENT && client)
+        r = ipam_lookup_name_via(sv->store, sv->nw.name, ntohl(client->sin_addr.s_addr), name, &ip);
     if (r == 0) {
         bool is_a = q->qtype == DNS_TYPE_A || q->qtype == 255;
         return dns_build_reply(q, DNS_RCODE_NOERROR, &ip, is_a ? 1 : 0, TTL, out, cap, ret_len) == 0;
@@ -122,7 +128,7 @@ static int handle_query(struct server *sv, const uint8_t *msg, size_t len, const
         return dns_build_error(msg, len, DNS_RCODE_FORMERR, out, cap, ret_len) == 0;
     if (q.qclass != DNS_CLASS_IN)
         return dns_build_reply(&q, DNS_RCODE_NOTIMP, NULL, 0, 0, out, cap, ret_len) == 0;
-    if (answer_local(sv, &q, out, cap, ret_len))
+    if (answer_local(sv, &q, client, out, cap, ret_len))
         return 1;
     if (sv->nw.internal || sv->n_upstreams == 0)
         return dns_build_reply(&q, sv->nw.internal ? DNS_RCODE_REFUSED : DNS_RCODE_SERVFAIL, NULL, 0, 0, out, cap,
@@ -289,7 +295,9 @@ static bool read_full(int fd, uint8_t *buf, size_t len)
 
 static void on_tcp(struct server *sv)
 {
-    _cleanup_close_ int c = accept4(sv->tcp, NULL, NULL, SOCK_CLOEXEC);
+    struct sockaddr_in peer = { 0 };
+    socklen_t pl = sizeof(peer);
+    _cleanup_close_ int c = accept4(sv->tcp, (struct sockaddr *) &peer, &pl, SOCK_CLOEXEC);
     if (c < 0)
         return;
     /* A slow or silent client must not stall the resolver for long. */
@@ -306,7 +314,7 @@ static void on_tcp(struct server *sv)
         if (!msg || !out || !read_full(c, msg, len))
             return;
         size_t olen = 0;
-        if (handle_query(sv, msg, len, NULL, false, out + 2, 65534, &olen) != 1)
+        if (handle_query(sv, msg, len, &peer, false, out + 2, 65534, &olen) != 1)
             return;
         out[0] = (uint8_t) (olen >> 8);
         out[1] = (uint8_t) olen;

@@ -615,6 +615,28 @@ int ipam_lookup_name(struct store *s, const char *network, const char *name, uin
     return rc == SQLITE_DONE ? -ENOENT : store_errno(rc);
 }
 
+int ipam_lookup_name_via(struct store *s, const char *network, uint32_t client_ip, const char *name, uint32_t *ret_ip)
+{
+    /* me: the client's lease here; mine: its leases elsewhere; o: name on one of those. */
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(store_db(s),
+                           "SELECT o.ip FROM net_leases me"
+                           " JOIN net_leases mine ON mine.workload = me.workload AND mine.network != me.network"
+                           " JOIN net_leases o ON o.network = mine.network AND o.name = ?3 COLLATE NOCASE"
+                           " WHERE me.network = ?1 AND me.ip = ?2 ORDER BY mine.seq, o.seq LIMIT 1",
+                           -1, &st, NULL) != SQLITE_OK)
+        return -EIO;
+    sqlite3_bind_text(st, 1, network, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64) client_ip);
+    sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *ret_ip = (uint32_t) sqlite3_column_int64(st, 0);
+        return 0;
+    }
+    return rc == SQLITE_DONE ? -ENOENT : store_errno(rc);
+}
+
 int ipam_lookup_mac(struct store *s, const char *network, const char *mac, uint32_t *ret_ip,
                     char ret_name[NET_NAME_MAX])
 {

@@ -74,6 +74,9 @@ int ipam_lease_list(struct store *s, const char *network, const char *workload, 
                     size_t *ret_n, struct berth_error *err);
 /* Address of NAME on network (exact name match), -ENOENT when none. */
 int ipam_lookup_name(struct store *s, const char *network, const char *name, uint32_t *ret_ip);
+/* NAME on another network of the workload that holds client_ip on network (a container on two
+ * networks asks its first resolver for a member of the second), -ENOENT when none. */
+int ipam_lookup_name_via(struct store *s, const char *network, uint32_t client_ip, const char *name, uint32_t *ret_ip);
 
 /* Address and name of the lease holding MAC mac ("xx:..") on network, -ENOENT when none. */
 int ipam_lookup_mac(struct store *s, const char *network, const char *mac, uint32_t *ret_ip,

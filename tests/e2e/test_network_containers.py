@@ -153,6 +153,13 @@ def test_network_connect_and_disconnect_a_running_container(ns):
     assert "nameserver 10.79.0.1" in ns.berth("exec", "app", "cat", "/etc/resolv.conf").stdout
     out = ns.berth("exec", "app", "nslookup", "svc", "10.79.0.1").stdout
     assert svc_ip in out.split("Name:", 1)[-1], out
+    # The first network's resolver answers for members of app's other network too (an NXDOMAIN
+    # from it would end the lookup), but only for workloads that share that network.
+    out = ns.berth("exec", "app", "nslookup", "svc", "10.89.0.1").stdout
+    assert svc_ip in out.split("Name:", 1)[-1], out
+    ns.berth("run", "-d", "--name", "outsider", "--network", "berth", "busybox", "sleep", "120")
+    assert ns.berth("exec", "outsider", "nslookup", "svc", "10.89.0.1", check=False).returncode != 0
+    ns.berth("rm", "-f", "outsider")
     assert ns.berth("exec", "app", "ping", "-c", "1", "-W", "3", svc_ip).returncode == 0
     side = ns.berth_json("network", "inspect", "side")[0]
     assert sorted(w["name"] for w in side["workloads"]) == ["app", "svc"]

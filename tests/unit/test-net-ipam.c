@@ -298,6 +298,30 @@ static void test_mac_helpers(void **state)
     assert_int_equal(ipam_parse_mac("02-00-00-00-00-01", m, &err), -EINVAL);
 }
 
+/* A workload on networks A and B asks A's resolver for a member of B: answered (with the B
+ * address); a workload only on A asking for the same name gets nothing. */
+static void test_lookup_name_via_shared_network(void **state)
+{
+    struct fixture *f = *state;
+    struct net_network a, b;
+    make_network(f->s, "va", "10.220.0.0/24", &a);
+    make_network(f->s, "vb", "10.221.0.0/24", &b);
+    struct berth_error err = { 0 };
+    struct net_lease app_a, app_b, svc_b, lone_a;
+    assert_int_equal(ipam_lease_alloc(f->s, &a, "app", "app", "container", 0, NULL, NULL, &app_a, &err), 0);
+    assert_int_equal(ipam_lease_alloc(f->s, &b, "app", "app", "container", 0, NULL, NULL, &app_b, &err), 0);
+    assert_int_equal(ipam_lease_alloc(f->s, &b, "svc", "svc", "container", 0, NULL, NULL, &svc_b, &err), 0);
+    assert_int_equal(ipam_lease_alloc(f->s, &a, "lone", "lone", "container", 0, NULL, NULL, &lone_a, &err), 0);
+    uint32_t ip = 0;
+    assert_int_equal(ipam_lookup_name(f->s, "va", "svc", &ip), -ENOENT);
+    assert_int_equal(ipam_lookup_name_via(f->s, "va", app_a.ip, "SVC", &ip), 0);
+    assert_int_equal(ip, svc_b.ip);
+    assert_int_equal(ipam_lookup_name_via(f->s, "va", lone_a.ip, "svc", &ip), -ENOENT);
+    assert_int_equal(ipam_lookup_name_via(f->s, "va", app_a.ip, "nobody", &ip), -ENOENT);
+    /* An address from another network does not identify a client on this one. */
+    assert_int_equal(ipam_lookup_name_via(f->s, "va", app_b.ip, "svc", &ip), -ENOENT);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -309,6 +333,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_port_claims, setup, teardown),
         cmocka_unit_test(test_port_parse),
         cmocka_unit_test(test_mac_helpers),
+        cmocka_unit_test_setup_teardown(test_lookup_name_via_shared_network, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

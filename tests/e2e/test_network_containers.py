@@ -188,6 +188,13 @@ def test_network_connect_and_disconnect_a_running_container(ns):
     assert re.search(r" eth0 +inet 10\.89\.", ns.berth("exec", "lone", "ip", "-o", "-4", "addr").stdout)
     ns.berth("network", "disconnect", "berth", "lone")
     assert "eth0" not in ns.berth("exec", "lone", "ip", "-o", "link").stdout
-    ns.berth("rm", "-f", "app", "svc", "lone")
+    # A created container joins at its start.
+    ns.berth("create", "--name", "later", "--network", "none", "busybox", "sleep", "120")
+    ns.berth("network", "connect", "side", "later")
+    assert ns.links("bv") and len(ns.links("bv")) == 2  # app and svc only: nothing plumbed before start
+    ns.berth("start", "later")
+    assert re.search(r" eth0 +inet 10\.79\.0\.", ns.berth("exec", "later", "ip", "-o", "-4", "addr").stdout)
+    assert lookup(ns, "later", "svc") == svc_ip
+    ns.berth("rm", "-f", "app", "svc", "lone", "later")
     ns.berth("network", "rm", "side")
     assert ns.links("bv") == []

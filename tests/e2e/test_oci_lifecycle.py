@@ -229,6 +229,13 @@ def test_no_monitor_process_stays_after_create(oci, tmp_path):
     cid = oci.new_id()
     oci.ok("run", "-d", "--bundle", b, cid)
     pid = oci.state(cid)["pid"]
+    # start returns once the init was told to go (as runc's): the init may still be the runtime's
+    # code for a moment before it executes the container's program, so wait for that execve.
+    deadline = time.monotonic() + 10
+    while _is_berth_oci(str(pid), oci.root) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        assert f.read().startswith(b"/bin/sleep")
     with open(f"/proc/{pid}/stat") as f:
         ppid = int(f.read().split(") ")[1].split()[1])
     with open(f"/proc/{ppid}/cmdline", "rb") as f:

@@ -1,6 +1,7 @@
 #include "runtime/sync.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -50,6 +51,7 @@ int sync_recv_fd(int fd, struct sync_msg *ret, int *ret_fd)
     memset(ret, 0, sizeof(*ret));
     if (ret_fd)
         *ret_fd = -1;
+    bool reset_seen = false;
     for (;;) {
         struct iovec iov = { .iov_base = ret, .iov_len = sizeof(*ret) };
         union {
@@ -60,6 +62,12 @@ int sync_recv_fd(int fd, struct sync_msg *ret, int *ret_fd)
         ssize_t n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
         if (n < 0 && errno == EINTR)
             continue;
+        /* A peer that exits with one of our messages unread leaves ECONNRESET, reported once,
+         * ahead of what it sent before exiting (its SYNC_ERROR): read on to get that. */
+        if (n < 0 && errno == ECONNRESET && !reset_seen) {
+            reset_seen = true;
+            continue;
+        }
         if (n < 0)
             return -errno;
         int got = -1;

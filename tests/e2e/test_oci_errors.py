@@ -1,5 +1,6 @@
 """Bad input to berth-oci: one clear error line naming the problem, non-zero exit, and nothing left
 behind (no state, no process, no mount)."""
+import concurrent.futures
 import json
 import os
 
@@ -160,3 +161,24 @@ def test_log_file_json_gets_the_error(oci, tmp_path):
               contains="does not exist")
     entry = json.loads(log.read_text().splitlines()[-1])
     assert entry["level"] == "error" and "does not exist" in entry["msg"] and entry["time"]
+
+
+def test_early_init_failure_is_reported_under_concurrency(oci):
+    """The init sets up its mounts while the runtime moves it into its cgroup; when it fails and
+    exits before reading the runtime's next message, the runtime still reports the init's own
+    error (not a 'connection reset'), however the two interleave: many attempts side by side."""
+    cfg = default_config(["/bin/true"])
+    cfg["mounts"].insert(0, {"destination": "/x", "type": "nosuchfs", "source": "x"})
+    b = oci.bundle(cfg)
+    ids = [oci.new_id() for _ in range(60)]
+
+    def attempt(cid):
+        p = oci.cmd("create" if hash(cid) % 2 else "run", "--bundle", b, cid)
+        return p.returncode, p.stderr.strip()
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(attempt, ids))
+    for rc, err in results:
+        assert rc != 0 and "unknown filesystem type 'nosuchfs'" in err, err
+    assert not set(ids) & set(oci.list_ids())
+    assert not any(os.path.exists(f"/sys/fs/cgroup/pids/berth/{cid}") for cid in ids)

@@ -448,10 +448,17 @@ static int vm_cmd_ls(int argc, char **argv)
 
 static int vm_cmd_inspect(int argc, char **argv)
 {
-    static const char usage[] = "Usage: berth vm inspect NAME...\n\nPrints VMs' configuration and state as JSON.\n";
-    int r = simple_opts("inspect", argc, argv, usage, NULL, NULL, NULL);
+    static const char usage[] = "Usage: berth vm inspect [--format json] NAME...\n\n"
+                                "Prints VMs' configuration and state as JSON (the only format; --format json is\n"
+                                "accepted so scripts can say so, as with every other verb).\n";
+    const char *format = "json";
+    int r = simple_opts("inspect", argc, argv, usage, NULL, NULL, &format);
     if (r)
         return r < 0 ? 0 : r;
+    if (strcmp(format, "json")) {
+        VM_ERR("inspect", "--format %s: inspect prints JSON only", format);
+        return 125;
+    }
     struct vm_each o = { .out = json_array() };
     r = for_each_vm("inspect", argc, argv, act_inspect, &o);
     print_json(o.out);

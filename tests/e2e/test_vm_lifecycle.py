@@ -90,6 +90,10 @@ def test_vm_bad_input_is_refused_cleanly(vm_env):
     assert p.returncode != 0 and "VM dup is not running" in p.stderr
     p = berth(vm_env, "vm", "exec", "dup", "true", check=False)
     assert p.returncode != 0 and "VM dup is not running" in p.stderr
+    # --format json is accepted by inspect like by every other verb; it prints JSON only.
+    assert json.loads(berth(vm_env, "vm", "inspect", "--format", "json", "dup").stdout)[0]["name"] == "dup"
+    p = berth(vm_env, "vm", "inspect", "--format", "text", "dup", check=False)
+    assert p.returncode == 125 and "inspect prints JSON only" in p.stderr
     berth(vm_env, "vm", "rm", "dup")
 
 

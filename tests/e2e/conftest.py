@@ -1,5 +1,6 @@
 """Shared fixtures for berth's end-to-end tests: paths to the built binaries, a private BERTH_ROOT
 and BERTH_RUNTIME_DIR per test, and the busybox rootfs the project builds from busybox-static."""
+import json
 import os
 import shutil
 import subprocess
@@ -18,6 +19,15 @@ def binary(name):
     return path
 
 
+def berth(env, *args, check=True, input=None, timeout=120):
+    """Runs the berth CLI like a user; with check, a failure raises with berth's own message."""
+    p = subprocess.run([binary("berth"), *args], env=env, capture_output=True, text=True, input=input,
+                       timeout=timeout)
+    if check and p.returncode != 0:
+        raise AssertionError(f"berth {' '.join(args)} failed ({p.returncode}): {p.stdout}{p.stderr}")
+    return p
+
+
 @pytest.fixture
 def berth_env(tmp_path):
     """Environment with a private state root and runtime dir, removed afterwards. Its berth.conf
@@ -31,6 +41,18 @@ def berth_env(tmp_path):
     (root / "berth.conf").write_text("[network]\ndefault_network = none\n")
     env = dict(os.environ, BERTH_ROOT=str(root), BERTH_RUNTIME_DIR=str(run))
     yield env
+
+
+@pytest.fixture
+def busybox_env(berth_env, busybox_rootfs):
+    """berth_env with the busybox rootfs imported as image `busybox`. Afterwards every container
+    left is removed by id, and no mount under the root may remain."""
+    berth(berth_env, "image", "import", "--rootfs", busybox_rootfs, "busybox")
+    yield berth_env
+    for c in json.loads(berth(berth_env, "ps", "-a", "--format", "json").stdout):
+        berth(berth_env, "rm", "-f", c["id"], check=False)
+    with open("/proc/self/mountinfo") as f:
+        assert berth_env["BERTH_ROOT"] not in f.read()
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,6 @@ cache, failure paths (which must leave nothing behind), the built image exported
 skopeo, and the README's web-server example served from a container."""
 import json
 import os
-import shutil
 import subprocess
 import time
 

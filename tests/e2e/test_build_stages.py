@@ -3,11 +3,9 @@ index or an image, --target), .dockerignore (patterns with ** and ! exceptions) 
 sources, each checked by running the built image; and the cache keys these depend on."""
 import json
 import os
-import subprocess
 
 import pytest
 
-from conftest import binary
 from test_build import berth, build, no_leftovers, write
 
 

@@ -3,27 +3,18 @@ memory and pids counters read from its cgroups (v1 on this machine; the v2 parsi
 with fixture files in tests/unit/test-cgroup.c)."""
 import json
 import os
-import subprocess
 import time
 
 import pytest
 
-from conftest import binary
+from conftest import berth, binary
 
 
-def berth(env, *args, check=True, timeout=60):
-    p = subprocess.run([binary("berth"), *args], env=env, capture_output=True, text=True, timeout=timeout)
-    if check and p.returncode != 0:
-        raise AssertionError(f"berth {' '.join(args)} failed ({p.returncode}): {p.stderr}")
-    return p
 
 
 @pytest.fixture
-def env(berth_env, busybox_rootfs):
-    berth(berth_env, "image", "import", "--rootfs", busybox_rootfs, "busybox")
-    yield berth_env
-    for c in json.loads(berth(berth_env, "ps", "-a", "--format", "json").stdout):
-        berth(berth_env, "rm", "-f", c["id"], check=False)
+def env(busybox_env):
+    return busybox_env
 
 
 def stats(env, *names):

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import binary
+from conftest import berth, binary
 
 # Delays (ms) spread over the whole life of each command here: the early ones land in argument and
 # image lookup, the middle ones in row insertion, overlay mount and runtime create, the late ones
@@ -22,11 +22,6 @@ CGROUP_ROOTS = ["/sys/fs/cgroup/memory/berth", "/sys/fs/cgroup/pids/berth", "/sy
                 "/sys/fs/cgroup/unified/berth", "/sys/fs/cgroup/berth"]
 
 
-def berth(env, *args, check=True, timeout=120):
-    p = subprocess.run([binary("berth"), *args], env=env, capture_output=True, text=True, timeout=timeout)
-    if check and p.returncode != 0:
-        raise AssertionError(f"berth {' '.join(args)} failed ({p.returncode}): {p.stderr}")
-    return p
 
 
 def killed_after(env, delay_ms, *args):

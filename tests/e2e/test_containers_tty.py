@@ -13,18 +13,12 @@ import time
 
 import pytest
 
-from conftest import binary
+from conftest import berth, binary
 from ptyutil import PtyProcess
 
 CTRL_P_CTRL_Q = b"\x10\x11"
 
 
-def berth(env, *args, check=True, input=None, timeout=60):
-    p = subprocess.run([binary("berth"), *args], env=env, capture_output=True, text=True, input=input,
-                       timeout=timeout)
-    if check and p.returncode != 0:
-        raise AssertionError(f"berth {' '.join(args)} failed ({p.returncode}): {p.stderr}")
-    return p
 
 
 def containers(env):
@@ -32,13 +26,8 @@ def containers(env):
 
 
 @pytest.fixture
-def env(berth_env, busybox_rootfs):
-    berth(berth_env, "image", "import", "--rootfs", busybox_rootfs, "busybox")
-    yield berth_env
-    for c in containers(berth_env):
-        berth(berth_env, "rm", "-f", c["id"], check=False)
-    with open("/proc/self/mountinfo") as f:
-        assert berth_env["BERTH_ROOT"] not in f.read()
+def env(busybox_env):
+    return busybox_env
 
 
 @pytest.fixture

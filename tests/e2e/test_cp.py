@@ -4,7 +4,6 @@ import os
 
 import pytest
 
-from conftest import binary
 from test_build import berth, no_leftovers
 
 

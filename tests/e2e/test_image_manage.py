@@ -1,8 +1,6 @@
 """berth image tag/rm/prune/history/ls and import --rootfs, as a user runs them."""
-import json
 import os
 import subprocess
-import tarfile
 
 from image_helpers import berth, berth_json, file_entry, store_files, tar_bytes, tree, write_oci_layout
 

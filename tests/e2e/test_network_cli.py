@@ -1,5 +1,4 @@
 """berth network create|ls|inspect|rm and bad input, with berth running in a private netns."""
-import json
 import subprocess
 
 import pytest

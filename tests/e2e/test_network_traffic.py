@@ -1,6 +1,5 @@
 """Traffic between simulated workloads: names through the embedded DNS, published ports,
 --internal networks, isolation between networks, VM taps. All inside a private netns."""
-import json
 import subprocess
 import time
 

@@ -2,7 +2,6 @@
 devices controller, and the v2 backend on a private cgroup2 mount (berth-oci runs in a mount
 namespace where cgroup2 is mounted over /sys/fs/cgroup, so it sees a pure v2 host): eBPF device
 filter, the unified map, pause/resume through cgroup.freeze, and removal at delete."""
-import json
 import os
 import subprocess
 import textwrap

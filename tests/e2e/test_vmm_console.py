@@ -140,7 +140,7 @@ def test_console_socket_log_and_balloon(tmp_path):
         c = socket.socket(socket.AF_UNIX)
         c.connect(con)
         c.sendall(b"over the socket\r")
-        got = read_until(c.fileno(), "uart echo: over the socket")
+        read_until(c.fileno(), "uart echo: over the socket")
         # A second client takes over; the first one is closed.
         c2 = socket.socket(socket.AF_UNIX)
         c2.connect(con)

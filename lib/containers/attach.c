@@ -17,6 +17,7 @@
 
 #include "base/cleanup.h"
 #include "base/fs.h"
+#include "base/tty.h"
 #include "containers/attach-proto.h"
 
 /* The socket's address through /proc/self/fd/N of its directory: BERTH_RUNTIME_DIR may be longer
@@ -271,12 +272,7 @@ int ctr_attach_run(struct ctr_attach *a, int *ret_value, struct berth_error *err
     sigprocmask(SIG_BLOCK, &mask, &old);
     int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
     struct termios saved;
-    bool raw = a->tty && a->send_input && isatty(a->in_fd) && tcgetattr(a->in_fd, &saved) == 0;
-    if (raw) {
-        struct termios t = saved;
-        cfmakeraw(&t);
-        tcsetattr(a->in_fd, TCSADRAIN, &t);
-    }
+    bool raw = a->tty && a->send_input && tty_enter_raw(a->in_fd, TCSADRAIN, &saved);
     if (a->tty)
         send_winsize(a);
     int value = 0, r;

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "base/cleanup.h"
+#include "base/tty.h"
 #include "runtime/container-internal.h"
 #include "runtime/container.h"
 
@@ -64,13 +65,9 @@ static bool pump(int from, int to)
 int console_proxy(int master, pid_t pid, const sigset_t *mask, int *ret_status)
 {
     struct termios saved;
-    bool raw = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &saved) == 0;
-    if (raw) {
-        struct termios t = saved;
-        cfmakeraw(&t);
-        tcsetattr(STDIN_FILENO, TCSANOW, &t);
+    bool raw = tty_enter_raw(STDIN_FILENO, TCSANOW, &saved);
+    if (raw)
         copy_winsize(STDIN_FILENO, master);
-    }
     _cleanup_close_ int sfd = signalfd(-1, mask, SFD_CLOEXEC);
     bool in_open = true, out_open = true;
     int status = -1;

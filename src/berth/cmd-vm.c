@@ -19,6 +19,7 @@
 #include "base/fs.h"
 #include "base/json.h"
 #include "base/strv.h"
+#include "base/tty.h"
 #include "commands.h"
 #include "net/attach.h"
 #include "runtime/cgroup.h"
@@ -635,13 +636,9 @@ static int vm_cmd_console(int argc, char **argv)
         VM_ERR("console", "cannot attach to %s: %s", path, strerror(errno));
         return 1;
     }
-    bool tty = isatty(0);
-    struct termios saved, raw;
+    struct termios saved;
+    bool tty = tty_enter_raw(0, TCSANOW, &saved);
     if (tty) {
-        tcgetattr(0, &saved);
-        raw = saved;
-        cfmakeraw(&raw);
-        tcsetattr(0, TCSANOW, &raw);
         fprintf(stderr, "attached to %s (detach: Ctrl-])\r\n", argv[optind]);
     }
     bool in_open = true;

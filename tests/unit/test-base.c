@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <pty.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -18,6 +19,7 @@
 #include "base/fs.h"
 #include "base/json.h"
 #include "base/strv.h"
+#include "base/tty.h"
 
 static char *make_tmpdir(void)
 {
@@ -197,6 +199,32 @@ static void test_array_reserve_doubles_and_keeps_contents(void **state)
     free(v);
 }
 
+static void test_tty_enter_raw_only_on_terminals(void **state)
+{
+    (void) state;
+    int pipefd[2];
+    struct termios saved;
+    assert_int_equal(pipe(pipefd), 0);
+    assert_false(tty_enter_raw(pipefd[0], TCSANOW, &saved));
+    close(pipefd[0]);
+    close(pipefd[1]);
+
+    int master, slave;
+    assert_int_equal(openpty(&master, &slave, NULL, NULL, NULL), 0);
+    struct termios before, now;
+    assert_int_equal(tcgetattr(slave, &before), 0);
+    assert_true(before.c_lflag & ICANON);
+    assert_true(tty_enter_raw(slave, TCSANOW, &saved));
+    assert_int_equal(tcgetattr(slave, &now), 0);
+    assert_false(now.c_lflag & (ICANON | ECHO | ISIG));
+    /* What was saved is what the terminal had, so restoring it gives the cooked mode back. */
+    assert_int_equal(tcsetattr(slave, TCSANOW, &saved), 0);
+    assert_int_equal(tcgetattr(slave, &now), 0);
+    assert_int_equal(now.c_lflag, before.c_lflag);
+    close(slave);
+    close(master);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -208,6 +236,7 @@ int main(void)
         cmocka_unit_test(test_json_load_errors_are_positioned),
         cmocka_unit_test(test_strv),
         cmocka_unit_test(test_array_reserve_doubles_and_keeps_contents),
+        cmocka_unit_test(test_tty_enter_raw_only_on_terminals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

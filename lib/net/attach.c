@@ -315,13 +315,19 @@ static int unpublish_locked(struct store *s, const char *workload_id, struct ber
     return ipam_port_release(s, workload_id, err);
 }
 
+/* The attach lock (shared: attaches of different workloads run side by side) and the state
+ * database, which every change to a workload's attachments needs together. */
+static int lock_and_open(int *lk, struct store **s, struct berth_error *err)
+{
+    *lk = network_lock(false, err);
+    return *lk < 0 ? *lk : ipam_open(NULL, s, err);
+}
+
 int net_detach(const char *workload_id, struct berth_error *err)
 {
-    _cleanup_close_ int lk = network_lock(false, err);
-    if (lk < 0)
-        return lk;
+    _cleanup_close_ int lk = -1;
     _cleanup_store_ struct store *s = NULL;
-    int r = ipam_open(NULL, &s, err);
+    int r = lock_and_open(&lk, &s, err);
     if (r < 0)
         return r;
     r = unpublish_locked(s, workload_id, err);
@@ -353,11 +359,9 @@ int net_detach(const char *workload_id, struct berth_error *err)
 int net_publish(const char *network, const char *workload_id, const struct net_port *ports, size_t n_ports,
                 struct berth_error *err)
 {
-    _cleanup_close_ int lk = network_lock(false, err);
-    if (lk < 0)
-        return lk;
+    _cleanup_close_ int lk = -1;
     _cleanup_store_ struct store *s = NULL;
-    int r = ipam_open(NULL, &s, err);
+    int r = lock_and_open(&lk, &s, err);
     if (r < 0)
         return r;
     _cleanup_free_ struct net_lease *v = NULL;
@@ -373,11 +377,9 @@ int net_publish(const char *network, const char *workload_id, const struct net_p
 
 int net_unpublish(const char *workload_id, struct berth_error *err)
 {
-    _cleanup_close_ int lk = network_lock(false, err);
-    if (lk < 0)
-        return lk;
+    _cleanup_close_ int lk = -1;
     _cleanup_store_ struct store *s = NULL;
-    int r = ipam_open(NULL, &s, err);
+    int r = lock_and_open(&lk, &s, err);
     if (r < 0)
         return r;
     return unpublish_locked(s, workload_id, err);
@@ -385,11 +387,9 @@ int net_unpublish(const char *workload_id, struct berth_error *err)
 
 int net_detach_network(const char *network, const char *workload_id, struct berth_error *err)
 {
-    _cleanup_close_ int lk = network_lock(false, err);
-    if (lk < 0)
-        return lk;
+    _cleanup_close_ int lk = -1;
     _cleanup_store_ struct store *s = NULL;
-    int r = ipam_open(NULL, &s, err);
+    int r = lock_and_open(&lk, &s, err);
     if (r < 0)
         return r;
     _cleanup_free_ struct net_lease *v = NULL;

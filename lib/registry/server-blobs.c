@@ -213,37 +213,29 @@ static int session_create(struct registry_server *s, const char *repo, struct up
     return 0;
 }
 
-/* Reopens a session this process does not have open (started before a restart): 0 and the
- * session (not yet in the table), -ENOENT when unknown, expired or its file is gone. */
-static int session_reopen(struct registry_server *s, const char *repo, const char *id, struct upload_session **ret)
+/* Reopens a session this process does not have open (started before a restart) into u, whose
+ * id and repo are set: 0, or -ENOENT when unknown, expired or its file is gone. Called without
+ * the table lock: resuming re-hashes what the staging file holds, which takes seconds for a
+ * multi-GB upload, and other uploads must not wait for it. */
+static int session_reopen(struct registry_server *s, struct upload_session *u)
 {
-    if (strlen(id) != 32 || strspn(id, "0123456789abcdef") != 32)
-        return -ENOENT;
-    if (registry_upload_lookup(s->storage, id, repo) <= 0)
+    if (registry_upload_lookup(s->storage, u->id, u->repo) <= 0)
         return -ENOENT;
     struct blobstore *bs = registry_storage_blobs(s->storage);
     char name[REGISTRY_UPLOAD_NAME_MAX];
-    registry_upload_file_name(id, name);
+    registry_upload_file_name(u->id, name);
     time_t mtime = 0;
     int r = blobstore_staging_stat(bs, name, NULL, &mtime);
     if (r <= 0 || time(NULL) - mtime > upload_timeout(s)) {
         blobstore_staging_remove(bs, name);
-        registry_upload_forget(s->storage, id);
+        registry_upload_forget(s->storage, u->id);
         return -ENOENT;
     }
-    struct upload_session *u = calloc(1, sizeof(*u));
-    if (!u)
-        return -ENOMEM;
-    snprintf(u->id, sizeof(u->id), "%s", id);
-    snprintf(u->repo, sizeof(u->repo), "%s", repo);
     r = blobstore_writer_resume(bs, name, &u->w, NULL);
-    if (r < 0) {
-        free(u);
+    if (r < 0)
         return r == -ENOMEM ? r : -ENOENT;
-    }
     u->offset = blob_writer_size(u->w);
     u->last_used = time(NULL);
-    *ret = u;
     return 0;
 }
 
@@ -262,7 +254,7 @@ static int session_acquire(struct registry_server *s, const char *repo, const ch
     if (found && strcmp(found->repo, repo)) {
         r = -ENOENT;
     } else if (found && found->busy) {
-        r = -EBUSY;
+        r = -EBUSY;   /* also while another request reopens it */
     } else if (found && registry_upload_lookup(s->storage, id, repo) <= 0) {
         /* ended behind our back (registry gc removed it as abandoned) */
         session_remove_locked(s, found);
@@ -270,21 +262,35 @@ static int session_acquire(struct registry_server *s, const char *repo, const ch
         free(found);
         r = -ENOENT;
     } else if (found) {
+        found->busy = true;
         r = 0;
-    } else {
-        /* Under the table lock, so two requests never reopen the same session twice; the
-         * re-hash of what it holds happens once per session and restart. */
-        r = session_reopen(s, repo, id, &found);
-        if (r == 0) {
+    } else if (strlen(id) == 32 && strspn(id, "0123456789abcdef") == 32) {
+        /* Not open here: it goes in the table busy and without a writer, so a second request
+         * for it gets -EBUSY rather than reopening it twice, and is reopened out of the lock. */
+        found = calloc(1, sizeof(*found));
+        if (found) {
+            snprintf(found->id, sizeof(found->id), "%s", id);
+            snprintf(found->repo, sizeof(found->repo), "%s", repo);
+            found->busy = true;
             found->next = s->sessions;
             s->sessions = found;
+            r = 1;
+        } else {
+            r = -ENOMEM;
         }
     }
-    if (r == 0) {
-        found->busy = true;
-        *ret = found;
-    }
     pthread_mutex_unlock(&s->sessions_lock);
+    if (r == 1) {
+        r = session_reopen(s, found);
+        if (r < 0) {
+            pthread_mutex_lock(&s->sessions_lock);
+            session_remove_locked(s, found);
+            pthread_mutex_unlock(&s->sessions_lock);
+            free(found);
+        }
+    }
+    if (r == 0)
+        *ret = found;
     return r;
 }
 

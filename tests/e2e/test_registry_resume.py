@@ -6,6 +6,7 @@ import json
 import os
 import socket
 import subprocess
+import threading
 import time
 
 from conftest import binary
@@ -200,5 +201,54 @@ def test_image_prune_on_a_shared_root_leaves_paused_uploads(berth_env, tmp_path)
         st, h, body = api.req("PUT", f"{loc}?digest={sha256(data)}", data[100000:],
                               {"Content-Range": f"100000-{len(data) - 1}"})
         assert st == 201, body
+    finally:
+        srv.stop()
+
+
+def test_resuming_a_large_upload_does_not_hold_up_other_requests(berth_env, tmp_path):
+    """Resuming re-hashes what the staging file holds (seconds for a multi-GB upload). Other
+    uploads, and other requests on the same session, go on meanwhile: the second request on the
+    session being reopened gets 409 at once, not after the re-hash."""
+    root = tmp_path / "root"
+    data = os.urandom(1 << 20)
+    srv = Server(berth_env, root)
+    try:
+        loc = start_upload(Api(srv.addr), "big/app", data, len(data))
+    finally:
+        srv.stop()
+    # 512 MiB more (sparse, no disk used) for the resume to re-hash
+    path = os.path.join(root, "blobs", ".staging", "session-" + loc.rsplit("/", 1)[1])
+    os.truncate(path, (1 << 20) + (512 << 20))
+
+    srv = Server(berth_env, root)
+    try:
+        api = Api(srv.addr)
+        resumed = {}
+
+        def resume():
+            resumed["status"] = api.req("GET", loc)
+            resumed["at"] = time.monotonic()
+
+        t = threading.Thread(target=resume)
+        t.start()
+        # wait until the server has the session in hand (its staging file is open for the re-hash)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not any(
+                os.path.realpath(os.path.join(f"/proc/{srv.proc.pid}/fd", fd)) == path
+                for fd in os.listdir(f"/proc/{srv.proc.pid}/fd")):
+            time.sleep(0.01)
+        other = b"another upload, not held up"
+        d = api.push_blob("big/other", other)
+        st, h, body = api.req("GET", loc)
+        done_at = time.monotonic()
+        assert st == 409 and api.error_code(body) == "BLOB_UPLOAD_INVALID", (st, body)
+        t.join(60)
+        assert resumed["at"] > done_at, "the other requests waited for the re-hash"
+        st, h, body = resumed["status"]
+        assert st == 204 and h["Range"] == f"0-{(1 << 20) + (512 << 20) - 1}", (st, h, body)
+        assert api.req("GET", f"/v2/big/other/blobs/{d}")[2] == other
+        # the session works after its reopening: cancel it, its file goes
+        assert api.req("DELETE", loc)[0] == 204
+        assert not os.path.exists(path)
     finally:
         srv.stop()

@@ -22,6 +22,7 @@
 #include "base/json.h"
 #include "base/strv.h"
 #include "containers/attach.h"
+#include "containers/monitor.h"
 #include "containers/spec.h"
 #include "image/image.h"
 #include "image/mount.h"
@@ -318,9 +319,7 @@ static void release_runtime(const struct ctr_record *rec)
         fs_rm_rf(run);
 }
 
-/* Moves each src[k] (-1: none) to fd 3 + k for the monitor, without clobbering another source on the
- * way: all go above 10 first. The targets lose FD_CLOEXEC; the copies above 10 keep it. */
-static int move_monitor_fds(const int *src, int n)
+int ctr_move_monitor_fds(const int *src, int n)
 {
     int tmp[8];
     for (int k = 0; k < n; k++)
@@ -465,7 +464,7 @@ int ctr_start_with(struct store *s, struct ctr_record *rec, const struct ctr_sta
         dup2(devnull, 1);
         dup2(devnull, 2);
         int fds[4] = { tty ? master : out[0], tty ? -1 : errp[0], lfd, in[1] };
-        if (move_monitor_fds(fds, 4) < 0) {
+        if (ctr_move_monitor_fds(fds, 4) < 0) {
             ssize_t w = write(sync[1], "cannot pass fds to berth-monitor", 32);
             (void) w;
             container_kill(oci, rec->id, SIGKILL, true, NULL);
@@ -656,48 +655,4 @@ int ctr_exited(struct store *s, struct ctr_record *rec, bool keep, struct berth_
         return ctr_start(s, rec, false, err);
     }
     return 0;
-}
-
-int ctr_exec(struct ctr_record *rec, json_t *args, json_t *env, const char *cwd, const char *user, bool tty,
-             int *ret_status, struct berth_error *err)
-{
-    if (strcmp(rec->state, "running"))
-        return berth_error_set(err, -EINVAL, "container %s is not running", rec->name);
-    _cleanup_free_ char *oci = ctr_oci_root();
-    _cleanup_json_ json_t *cfg = NULL;
-    int r = container_config_json(oci, rec->id, &cfg, err);
-    if (r < 0)
-        return r;
-    json_t *process = json_deep_copy(json_object_get(cfg, "process"));
-    json_object_set(process, "args", args);
-    json_object_set_new(process, "terminal", json_boolean(tty));
-    json_object_del(process, "consoleSize");
-    struct winsize ws;
-    if (tty && (ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0 || ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0) &&
-        ws.ws_row && ws.ws_col)
-        /* Set before the process runs, so that its first look at the size is right. */
-        json_object_set_new(process, "consoleSize", json_pack("{s:i, s:i}", "height", (int) ws.ws_row,
-                                                              "width", (int) ws.ws_col));
-    if (cwd)
-        json_object_set_new(process, "cwd", json_string(cwd));
-    if (env) {
-        json_t *penv = json_object_get(process, "env");
-        size_t i;
-        json_t *x;
-        json_array_foreach(env, i, x) json_array_append(penv, x);
-    }
-    if (user) {
-        char *end;
-        unsigned long uid = strtoul(user, &end, 10);
-        if (!*user || (*end && *end != ':')) {
-            json_decref(process);
-            return berth_error_set(err, -EINVAL, "exec --user: expected UID[:GID]");
-        }
-        json_object_set_new(process, "user", json_pack("{s:i, s:i}", "uid", (int) uid, "gid",
-                                                        *end == ':' ? atoi(end + 1) : 0));
-    }
-    struct container_exec_opts o = { .root = oci, .id = rec->id, .process = process };
-    r = container_exec(&o, ret_status, err);
-    json_decref(process);
-    return r;
 }

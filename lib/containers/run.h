@@ -4,6 +4,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include "base/error.h"
 #include "containers/containers.h"
@@ -47,6 +48,13 @@ int ctr_pause(struct store *s, struct ctr_record *rec, bool pause, struct berth_
  * stdin is a terminal, window size changes followed) until it exits. */
 int ctr_exec(struct ctr_record *rec, json_t *args, json_t *env, const char *cwd, const char *user, bool tty,
              int *ret_status, struct berth_error *err);
+
+/* berth exec -it: runs args with a pty held by a berth-monitor of its own (as a container's console
+ * is), so that the client can go away and the process go on. *ret_attach: a connected socket of the
+ * attach protocol (containers/attach-proto.h) for the process's terminal and exit status; *ret_pid
+ * the process (for signals), *ret_monitor the monitor (our child, to reap once the status came). */
+int ctr_exec_monitored(struct ctr_record *rec, json_t *args, json_t *env, const char *cwd, const char *user,
+                       int *ret_attach, pid_t *ret_pid, pid_t *ret_monitor, struct berth_error *err);
 
 /* The monitor's exit hook: records the exit, releases the runtime state and the rootfs mount, then
  * applies --rm (unless keep) and the restart policy. */

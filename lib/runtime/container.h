@@ -63,9 +63,13 @@ struct container_exec_opts {
     const char *pid_file, *console_socket;
     bool detach;
     int preserve_fds;
+    /* With detach and no console_socket: our end of a socket pair for the pty master (as
+     * container_create_opts.console_fd), for a caller that keeps the terminal itself. */
+    const int *console_fd;
+    pid_t *ret_pid; /* with detach, may be NULL: the process's pid (it stays our child) */
 };
 /* Runs a process in the container's namespaces and cgroup. Without detach, waits and returns its
- * exit status; with detach, returns once it runs (*ret_status = its pid). */
+ * exit status; with detach, returns once it runs (*ret_status = 0). */
 int container_exec(const struct container_exec_opts *o, int *ret_status, struct berth_error *err);
 
 /* The config.json kept in a container's state (for exec's defaults). */

@@ -158,7 +158,12 @@ int container_exec(const struct container_exec_opts *o, int *ret_status, struct 
     forward_mask(&mask);
     bool blocked = false;
 
-    if (proc.terminal && !o->console_socket) {
+    if (proc.terminal && !o->console_socket && o->detach && o->console_fd) {
+        if ((console = fcntl(*o->console_fd, F_DUPFD_CLOEXEC, 3)) < 0) {
+            r = berth_error_errno(err, -errno, "console fd");
+            goto out;
+        }
+    } else if (proc.terminal && !o->console_socket) {
         if (o->detach) {
             r = berth_error_set(err, -EINVAL, "--tty with --detach needs --console-socket to receive the pty");
             goto out;
@@ -250,6 +255,8 @@ int container_exec(const struct container_exec_opts *o, int *ret_status, struct 
     container_free(TAKE_PTR(c));
     if (o->detach) {
         *ret_status = 0;
+        if (o->ret_pid)
+            *o->ret_pid = pid;
         pid = -1;
         goto out;
     }

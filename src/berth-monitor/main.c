@@ -9,9 +9,12 @@
  * With --attach, fd 5 is a listening SOCK_SEQPACKET socket: clients (berth run -i/-t, berth attach)
  * get the output live and send input, window sizes and end of input (containers/attach-proto.h).
  * With --stdin, fd 6 is the write end of the container's stdin pipe (-i without a pty).
+ * With --client, fd 7 is an already connected client (berth exec -it: the one client of an exec'd
+ * process, which needs no socket on disk; once it detaches, no other can come).
  * While no client is attached the output still goes to the log and the container never blocks on it.
+ * Without --log the output only goes to the clients; without --exit the status only goes to them.
  *
- * Usage: berth-monitor --pid PID --log FILE --exit FILE [--tty] [--attach] [--stdin]
+ * Usage: berth-monitor --pid PID [--log FILE] [--exit FILE] [--tty] [--attach] [--stdin] [--client]
  *                      [--on-exit PROGRAM ARG...] */
 #include <errno.h>
 #include <fcntl.h>
@@ -250,7 +253,7 @@ int main(int argc, char **argv)
     pid_t init = 0;
     const char *log_path = NULL, *exit_path = NULL;
     char **on_exit = NULL;
-    bool tty = false, attach = false, has_stdin = false;
+    bool tty = false, attach = false, has_stdin = false, has_client = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--pid") && i + 1 < argc)
             init = (pid_t) atoi(argv[++i]);
@@ -264,23 +267,26 @@ int main(int argc, char **argv)
             attach = true;
         else if (!strcmp(argv[i], "--stdin"))
             has_stdin = true;
+        else if (!strcmp(argv[i], "--client"))
+            has_client = true;
         else if (!strcmp(argv[i], "--on-exit") && i + 1 < argc) {
             on_exit = argv + i + 1;
             break;
         } else {
             fprintf(stderr, "berth-monitor: unknown argument '%s'\n"
-                            "usage: berth-monitor --pid PID --log FILE --exit FILE [--tty] [--attach] [--stdin] "
-                            "[--on-exit PROGRAM ARG...]\n", argv[i]);
+                            "usage: berth-monitor --pid PID [--log FILE] [--exit FILE] [--tty] [--attach] [--stdin] "
+                            "[--client] [--on-exit PROGRAM ARG...]\n", argv[i]);
             return 2;
         }
     }
-    if (init <= 0 || !log_path || !exit_path) {
-        fprintf(stderr, "berth-monitor: --pid, --log and --exit are required (it is started by berth run)\n");
+    if (init <= 0) {
+        fprintf(stderr, "berth-monitor: --pid is required (it is started by berth run and berth exec)\n");
         return 2;
     }
     prctl(PR_SET_CHILD_SUBREAPER, 1);
     signal(SIGPIPE, SIG_IGN);
-    log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    if (log_path)
+        log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
     struct stream streams[2] = { { .fd = 3, .name = "stdout" }, { .fd = tty ? -1 : 4, .name = "stderr" } };
     for (int i = 0; i < 2; i++)
         if (streams[i].fd >= 0 && fcntl(streams[i].fd, F_GETFD) < 0)
@@ -290,6 +296,10 @@ int main(int argc, char **argv)
     int input_fd = tty ? streams[0].fd : stdin_fd;
     if (input_fd >= 0)
         fcntl(input_fd, F_SETFL, fcntl(input_fd, F_GETFL) | O_NONBLOCK);
+    if (has_client && fcntl(7, F_GETFD) >= 0) {
+        fcntl(7, F_SETFD, FD_CLOEXEC);
+        clients[n_clients++] = 7;
+    }
     for (int fd = 3; fd <= 6; fd++)
         if (fd == listen_fd || fd == stdin_fd || fd == streams[0].fd || fd == streams[1].fd)
             fcntl(fd, F_SETFD, FD_CLOEXEC); /* none of them is for the --on-exit program */
@@ -369,7 +379,8 @@ int main(int argc, char **argv)
     for (int i = 0; i < 2; i++)
         if (streams[i].fd >= 0)
             flush_lines(&streams[i], 1);
-    write_exit(exit_path, status);
+    if (exit_path)
+        write_exit(exit_path, status);
     /* Recorded first, so that a client seeing the exit finds the container exited. */
     flush_clients_blocking();
     int32_t code = status;

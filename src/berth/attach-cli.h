@@ -1,6 +1,8 @@
 /* The attach session as berth run -i/-t and berth attach drive it (cmd-attach.c). */
 #pragma once
 
+#include <jansson.h>
+
 #include "containers/attach.h"
 
 struct store;
@@ -19,3 +21,10 @@ void attach_cli_setup(struct ctr_attach *a, const struct ctr_record *rec, bool w
 /* berth start -a [-i]: starts the container connected to its attach socket, then the session;
  * returns berth's exit status. */
 int attach_cli_start(const char *what, bool interactive, const char *detach_keys);
+
+/* berth exec -it: the process runs under a monitor of its own (ctr_exec_monitored) and a (detach
+ * keys parsed, the rest zero) is connected to it as berth attach is; SIGINT, SIGTERM and SIGHUP go
+ * to the process. Returns its exit status, 0 after the detach keys (it goes on), or 125/126/127
+ * after printing an error. */
+int attach_cli_exec(struct ctr_attach *a, struct ctr_record *rec, json_t *args, json_t *env, const char *cwd,
+                    const char *user);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "attach-cli.h"
@@ -51,6 +52,35 @@ int attach_cli_session(struct store *s, struct ctr_record *rec, struct ctr_attac
             return rec->exit_code >= 0 ? rec->exit_code : 125;
         }
     }
+}
+
+int attach_cli_exec(struct ctr_attach *a, struct ctr_record *rec, json_t *args, json_t *env, const char *cwd,
+                    const char *user)
+{
+    struct berth_error err = { 0 };
+    pid_t pid = 0, mon = 0;
+    if (ctr_exec_monitored(rec, args, env, cwd, user, &a->sock, &pid, &mon, &err) < 0) {
+        fprintf(stderr, "berth exec: %s\n", berth_error_message(&err));
+        return strstr(berth_error_message(&err), "No such file") ? 127 : 126;
+    }
+    a->tty = true;
+    a->send_input = true;
+    a->in_fd = STDIN_FILENO;
+    a->out_fd = STDOUT_FILENO;
+    a->err_fd = STDERR_FILENO;
+    int r, value = 0;
+    /* In raw mode the user's ^C is a byte for the pty; a signal that reaches us came from elsewhere
+     * and is the process's, as for an exec without a terminal. */
+    while ((r = ctr_attach_run(a, &value, &err)) == CTR_ATTACH_SIGNALED)
+        kill(pid, value);
+    close(a->sock);
+    if (r == CTR_ATTACH_EXITED || r == CTR_ATTACH_CLOSED)
+        waitpid(mon, NULL, 0); /* it ends right after the status; detached, it goes on without us */
+    if (r < 0)
+        fprintf(stderr, "berth exec: %s\n", berth_error_message(&err));
+    else if (r == CTR_ATTACH_CLOSED)
+        fprintf(stderr, "berth exec: the process's monitor went away without its exit status\n");
+    return r == CTR_ATTACH_EXITED ? value : r == CTR_ATTACH_DETACHED ? 0 : 125;
 }
 
 int attach_cli_start(const char *what, bool interactive, const char *detach_keys)

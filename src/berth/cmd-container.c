@@ -470,20 +470,28 @@ int cmd_ctr_logs(int argc, char **argv)
 int cmd_ctr_exec(int argc, char **argv)
 {
     static const char usage[] =
-        "Usage: berth exec [-i] [-t] [-e KEY=VALUE]... [-w DIR] [-u UID[:GID]] NAME COMMAND [ARG...]\n\n"
-        "Runs a command in a running container; the exit status is the command's.\n\n"
+        "Usage: berth exec [-i] [-t] [--detach-keys KEYS] [-e KEY=VALUE]... [-w DIR] [-u UID[:GID]]\n"
+        "                  NAME COMMAND [ARG...]\n\n"
+        "Runs a command in a running container; the exit status is the command's. With -it the detach\n"
+        "keys (default ctrl-p,ctrl-q) leave the command running in the container and berth exec exits 0;\n"
+        "it cannot be attached again (as with Docker).\n\n"
         "Options:\n"
         "  -i, --interactive        keep stdin open: the command reads berth's stdin (without -i it reads\n"
         "                           /dev/null)\n"
         "  -t, --tty                give the command a pseudo-terminal as its controlling terminal; with -i\n"
         "                           and a terminal on stdin, that terminal is in raw mode until the command\n"
-        "                           exits and its size follows the window (-it needs stdin to be a terminal)\n"
+        "                           exits or is detached, and its size follows the window (-it needs stdin\n"
+        "                           to be a terminal)\n"
+        "      --detach-keys KEYS   the detach sequence for -it: comma-separated characters or ctrl-X\n"
+        "                           (X: a-z @ [ \\ ] ^ _); '' disables detaching. Without -t input is data\n"
+        "                           and never detaches (as Docker)\n"
         "  -e, --env KEY=VALUE      set an environment variable (repeatable)\n"
         "  -w, --workdir DIR        working directory\n"
         "  -u, --user UID[:GID]     user and group ids\n"
         "      --help               this text\n";
     _cleanup_json_ json_t *env = json_array();
     const char *cwd = NULL, *user = NULL;
+    const char *keys = CTR_DETACH_KEYS_DEFAULT;
     bool interactive = false, tty = false;
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {
@@ -491,6 +499,14 @@ int cmd_ctr_exec(int argc, char **argv)
         if (!strcmp(a, "--help")) {
             fputs(usage, stdout);
             return 0;
+        } else if (!strncmp(a, "--detach-keys=", 14)) {
+            keys = a + 14;
+        } else if (!strcmp(a, "--detach-keys")) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "berth exec: --detach-keys needs a value (see --help)\n");
+                return 125;
+            }
+            keys = argv[++i];
         } else if (!strcmp(a, "--interactive")) {
             interactive = true;
         } else if (!strcmp(a, "--tty")) {
@@ -548,6 +564,11 @@ int cmd_ctr_exec(int argc, char **argv)
         return 1;
     }
     struct berth_error err = { 0 };
+    struct ctr_attach att = { .sock = -1 };
+    if (ctr_parse_detach_keys(keys, att.detach_keys, &att.n_detach_keys, &err) < 0) {
+        fprintf(stderr, "berth exec: %s\n", berth_error_message(&err));
+        return 125;
+    }
     _cleanup_store_ struct store *s = NULL;
     struct ctr_record rec;
     if (ctr_store_open(&s, &err) < 0 || ctr_record_find(s, argv[i], &rec, &err) < 0) {
@@ -555,6 +576,15 @@ int cmd_ctr_exec(int argc, char **argv)
         return 125;
     }
     ctr_refresh(s, &rec, NULL);
+    _cleanup_json_ json_t *args = json_array();
+    for (int k = i + 1; k < argc; k++)
+        json_array_append_new(args, json_string(argv[k]));
+    if (tty && interactive) {
+        /* Under a monitor of its own, so that detaching leaves it running. */
+        int rc = attach_cli_exec(&att, &rec, args, env, cwd, user);
+        ctr_record_clear(&rec);
+        return rc;
+    }
     if (!interactive) {
         /* Docker: without -i the command's stdin is empty, whatever berth's is. */
         int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -563,9 +593,6 @@ int cmd_ctr_exec(int argc, char **argv)
             close(devnull);
         }
     }
-    _cleanup_json_ json_t *args = json_array();
-    for (int k = i + 1; k < argc; k++)
-        json_array_append_new(args, json_string(argv[k]));
     int status = 0;
     int r = ctr_exec(&rec, args, env, cwd, user, tty, &status, &err);
     ctr_record_clear(&rec);

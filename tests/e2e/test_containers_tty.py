@@ -199,6 +199,88 @@ def test_exec_it_and_i(env, terminals):
     berth(env, "rm", "-f", cid)
 
 
+def exec_monitors(cid):
+    """The berth-monitor processes (berth exec -it's, --client) whose exec'd child is in container
+    cid (its cgroup path names the container)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                args = f.read().split(b"\0")
+            if not args[0].endswith(b"berth-monitor") or b"--client" not in args:
+                continue
+            child = args[args.index(b"--pid") + 1].decode()
+            with open(f"/proc/{child}/cgroup") as f:
+                if cid in f.read():
+                    found.append(int(pid))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
+def alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def ticks(env, cid, path):
+    return int(berth(env, "exec", cid, "sh", "-c", f"wc -l < {path}").stdout.strip() or 0)
+
+
+def grows(env, cid, path):
+    first = ticks(env, cid, path)
+    deadline = time.time() + 10
+    while ticks(env, cid, path) <= first:
+        assert time.time() < deadline, f"{path} stopped growing: the exec'd process is gone"
+        time.sleep(0.2)
+    return True
+
+
+def test_exec_it_detach_keys(env, terminals):
+    cid = berth(env, "run", "-d", "busybox", "sleep", "1000").stdout.strip()
+    # ctrl-p ctrl-q leaves an interactive shell's loop running; the client exits 0, terminal restored.
+    t = terminals(env, "exec", "-it", cid, "sh")
+    assert shell_line(t, 1, "$(tty)").startswith("/dev/pts/")
+    t.send("while :; do echo x >> /tmp/ticks; sleep 0.1; done\r")
+    time.sleep(0.3)
+    t.send(CTRL_P_CTRL_Q)
+    assert t.wait() == 0
+    assert t.restored(), "the terminal was left in raw mode"
+    assert grows(env, cid, "/tmp/ticks")
+    assert len(exec_monitors(cid)) == 1  # the process keeps its pty under its own monitor
+    # Custom keys: ctrl-p ctrl-q are now data, ctrl-x detaches.
+    t = terminals(env, "exec", "-it", "--detach-keys", "ctrl-x", cid, "sh", "-c",
+                  "echo up-$((1+1)); while :; do echo y >> /tmp/other; sleep 0.1; done")
+    t.read_until("up-2")
+    t.send(CTRL_P_CTRL_Q)
+    time.sleep(0.5)
+    assert t.proc.poll() is None, "ctrl-p ctrl-q detached although --detach-keys ctrl-x was given"
+    t.send(b"\x18")
+    assert t.wait() == 0 and t.restored()
+    assert grows(env, cid, "/tmp/other")
+    monitors = exec_monitors(cid)
+    assert len(monitors) == 2
+    # Attached to the end, the status comes back and signals reach the process.
+    t = terminals(env, "exec", "-it", cid, "sh", "-c", "trap 'echo got-term; exit 9' TERM; echo ready; "
+                  "while :; do sleep 0.1; done")
+    t.read_until("ready")
+    t.proc.send_signal(signal.SIGTERM)
+    t.read_until("got-term")
+    assert t.wait() == 9 and t.restored()
+    p = berth(env, "exec", "-i", "--detach-keys", "ctrl-1", cid, "true", check=False)
+    assert p.returncode == 125 and "--detach-keys" in p.stderr and "ctrl-1" in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1
+    # The container's end ends the detached processes and their monitors.
+    berth(env, "rm", "-f", cid)
+    deadline = time.time() + 10
+    while any(alive(pid) for pid in monitors):
+        assert time.time() < deadline, "berth exec's monitors outlived the container"
+        time.sleep(0.2)
+
+
 def test_run_i_binary_data_with_backpressure(env):
     # Piped input is data: ctrl-p ctrl-q in it do not detach (no pty); nothing is lost when the
     # container reads slowly or our reader is slow (the monitor waits instead of dropping).

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/array.h"
 #include "base/cleanup.h"
 
 static const char schema_v1[] =
@@ -104,13 +105,8 @@ int ipam_network_list(struct store *s, struct net_network **ret, size_t *ret_n, 
     size_t n = 0, cap = 0;
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (n == cap) {
-            cap = cap ? cap * 2 : 8;
-            struct net_network *nv = realloc(v, cap * sizeof(*v));
-            if (!nv)
-                return berth_error_set(err, -ENOMEM, "out of memory");
-            v = nv;
-        }
+        if (ARRAY_RESERVE(v, cap, n + 1, 8) < 0)
+            return berth_error_set(err, -ENOMEM, "out of memory");
         network_from_row(st, &v[n++]);
     }
     if (rc != SQLITE_DONE)
@@ -354,13 +350,8 @@ static int pick_ip(struct store *s, const struct net_network *nw, uint32_t *ret,
     _cleanup_free_ uint32_t *held = NULL;
     size_t n = 0, cap = 0;
     while (sqlite3_step(st) == SQLITE_ROW) {
-        if (n == cap) {
-            cap = cap ? cap * 2 : 64;
-            uint32_t *nv = realloc(held, cap * sizeof(*held));
-            if (!nv)
-                return berth_error_set(err, -ENOMEM, "out of memory");
-            held = nv;
-        }
+        if (ARRAY_RESERVE(held, cap, n + 1, 64) < 0)
+            return berth_error_set(err, -ENOMEM, "out of memory");
         held[n++] = (uint32_t) sqlite3_column_int64(st, 0);
     }
     _cleanup_stmt_ sqlite3_stmt *cur = NULL;
@@ -574,13 +565,8 @@ int ipam_lease_list(struct store *s, const char *network, const char *workload, 
     size_t n = 0, cap = 0;
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (n == cap) {
-            cap = cap ? cap * 2 : 8;
-            struct net_lease *nv = realloc(v, cap * sizeof(*v));
-            if (!nv)
-                return berth_error_set(err, -ENOMEM, "out of memory");
-            v = nv;
-        }
+        if (ARRAY_RESERVE(v, cap, n + 1, 8) < 0)
+            return berth_error_set(err, -ENOMEM, "out of memory");
         struct net_lease *l = &v[n++];
         memset(l, 0, sizeof(*l));
         copy_col(l->network, sizeof(l->network), st, 0);
@@ -742,13 +728,8 @@ int ipam_port_list(struct store *s, const char *workload, struct net_port_claim 
     _cleanup_free_ struct net_port_claim *v = NULL;
     size_t n = 0, cap = 0;
     while (sqlite3_step(st) == SQLITE_ROW) {
-        if (n == cap) {
-            cap = cap ? cap * 2 : 8;
-            struct net_port_claim *nv = realloc(v, cap * sizeof(*v));
-            if (!nv)
-                return berth_error_set(err, -ENOMEM, "out of memory");
-            v = nv;
-        }
+        if (ARRAY_RESERVE(v, cap, n + 1, 8) < 0)
+            return berth_error_set(err, -ENOMEM, "out of memory");
         struct net_port_claim *c = &v[n++];
         memset(c, 0, sizeof(*c));
         copy_col(c->port.host_ip, sizeof(c->port.host_ip), st, 0);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/array.h"
 #include "base/cleanup.h"
 #include "base/strv.h"
 #include "net/cidr.h"
@@ -183,14 +184,8 @@ static int collect_delete(const char *chain, int64_t handle, const char *comment
         return 0;
     char line[160];
     int k = snprintf(line, sizeof(line), "delete rule " TABLE " %s handle %lld\n", chain, (long long) handle);
-    if (d->len + (size_t) k + 1 > d->cap) {
-        size_t nc = (d->cap + (size_t) k + 1) * 2;
-        char *nb = realloc(d->cmds, nc);
-        if (!nb)
-            return -ENOMEM;
-        d->cmds = nb;
-        d->cap = nc;
-    }
+    if (ARRAY_RESERVE(d->cmds, d->cap, d->len + (size_t) k + 1, 256) < 0)
+        return -ENOMEM;
     memcpy(d->cmds + d->len, line, (size_t) k + 1);
     d->len += (size_t) k;
     return 0;

@@ -356,22 +356,39 @@ int net_detach(const char *workload_id, struct berth_error *err)
     return 0;
 }
 
+/* lock_and_open, then the workload's leases on network (NULL: on every network); -ENOENT when it
+ * has none, since publishing or detaching needs at least one. Caller frees *ret. */
+static int lock_and_list_leases(const char *network, const char *workload_id, int *lk, struct store **s,
+                                struct net_lease **ret, size_t *ret_n, struct berth_error *err)
+{
+    int r = lock_and_open(lk, s, err);
+    if (r < 0)
+        return r;
+    _cleanup_free_ struct net_lease *v = NULL;
+    size_t n = 0;
+    r = ipam_lease_list(*s, network, workload_id, &v, &n, err);
+    if (r < 0)
+        return r;
+    if (n == 0) {
+        if (network)
+            return berth_error_set(err, -ENOENT, "workload %s is not attached to network '%s'", workload_id, network);
+        return berth_error_set(err, -ENOENT, "workload %s is not attached to any network", workload_id);
+    }
+    *ret = TAKE_PTR(v);
+    *ret_n = n;
+    return 0;
+}
+
 int net_publish(const char *network, const char *workload_id, const struct net_port *ports, size_t n_ports,
                 struct berth_error *err)
 {
     _cleanup_close_ int lk = -1;
     _cleanup_store_ struct store *s = NULL;
-    int r = lock_and_open(&lk, &s, err);
-    if (r < 0)
-        return r;
     _cleanup_free_ struct net_lease *v = NULL;
     size_t n = 0;
-    r = ipam_lease_list(s, network, workload_id, &v, &n, err);
+    int r = lock_and_list_leases(network, workload_id, &lk, &s, &v, &n, err);
     if (r < 0)
         return r;
-    if (n == 0)
-        return berth_error_set(err, -ENOENT, "%s is not attached to %s%s%s", workload_id, network ? "network '" : "any network",
-                               network ? network : "", network ? "'" : "");
     return publish_locked(s, v[0].network, workload_id, v[0].ip, ports, n_ports, err);
 }
 
@@ -389,16 +406,11 @@ int net_detach_network(const char *network, const char *workload_id, struct bert
 {
     _cleanup_close_ int lk = -1;
     _cleanup_store_ struct store *s = NULL;
-    int r = lock_and_open(&lk, &s, err);
-    if (r < 0)
-        return r;
     _cleanup_free_ struct net_lease *v = NULL;
     size_t n = 0;
-    r = ipam_lease_list(s, network, workload_id, &v, &n, err);
+    int r = lock_and_list_leases(network, workload_id, &lk, &s, &v, &n, err);
     if (r < 0)
         return r;
-    if (n == 0)
-        return berth_error_set(err, -ENOENT, "%s is not attached to network '%s'", workload_id, network);
     /* Port rules carry one tag per workload: drop them all, then publish again those that live on
      * the workload's other networks. */
     _cleanup_free_ struct net_port_claim *claims = NULL;

@@ -29,7 +29,7 @@ struct build_state {
     char **args;     /* ARG values in scope, KEY=VALUE */
     struct build_ignore *ignore; /* the context's .dockerignore, NULL when none */
     struct build_stage *stages;  /* the stages before the current one */
-    size_t n_stages;
+    size_t n_stages, cap_stages;
     char *cur_stage_name;        /* AS name of the current stage, NULL when none */
     bool in_stage;               /* a FROM started the current stage (and it is not skipped) */
 };

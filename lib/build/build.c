@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/array.h"
 #include "base/cleanup.h"
 #include "base/fs.h"
 #include "base/json.h"
@@ -94,14 +95,9 @@ int build_expand(struct build_state *st, const char *s, char **ret)
             val = p++;
             vlen = 1;
         }
-        if (n + vlen + 1 > cap) {
-            cap = (n + vlen + 1) * 2;
-            char *nn = realloc(out, cap);
-            if (!nn) {
-                free(out);
-                return -ENOMEM;
-            }
-            out = nn;
+        if (ARRAY_RESERVE(out, cap, n + vlen + 1, 0) < 0) {
+            free(out);
+            return -ENOMEM;
         }
         if (vlen)
             memcpy(out + n, val, vlen);
@@ -402,10 +398,9 @@ static int end_stage(struct build_state *st, struct berth_error *err)
         if (r < 0)
             return r;
     }
-    struct build_stage *n = realloc(st->stages, (st->n_stages + 1) * sizeof(*n));
-    if (!n)
+    if (ARRAY_RESERVE(st->stages, st->cap_stages, st->n_stages + 1, 4) < 0)
         return berth_error_set(err, -ENOMEM, "out of memory");
-    st->stages = n;
+    struct build_stage *n = st->stages;
     n[st->n_stages].name = TAKE_PTR(st->cur_stage_name);
     n[st->n_stages].image = strdup(st->image);
     st->n_stages++;
@@ -422,10 +417,9 @@ static int skip_stage(struct build_state *st, const struct cf_instruction *in, s
     const char *image = NULL, *name = NULL;
     if (cf_split_words(in->args, &words) < 0 || parse_from(words, &image, &name, err) < 0)
         name = NULL;
-    struct build_stage *n = realloc(st->stages, (st->n_stages + 1) * sizeof(*n));
-    if (!n)
+    if (ARRAY_RESERVE(st->stages, st->cap_stages, st->n_stages + 1, 4) < 0)
         return berth_error_set(err, -ENOMEM, "out of memory");
-    st->stages = n;
+    struct build_stage *n = st->stages;
     n[st->n_stages].image = NULL;
     n[st->n_stages].name = name ? strdup(name) : NULL;
     st->n_stages++;

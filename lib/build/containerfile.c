@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/array.h"
 #include "base/cleanup.h"
 #include "base/strv.h"
 
@@ -126,10 +127,8 @@ static int add_instruction(struct containerfile *cf, unsigned line, char *text, 
         return berth_error_set(err, -EINVAL, "%s:%u: %s needs arguments", cf->path, line, ops[k].name);
     if (cf->n == CF_MAX_INSTRUCTIONS)
         return berth_error_set(err, -E2BIG, "%s:%u: more than %d instructions", cf->path, line, CF_MAX_INSTRUCTIONS);
-    struct cf_instruction *n = realloc(cf->ins, (cf->n + 1) * sizeof(*n));
-    if (!n)
+    if (ARRAY_RESERVE(cf->ins, cf->cap, cf->n + 1, 16) < 0)
         return berth_error_set(err, -ENOMEM, "out of memory");
-    cf->ins = n;
     struct cf_instruction *in = &cf->ins[cf->n];
     *in = (struct cf_instruction){ .op = ops[k].op, .line = line };
     in->keyword = strdup(ops[k].name);
@@ -153,7 +152,7 @@ int containerfile_parse(const char *path, const char *text, size_t len, struct c
     if (memchr(text, '\0', len))
         return berth_error_set(err, -EINVAL, "%s: contains a NUL byte: not a Containerfile", path);
     _cleanup_free_ char *cur = NULL;
-    size_t cur_len = 0;
+    size_t cur_len = 0, cur_cap = 0;
     unsigned start = 0, line = 0;
     const char *p = text, *end = text + len;
     while (p < end) {
@@ -174,10 +173,8 @@ int containerfile_parse(const char *path, const char *text, size_t len, struct c
             t[--tl] = '\0';
         if (!cur)
             start = line;
-        char *c = realloc(cur, cur_len + tl + 2);
-        if (!c)
+        if (ARRAY_RESERVE(cur, cur_cap, cur_len + tl + 2, 128) < 0)
             return berth_error_set(err, -ENOMEM, "out of memory");
-        cur = c;
         memcpy(cur + cur_len, t, tl);
         cur_len += tl;
         if (cont) {
@@ -190,7 +187,7 @@ int containerfile_parse(const char *path, const char *text, size_t len, struct c
         if (r < 0)
             return r;
         free(TAKE_PTR(cur));
-        cur_len = 0;
+        cur_len = cur_cap = 0;
     }
     if (cur) {
         cur[cur_len] = '\0';

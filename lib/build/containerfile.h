@@ -25,7 +25,7 @@ struct cf_instruction {
 struct containerfile {
     char *path;
     struct cf_instruction *ins;
-    size_t n;
+    size_t n, cap;
 };
 
 /* Parses text (len bytes) read from path (used in errors: "PATH:LINE: ..."). */

@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "base/array.h"
 #include "base/cleanup.h"
 
 #define LAYER_DEPTH_MAX 256
@@ -188,14 +189,9 @@ static int add_children(struct layer_writer *lw, int dir_fd, const char *name, c
     while ((de = readdir(d))) {
         if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
             continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 32;
-            char **nn = realloc(names, cap * sizeof(*nn));
-            if (!nn) {
-                r = berth_error_set(lw->err, -ENOMEM, "out of memory");
-                break;
-            }
-            names = nn;
+        if (ARRAY_RESERVE(names, cap, n + 1, 32) < 0) {
+            r = berth_error_set(lw->err, -ENOMEM, "out of memory");
+            break;
         }
         if (!(names[n] = strdup(de->d_name))) {
             r = berth_error_set(lw->err, -ENOMEM, "out of memory");

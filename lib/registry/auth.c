@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/array.h"
 #include "base/cleanup.h"
 #include "base/fs.h"
 #include "registry/base64.h"
@@ -26,7 +27,7 @@ struct htpasswd_entry {
 
 struct registry_htpasswd {
     struct htpasswd_entry *entries;
-    size_t n;
+    size_t n, cap;
     pthread_mutex_t lock;
     unsigned char cache[CACHE_SLOTS][32];   /* sha256(user NUL password NUL hash) of good logins */
     unsigned cache_next;
@@ -77,12 +78,11 @@ int registry_htpasswd_load(const char *path, struct registry_htpasswd **ret, str
             return berth_error_set(err, -EINVAL, "%s:%u: user '%s': unsupported hash (use bcrypt: htpasswd -B)", path,
                                    lineno, line);
         }
-        struct htpasswd_entry *n = realloc(h->entries, (h->n + 1) * sizeof(*n));
-        if (!n) {
+        if (ARRAY_RESERVE(h->entries, h->cap, h->n + 1, 8) < 0) {
             registry_htpasswd_free(h);
             return berth_error_set(err, -ENOMEM, "out of memory");
         }
-        h->entries = n;
+        struct htpasswd_entry *n = h->entries;
         n[h->n].user = strdup(line);
         n[h->n].hash = strdup(hash);
         h->n++;

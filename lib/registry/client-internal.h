@@ -38,7 +38,7 @@ struct http_req {
     long status;
     char *url;
     char *out;
-    size_t out_len;
+    size_t out_len, out_cap;
     bool too_large;
     char *location, *content_type, *digest, *www_auth;
     long long content_length;

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/array.h"
 #include "base/cleanup.h"
 #include "base/json.h"
 #include "registry/base64.h"
@@ -90,6 +91,7 @@ void http_req_clear(struct http_req *r)
     free(r->out);
     free(r->url);
     r->out = NULL;
+    r->out_cap = 0;
     r->url = NULL;
 }
 
@@ -160,10 +162,8 @@ static size_t on_body(char *buf, size_t size, size_t n, void *ud)
         r->too_large = true;
         return 0;
     }
-    char *nb = realloc(r->out, r->out_len + len + 1);
-    if (!nb)
+    if (ARRAY_RESERVE(r->out, r->out_cap, r->out_len + len + 1, 4096) < 0)
         return 0;
-    r->out = nb;
     memcpy(r->out + r->out_len, buf, len);
     r->out_len += len;
     r->out[r->out_len] = '\0';

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/array.h"
 #include "base/cleanup.h"
 #include "base/json.h"
 #include "image/blobstore.h"
@@ -109,10 +110,8 @@ static int add_ref(struct registry_manifest *m, json_t *d, const char *what, enu
 {
     if (m->n_refs >= REGISTRY_MANIFEST_MAX_REFS)
         return berth_error_set(err, -E2BIG, "manifest: more than %u descriptors", REGISTRY_MANIFEST_MAX_REFS);
-    struct manifest_ref *n = realloc(m->refs, (m->n_refs + 1) * sizeof(*n));
-    if (!n)
+    if (ARRAY_RESERVE(m->refs, m->cap_refs, m->n_refs + 1, 8) < 0)
         return berth_error_set(err, -ENOMEM, "out of memory");
-    m->refs = n;
     int r = parse_descriptor(d, what, kind, &m->refs[m->n_refs], err);
     if (r < 0)
         return r;

@@ -34,7 +34,7 @@ struct manifest_ref {
 struct registry_manifest {
     char *media_type;
     bool is_index;
-    size_t n_refs;
+    size_t n_refs, cap_refs;
     struct manifest_ref *refs;
     char subject[72];        /* "" when the manifest has no subject */
     char *artifact_type;     /* artifactType, else the config's media type (referrers API) */

@@ -55,7 +55,7 @@ struct request {
     char user[128];
     enum body_kind body;
     char *buf;
-    size_t len;
+    size_t len, cap;
     bool too_large;
     struct blob_writer *writer;
     struct upload_session *session;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/array.h"
 #include "base/cleanup.h"
 #include "base/fs.h"
 #include "base/json.h"
@@ -343,15 +344,11 @@ static int consume(struct registry_server *s, struct request *req, const char *d
             req->too_large = true;
             return 0;
         }
-        {
-            char *n = realloc(req->buf, req->len + len + 1);
-            if (!n)
-                return -ENOMEM;
-            req->buf = n;
-            memcpy(req->buf + req->len, data, len);
-            req->len += len;
-            req->buf[req->len] = '\0';
-        }
+        if (ARRAY_RESERVE(req->buf, req->cap, req->len + len + 1, 4096) < 0)
+            return -ENOMEM;
+        memcpy(req->buf + req->len, data, len);
+        req->len += len;
+        req->buf[req->len] = '\0';
         return 0;
     case BODY_WRITER:
     case BODY_SESSION:

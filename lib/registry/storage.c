@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "base/array.h"
 #include "base/cleanup.h"
 #include "base/fs.h"
 #include "base/json.h"
@@ -537,19 +538,16 @@ static int collect(struct registry_storage *s, const char *sql, char ***ret, siz
     if (r < 0)
         return r;
     char **v = NULL;
-    size_t n = 0;
+    size_t n = 0, cap = 0;
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         const char *d = (const char *) sqlite3_column_text(st, 0);
-        char **nv = realloc(v, (n + 1) * sizeof(*v));
-        if (!nv || !d || !(nv[n] = strdup(d))) {
-            v = nv ? nv : v;
+        if (ARRAY_RESERVE(v, cap, n + 1, 16) < 0 || !d || !(v[n] = strdup(d))) {
             for (size_t i = 0; i < n; i++)
                 free(v[i]);
             free(v);
             return -ENOMEM;
         }
-        v = nv;
         n++;
     }
     *ret = v;

@@ -192,6 +192,8 @@ static int resize_locked(struct qcow2 *q, uint64_t new_size, struct berth_error 
         return r < 0 ? r : fdatasync(q->fd) < 0 ? -errno : 0;
     }
     uint64_t old_clusters = ((uint64_t) q->l1_size * 8 + q->cluster_size - 1) >> q->cluster_bits;
+    /* Not ARRAY_RESERVE: the L1 table is exactly as long as the image size needs (l1_size is
+     * written to the header and the whole table to disk), so it grows to need and no further. */
     uint64_t *l1 = realloc(q->l1, need * 8);
     if (!l1)
         return -ENOMEM;

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/array.h"
 #include "vmm/disk/qcow2-priv.h"
 
 uint64_t qcow2_refcount_get_entry(const uint8_t *b, uint64_t i, unsigned order)
@@ -82,6 +83,8 @@ static int grow_table(struct qcow2 *q, uint64_t need_index)
     if (clusters << q->cluster_bits > QCOW2_MAX_RT_BYTES)
         return -EFBIG;
     uint64_t entries = clusters * per_cluster;
+    /* Not ARRAY_RESERVE: the in-memory table mirrors the on-disk one entry for entry (rt_entries is
+     * what gets written back), and the on-disk table grows in whole clusters under a size cap. */
     uint64_t *rt = realloc(q->rt, entries * 8);
     if (!rt)
         return -ENOMEM;
@@ -258,14 +261,8 @@ int qcow2_free_later(struct qcow2 *q, uint64_t offset, uint64_t len)
             return 0;
         }
     }
-    if (q->n_pending == q->cap_pending) {
-        size_t cap = q->cap_pending ? q->cap_pending * 2 : 64;
-        struct qcow2_free *p = realloc(q->pending, cap * sizeof(*p));
-        if (!p)
-            return -ENOMEM;
-        q->pending = p;
-        q->cap_pending = cap;
-    }
+    if (ARRAY_RESERVE(q->pending, q->cap_pending, q->n_pending + 1, 64) < 0)
+        return -ENOMEM;
     q->pending[q->n_pending++] = (struct qcow2_free){offset, len};
     return 0;
 }

@@ -38,11 +38,18 @@ static int vmm_launch(const struct vm_launch *l, pid_t *ret_pid, struct berth_er
     /* The same console protocol as the QEMU backend: an interactive socket (berth vm console) and
      * a log appended across boots (berth vm logs). */
     snprintf(console, sizeof(console), "socket:%s", l->console_sock);
-    char *argv[] = { vmm, "--kernel", (char *) l->kernel, "--initrd", (char *) l->initramfs, "--cmdline",
-                     (char *) l->cmdline, "--cpus", cpus, "--memory", mem, "--disk", disk_root, "--disk",
-                     disk_cfg, "--vsock", vsock, "--console", console, "--console-log", (char *) l->console_log,
-                     "--api-sock", (char *) l->control_sock,
-                     l->tap ? "--net" : NULL, (char *) l->tap, NULL };
+    char *argv[32] = { vmm, "--kernel", (char *) l->kernel, "--initrd", (char *) l->initramfs, "--cmdline",
+                       (char *) l->cmdline, "--cpus", cpus, "--memory", mem, "--disk", disk_root, "--disk",
+                       disk_cfg, "--vsock", vsock, "--console", console, "--console-log", (char *) l->console_log,
+                       "--api-sock", (char *) l->control_sock };
+    size_t k = 23;
+    if (l->tap) {
+        argv[k++] = "--net";
+        argv[k++] = (char *) l->tap;
+    }
+    if (l->rec->balloon)
+        argv[k++] = "--balloon"; /* driven by berth vm balloon over the API socket */
+    argv[k] = NULL;
     _cleanup_free_ char *log_path = fs_path_join(l->run_dir, "vmm.log");
     if (!log_path)
         return berth_error_set(err, -ENOMEM, "out of memory");

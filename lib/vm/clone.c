@@ -75,6 +75,7 @@ int vm_clone(struct store *s, const char *template_name, unsigned count, const c
         rec.args = op->args ? json_incref(op->args) : NULL;
         rec.cmdline_extra = op->cmdline_extra ? strdup(op->cmdline_extra) : NULL;
         snprintf(rec.network, sizeof(rec.network), "%s", network);
+        rec.balloon = op->balloon;
         struct berth_error ierr = { 0 };
         r = vm_record_insert(s, &rec, &ierr);
         if (r == -EEXIST) {

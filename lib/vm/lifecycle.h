@@ -28,6 +28,7 @@ struct vm_create_opts {
     const char *network;        /* a berth network ("berth": the default one), "none": no network, NULL:
                                  * [network] default_network of berth.conf ("berth" when unset) */
     json_t *ports;              /* -p specs to publish on the network (needs network) */
+    bool balloon;               /* a virtio-balloon device (berth-vmm backend only) */
 };
 
 int vm_create(struct store *s, const struct vm_create_opts *o, struct vm_record *ret, struct berth_error *err);

@@ -36,6 +36,7 @@ int vm_store_open(struct store **ret, struct berth_error *err)
         vm_schema,
         "ALTER TABLE vms ADD COLUMN network TEXT NOT NULL DEFAULT '';",
         "ALTER TABLE vms ADD COLUMN ports TEXT;",
+        "ALTER TABLE vms ADD COLUMN balloon INTEGER NOT NULL DEFAULT 0;",
     };
     r = store_ensure_migrations(s, "vm", migrations, (int) (sizeof(migrations) / sizeof(migrations[0])), err);
     if (r < 0) {
@@ -77,7 +78,7 @@ static json_t *json_column(sqlite3_stmt *st, int col)
 #define VM_COLUMNS                                                                                                \
     "id, name, backend, image, template, kernel_version, hostname, mac, machine_id, cid, cpus, memory_mib,"     \
     " disk_size, args, env, cmdline_extra, created, state, pid, running_backend, started, finished, exit_status,"     \
-    " network, ports"
+    " network, ports, balloon"
 
 static void row_to_record(sqlite3_stmt *st, struct vm_record *r)
 {
@@ -108,6 +109,7 @@ static void row_to_record(sqlite3_stmt *st, struct vm_record *r)
     r->exit_status = sqlite3_column_int(st, 22);
     copy_text(r->network, sizeof(r->network), sqlite3_column_text(st, 23));
     r->ports = json_column(st, 24);
+    r->balloon = sqlite3_column_int(st, 25) != 0;
 }
 
 static void bind_json(sqlite3_stmt *st, int col, json_t *v)
@@ -154,7 +156,7 @@ int vm_record_insert(struct store *s, struct vm_record *rec, struct berth_error 
         }
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
         int r = store_prepare(s,
-                              "INSERT INTO vms (" VM_COLUMNS ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                              "INSERT INTO vms (" VM_COLUMNS ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                               &st, err);
         if (r < 0)
             return r;
@@ -186,6 +188,7 @@ int vm_record_insert(struct store *s, struct vm_record *rec, struct berth_error 
         sqlite3_bind_int(st, 23, -1);
         sqlite3_bind_text(st, 24, rec->network, -1, SQLITE_STATIC);
         bind_json(st, 25, rec->ports);
+        sqlite3_bind_int(st, 26, rec->balloon);
         int rc = sqlite3_step(st);
         if (rc == SQLITE_DONE)
             return 0;
@@ -311,6 +314,7 @@ json_t *vm_record_to_json(const struct vm_record *r)
     json_object_set_new(o, "kernel_version", json_string(r->kernel_version));
     json_object_set_new(o, "network", r->network[0] ? json_string(r->network) : json_null());
     json_object_set(o, "ports", r->ports ? r->ports : json_null());
+    json_object_set_new(o, "balloon", json_boolean(r->balloon));
     _cleanup_free_ char *dir = vm_dir(r->id);
     if (dir)
         json_object_set_new(o, "dir", json_string(dir));

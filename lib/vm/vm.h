@@ -35,6 +35,7 @@ struct vm_record {
     char *cmdline_extra;    /* appended to the kernel command line, may be NULL */
     char network[VM_NETWORK_MAX]; /* a berth network ("berth": the default one), "" for none */
     json_t *ports;          /* published ports, "[HOSTIP:]HOSTPORT:PORT[/proto]" strings (may be NULL) */
+    bool balloon;           /* a virtio-balloon device (berth-vmm backend; berth vm balloon) */
     int64_t created;
     /* runtime */
     char state[16];         /* "created", "running", "stopped" */

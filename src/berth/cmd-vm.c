@@ -24,6 +24,7 @@
 #include "net/attach.h"
 #include "runtime/cgroup.h"
 #include "store/store.h"
+#include "vm/balloon.h"
 #include "vm/lifecycle.h"
 #include "vm/vm.h"
 #include "vmm/disk/disk-tools.h"
@@ -82,14 +83,16 @@ static const char create_usage[] =
     "  --network NET        a berth network for a virtio-net interface, or none (default: berth.conf's\n"
     "                       default_network, else the network 'berth', created on first use)\n"
     "  -p, --publish [HOSTIP:]HOSTPORT:PORT[/tcp|udp]  publish a guest port (needs a network)\n"
+    "  --balloon            a memory balloon (berth vm balloon; berth-vmm backend, not qemu)\n"
     "  --start              start it right away\n"
-    "  --format text|json   output\n";
+    "  --format text|json   output\n"
+    "  --help               this text\n";
 
 static int parse_create_opts(const char *sub, int argc, char **argv, struct vm_create_opts *o, bool *start,
                              const char **format, json_t **args, const char *usage)
 {
     enum { O_IMAGE = 256, O_DISK, O_TEMPLATE, O_CPUS, O_MEMORY, O_DISK_SIZE, O_BACKEND, O_KERNEL, O_CMDLINE,
-           O_HOSTNAME, O_START, O_FORMAT, O_COUNT, O_PREFIX, O_NETWORK };
+           O_HOSTNAME, O_START, O_FORMAT, O_COUNT, O_PREFIX, O_NETWORK, O_BALLOON };
     static const struct option opts[] = {
         { "image", required_argument, NULL, O_IMAGE },       { "disk", required_argument, NULL, O_DISK },
         { "template", required_argument, NULL, O_TEMPLATE }, { "cpus", required_argument, NULL, O_CPUS },
@@ -98,6 +101,7 @@ static int parse_create_opts(const char *sub, int argc, char **argv, struct vm_c
         { "cmdline", required_argument, NULL, O_CMDLINE },   { "hostname", required_argument, NULL, O_HOSTNAME },
         { "start", no_argument, NULL, O_START },             { "format", required_argument, NULL, O_FORMAT },
         { "network", required_argument, NULL, O_NETWORK }, { "publish", required_argument, NULL, 'p' },
+        { "balloon", no_argument, NULL, O_BALLOON },
         { "help", no_argument, NULL, 'h' },                  { NULL, 0, NULL, 0 },
     };
     int c;
@@ -151,6 +155,9 @@ static int parse_create_opts(const char *sub, int argc, char **argv, struct vm_c
             break;
         case O_NETWORK:
             o->network = optarg;
+            break;
+        case O_BALLOON:
+            o->balloon = true;
             break;
         case 'p': {
             struct net_port port;
@@ -350,7 +357,14 @@ static int act_rm(struct store *s, struct vm_record *rec, struct vm_each *o, str
 
 static int act_inspect(struct store *s, struct vm_record *rec, struct vm_each *o, struct berth_error *err)
 {
-    json_array_append_new(o->out, vm_record_to_json(rec));
+    json_t *j = vm_record_to_json(rec);
+    /* The balloon's live state beside its configuration ("balloon": true): null when the VM does
+     * not run or has none. */
+    json_t *b = NULL;
+    if (rec->balloon && vm_balloon_get(rec, &b, NULL) < 0)
+        b = NULL;
+    json_object_set_new(j, "balloon_state", b ? b : json_null());
+    json_array_append_new(o->out, j);
     return 0;
 }
 
@@ -733,8 +747,99 @@ static int vm_cmd_stats(int argc, char **argv)
     return rc;
 }
 
+static const char balloon_usage[] =
+    "Usage: berth vm balloon [--format text|json] NAME [SIZE]\n\n"
+    "Sets how much of a running VM's memory its guest gives back to the host through the memory\n"
+    "balloon: SIZE such as 16M or 1G (whole MiB, at most the VM's memory), 0 to deflate it all.\n"
+    "The guest's driver inflates or deflates in the background: \"actual\" follows the target. Without\n"
+    "SIZE, prints the balloon's target and actual size. The VM must run on the berth-vmm backend and\n"
+    "have been created with a balloon (berth vm create --backend berth-vmm --balloon).\n\n"
+    "Options:\n"
+    "  --format text|json   json: the monitor's balloon state (target_mib, actual_mib, target_pages,\n"
+    "                       actual_pages, inflated_pages, the guest's stats) and memory_mib\n"
+    "  --help               this text\n";
+
+/* SIZE of berth vm balloon: whole MiB. */
+static int parse_balloon_size(const char *text, uint64_t *ret_mib)
+{
+    uint64_t bytes;
+    if (text[0] == '-' || disk_parse_size(text, &bytes) < 0) {
+        VM_ERR("balloon", "SIZE '%s': expected a size such as 16M or 1G (0 deflates the balloon)", text);
+        return -1;
+    }
+    if (bytes % (1 << 20)) {
+        VM_ERR("balloon", "SIZE '%s': not a whole number of MiB (e.g. 16M; a bare number is bytes)", text);
+        return -1;
+    }
+    *ret_mib = bytes >> 20;
+    return 0;
+}
+
+static int vm_cmd_balloon(int argc, char **argv)
+{
+    const char *format = "text", *pos[2] = { NULL, NULL };
+    int n_pos = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(balloon_usage, stdout);
+            return 0;
+        } else if (!strcmp(a, "--format") || !strncmp(a, "--format=", 9)) {
+            if (a[8] == '=') {
+                format = a + 9;
+            } else if (i + 1 < argc) {
+                format = argv[++i];
+            } else {
+                VM_ERR("balloon", "--format needs a value (text or json)");
+                return 125;
+            }
+            if (check_format("balloon", format) < 0)
+                return 125;
+        } else if (!strncmp(a, "--", 2)) {
+            VM_ERR("balloon", "unknown option '%s' (see --help)", a);
+            return 125;
+        } else if (n_pos == 2) {
+            VM_ERR("balloon", "unexpected argument '%s': one VM and one SIZE (see --help)", a);
+            return 125;
+        } else {
+            pos[n_pos++] = a; /* "-16M" too: a SIZE, refused below with its reason */
+        }
+    }
+    if (!pos[0]) {
+        VM_ERR("balloon", "a VM name is needed (see --help)");
+        return 125;
+    }
+    uint64_t target = 0;
+    if (pos[1] && parse_balloon_size(pos[1], &target) < 0)
+        return 125;
+    _cleanup_store_ struct store *s = NULL;
+    struct vm_record rec;
+    int r = open_and_find("balloon", pos[0], &s, &rec);
+    if (r)
+        return r;
+    struct berth_error err = { 0 };
+    _cleanup_json_ json_t *b = NULL;
+    r = pos[1] ? vm_balloon_set(&rec, target, &b, &err) : vm_balloon_get(&rec, &b, &err);
+    if (r < 0) {
+        VM_ERR("balloon", "%s", berth_error_message(&err));
+        vm_record_clear(&rec);
+        return 1;
+    }
+    if (!strcmp(format, "json")) {
+        print_json(b);
+    } else {
+        printf("VM %s: balloon target %lld MiB, actual %lld MiB (of %llu MiB)\n", rec.name,
+               (long long) json_integer_value(json_object_get(b, "target_mib")),
+               (long long) json_integer_value(json_object_get(b, "actual_mib")),
+               (unsigned long long) rec.memory_mib);
+    }
+    vm_record_clear(&rec);
+    return 0;
+}
+
 static const char clone_usage[] =
-    "Usage: berth vm clone TEMPLATE --count N [--name-prefix P] [--cpus N] [--memory MIB] [--backend B] [--start]\n\n"
+    "Usage: berth vm clone TEMPLATE --count N [--name-prefix P] [--cpus N] [--memory MIB] [--backend B] [--balloon]\n"
+    "                      [--start]\n\n"
     "Creates N VMs from a template, named P-1, P-2, ... (the first free numbers; P defaults to the\n"
     "template's name). Each is a thin overlay with its own identity: hostname, MAC address, vsock CID,\n"
     "machine-id, and a fresh random seed at every boot.\n";
@@ -891,6 +996,7 @@ static const struct {
     const char *summary;
     int (*run)(int argc, char **argv);
 } vm_subcommands[] = {
+    { "balloon", "give a running VM's memory back to the host (memory balloon)", vm_cmd_balloon },
     { "clone", "create VMs in bulk from a template", vm_cmd_clone },
     { "console", "attach to a VM's serial console", vm_cmd_console },
     { "create", "create a VM from an image, template or disk", vm_cmd_create },

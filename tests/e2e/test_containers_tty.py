@@ -240,6 +240,7 @@ def grows(env, cid, path):
 
 
 def test_exec_it_detach_keys(env, terminals):
+    assert "--detach-keys KEYS" in berth(env, "exec", "--help").stdout
     cid = berth(env, "run", "-d", "busybox", "sleep", "1000").stdout.strip()
     # ctrl-p ctrl-q leaves an interactive shell's loop running; the client exits 0, terminal restored.
     t = terminals(env, "exec", "-it", cid, "sh")

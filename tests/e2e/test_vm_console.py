@@ -132,3 +132,59 @@ def test_console_refuses_a_stopped_vm(echo_vm):
     env, name = echo_vm
     p = berth(env, "vm", "console", name, check=False)
     assert p.returncode != 0 and f"VM {name} is not running" in p.stderr
+
+
+def balloon(env, name, *args, check=True):
+    return berth(env, "vm", "balloon", "--format", "json", name, *args, check=check)
+
+
+def test_balloon_inflates_and_deflates_through_berth_vm(berth_env, tmp_path):
+    """berth vm balloon drives berth-vmm's balloon as test_vmm_console drives it over the API socket:
+    the console-echo guest's driver follows the target, inspect shows it, bad sizes and VMs without
+    a balloon get one-line errors."""
+    if not [f for f in os.listdir("/boot") if f.startswith("vmlinuz-")]:
+        pytest.skip("no guest kernel installed (berth vm start prepares its initramfs)")
+    env = dict(berth_env, BERTH_VM_KERNEL=ECHO)
+    assert "Usage: berth vm balloon [--format text|json] NAME [SIZE]" in berth(env, "vm", "balloon", "--help").stdout
+    assert "--balloon" in berth(env, "vm", "create", "--help").stdout
+    disk = tmp_path / "disk.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(disk), "16M"], check=True)
+    name, plain = f"bal{os.getpid()}", f"nobal{os.getpid()}"
+    try:
+        berth(env, "vm", "create", name, "--disk", str(disk), "--backend", "berth-vmm", "--memory", "64", "--balloon")
+        berth(env, "vm", "create", plain, "--disk", str(disk), "--backend", "berth-vmm", "--memory", "64")
+        info = json.loads(berth(env, "vm", "inspect", name).stdout)[0]
+        assert info["balloon"] is True and info["balloon_state"] is None
+        p = balloon(env, name, "16M", check=False)
+        assert p.returncode == 1 and p.stderr == f"berth vm balloon: VM {name} is not running (start it first)\n"
+
+        berth(env, "vm", "start", name)
+        wait_for(lambda: "console-echo: ready" in logs(env, name), "the guest never printed its banner")
+        b = json.loads(balloon(env, name, "16M").stdout)
+        assert b["target_mib"] == 16 and b["target_pages"] == 4096 and b["memory_mib"] == 64, b
+        # The guest's driver inflates: "actual" follows, seen by berth vm balloon and inspect alike.
+        wait_for(lambda: json.loads(balloon(env, name).stdout)["actual_mib"] == 16, "the balloon never inflated")
+        st = json.loads(berth(env, "vm", "inspect", name).stdout)[0]["balloon_state"]
+        assert st["actual_pages"] == 4096 and st["inflated_pages"] == 4096, st
+        text = berth(env, "vm", "balloon", name).stdout
+        assert text == f"VM {name}: balloon target 16 MiB, actual 16 MiB (of 64 MiB)\n"
+        balloon(env, name, "0")
+        wait_for(lambda: json.loads(balloon(env, name).stdout)["actual_mib"] == 0, "the balloon never deflated")
+        assert json.loads(balloon(env, name).stdout)["inflated_pages"] == 0
+
+        for bad, msg in [("65M", "more than the VM's memory (64 MiB)"), ("1000", "not a whole number of MiB"),
+                         ("-16M", "SIZE '-16M': expected a size"), ("lots", "SIZE 'lots': expected a size")]:
+            p = balloon(env, name, bad, check=False)
+            assert p.returncode != 0 and msg in p.stderr and p.stderr.count("\n") == 1, (bad, p.stderr)
+        p = balloon(env, name, "8M", "9M", check=False)
+        assert p.returncode == 125 and "unexpected argument '9M'" in p.stderr
+        p = balloon(env, plain, "8M", check=False)
+        assert p.returncode == 1 and "has no balloon device: create it with 'berth vm create --balloon'" in p.stderr
+        p = berth(env, "vm", "create", "q" + name, "--disk", str(disk), "--backend", "qemu", "--balloon", check=False)
+        assert p.returncode != 0 and "--balloon: not supported on the qemu backend" in p.stderr
+        assert "q" + name not in berth(env, "vm", "ls").stdout
+        berth(env, "vm", "stop", "--force", name)
+    finally:
+        berth(env, "vm", "rm", "--force", name, plain, check=False)
+    run = os.path.join(env["BERTH_RUNTIME_DIR"], "v")
+    assert not os.path.isdir(run) or os.listdir(run) == []

@@ -207,8 +207,12 @@ static int parse_create_opts(const char *sub, int argc, char **argv, struct vm_c
 struct vm_each {
     bool force;
     int timeout;
+    const char *format;
     json_t *out;
 };
+
+/* The options simple_opts can take; each verb names the ones it accepts. */
+enum { VM_OPT_FORCE = 1, VM_OPT_TIME = 2, VM_OPT_FORMAT = 4 };
 
 static int act_start(struct store *s, struct vm_record *rec, struct vm_each *o, struct berth_error *err);
 
@@ -250,8 +254,7 @@ static int vm_cmd_create(int argc, char **argv)
     return r;
 }
 
-static int simple_opts(const char *sub, int argc, char **argv, const char *usage, bool *force, int *timeout,
-                       const char **format)
+static int simple_opts(const char *sub, int argc, char **argv, const char *usage, unsigned accept, struct vm_each *o)
 {
     static const struct option opts[] = {
         { "force", no_argument, NULL, 'f' },         { "time", required_argument, NULL, 't' },
@@ -263,26 +266,26 @@ static int simple_opts(const char *sub, int argc, char **argv, const char *usage
     while ((c = getopt_long(argc, argv, "ft:h", opts, NULL)) != -1) {
         switch (c) {
         case 'f':
-            if (!force)
+            if (!(accept & VM_OPT_FORCE))
                 goto bad;
-            *force = true;
+            o->force = true;
             break;
         case 't': {
             char *end;
-            if (!timeout)
+            if (!(accept & VM_OPT_TIME))
                 goto bad;
-            *timeout = (int) strtol(optarg, &end, 10);
-            if (!*optarg || *end || *timeout < 0 || *timeout > 3600) {
+            o->timeout = (int) strtol(optarg, &end, 10);
+            if (!*optarg || *end || o->timeout < 0 || o->timeout > 3600) {
                 VM_ERR(sub, "--time '%s': expected seconds (0-3600)", optarg);
                 return 125;
             }
             break;
         }
         case 'F':
-            if (!format)
+            if (!(accept & VM_OPT_FORMAT))
                 goto bad;
-            *format = optarg;
-            if (check_format(sub, *format) < 0)
+            o->format = optarg;
+            if (check_format(sub, o->format) < 0)
                 return 125;
             break;
         case 'h':
@@ -368,48 +371,37 @@ static int act_inspect(struct store *s, struct vm_record *rec, struct vm_each *o
     return 0;
 }
 
-static int vm_cmd_start(int argc, char **argv)
-{
-    static const char usage[] = "Usage: berth vm start NAME...\n\nStarts VMs, printing which backend runs each and why.\n";
-    int r = simple_opts("start", argc, argv, usage, NULL, NULL, NULL);
-    if (r)
-        return r < 0 ? 0 : r;
-    struct vm_each o = { 0 };
-    return for_each_vm("start", argc, argv, act_start, &o);
-}
+/* The verbs that only run one action on each VM named: a row each. */
+static const struct {
+    const char *name;
+    const char *usage;
+    unsigned accept;
+    int (*act)(struct store *s, struct vm_record *rec, struct vm_each *o, struct berth_error *err);
+} vm_each_verbs[] = {
+    { "start", "Usage: berth vm start NAME...\n\nStarts VMs, printing which backend runs each and why.\n", 0,
+      act_start },
+    { "stop",
+      "Usage: berth vm stop [--force] [--time SECONDS] NAME...\n\n"
+      "Asks each guest to power off (through berth-agent), waits up to --time seconds (default 10),\n"
+      "then stops the monitor. --force stops it at once.\n",
+      VM_OPT_FORCE | VM_OPT_TIME, act_stop },
+    { "restart", "Usage: berth vm restart [--time SECONDS] NAME...\n\nStops (if running) and starts VMs.\n",
+      VM_OPT_TIME, act_restart },
+    { "rm", "Usage: berth vm rm [--force] NAME...\n\nRemoves VMs and their files. A running VM needs --force.\n",
+      VM_OPT_FORCE, act_rm },
+};
 
-static int vm_cmd_stop(int argc, char **argv)
+/* berth vm start|stop|restart|rm: argv[0] is the verb, which picks its row. */
+static int vm_cmd_each(int argc, char **argv)
 {
-    static const char usage[] =
-        "Usage: berth vm stop [--force] [--time SECONDS] NAME...\n\n"
-        "Asks each guest to power off (through berth-agent), waits up to --time seconds (default 10),\n"
-        "then stops the monitor. --force stops it at once.\n";
+    size_t i = 0;
+    while (i + 1 < sizeof(vm_each_verbs) / sizeof(vm_each_verbs[0]) && strcmp(vm_each_verbs[i].name, argv[0]))
+        i++;
     struct vm_each o = { .timeout = 10 };
-    int r = simple_opts("stop", argc, argv, usage, &o.force, &o.timeout, NULL);
+    int r = simple_opts(argv[0], argc, argv, vm_each_verbs[i].usage, vm_each_verbs[i].accept, &o);
     if (r)
         return r < 0 ? 0 : r;
-    return for_each_vm("stop", argc, argv, act_stop, &o);
-}
-
-static int vm_cmd_restart(int argc, char **argv)
-{
-    static const char usage[] = "Usage: berth vm restart [--time SECONDS] NAME...\n\nStops (if running) and starts VMs.\n";
-    struct vm_each o = { .timeout = 10 };
-    int r = simple_opts("restart", argc, argv, usage, NULL, &o.timeout, NULL);
-    if (r)
-        return r < 0 ? 0 : r;
-    return for_each_vm("restart", argc, argv, act_restart, &o);
-}
-
-static int vm_cmd_rm(int argc, char **argv)
-{
-    static const char usage[] =
-        "Usage: berth vm rm [--force] NAME...\n\nRemoves VMs and their files. A running VM needs --force.\n";
-    struct vm_each o = { 0 };
-    int r = simple_opts("rm", argc, argv, usage, &o.force, NULL, NULL);
-    if (r)
-        return r < 0 ? 0 : r;
-    return for_each_vm("rm", argc, argv, act_rm, &o);
+    return for_each_vm(argv[0], argc, argv, vm_each_verbs[i].act, &o);
 }
 
 static int vm_cmd_ls(int argc, char **argv)
@@ -466,15 +458,15 @@ static int vm_cmd_inspect(int argc, char **argv)
     static const char usage[] = "Usage: berth vm inspect [--format json] NAME...\n\n"
                                 "Prints VMs' configuration and state as JSON (the only format; --format json is\n"
                                 "accepted so scripts can say so, as with every other verb).\n";
-    const char *format = "json";
-    int r = simple_opts("inspect", argc, argv, usage, NULL, NULL, &format);
+    struct vm_each o = { .format = "json" };
+    int r = simple_opts("inspect", argc, argv, usage, VM_OPT_FORMAT, &o);
     if (r)
         return r < 0 ? 0 : r;
-    if (strcmp(format, "json")) {
-        VM_ERR("inspect", "--format %s: inspect prints JSON only", format);
+    if (strcmp(o.format, "json")) {
+        VM_ERR("inspect", "--format %s: inspect prints JSON only", o.format);
         return 125;
     }
-    struct vm_each o = { .out = json_array() };
+    o.out = json_array();
     r = for_each_vm("inspect", argc, argv, act_inspect, &o);
     print_json(o.out);
     json_decref(o.out);
@@ -625,7 +617,8 @@ static int vm_cmd_logs(int argc, char **argv)
 static int vm_cmd_console(int argc, char **argv)
 {
     static const char usage[] = "Usage: berth vm console NAME\n\nAttaches to the serial console of a running VM. Detach with Ctrl-].\n";
-    int r = simple_opts("console", argc, argv, usage, NULL, NULL, NULL);
+    struct vm_each o = { 0 };
+    int r = simple_opts("console", argc, argv, usage, 0, &o);
     if (r)
         return r < 0 ? 0 : r;
     _cleanup_store_ struct store *s = NULL;
@@ -695,10 +688,11 @@ static int vm_cmd_console(int argc, char **argv)
 static int vm_cmd_stats(int argc, char **argv)
 {
     static const char usage[] = "Usage: berth vm stats [--format text|json] NAME...\n\nCPU time, memory and disk use of VMs.\n";
-    const char *format = "text";
-    int r = simple_opts("stats", argc, argv, usage, NULL, NULL, &format);
+    struct vm_each o = { .format = "text" };
+    int r = simple_opts("stats", argc, argv, usage, VM_OPT_FORMAT, &o);
     if (r)
         return r < 0 ? 0 : r;
+    const char *format = o.format;
     json_t *arr = json_array();
     int rc = 0;
     if (!strcmp(format, "text"))
@@ -1004,11 +998,11 @@ static const struct {
     { "inspect", "show a VM's configuration and state", vm_cmd_inspect },
     { "logs", "print a VM's console history", vm_cmd_logs },
     { "ls", "list VMs", vm_cmd_ls },
-    { "restart", "stop and start VMs", vm_cmd_restart },
-    { "rm", "remove VMs", vm_cmd_rm },
-    { "start", "start VMs", vm_cmd_start },
+    { "restart", "stop and start VMs", vm_cmd_each },
+    { "rm", "remove VMs", vm_cmd_each },
+    { "start", "start VMs", vm_cmd_each },
     { "stats", "resource use of VMs", vm_cmd_stats },
-    { "stop", "stop VMs", vm_cmd_stop },
+    { "stop", "stop VMs", vm_cmd_each },
     { "template", "manage VM templates (create, ls, rm)", vm_cmd_template },
 };
 

@@ -1,4 +1,5 @@
-/* berth start|stop|kill|restart|rm|ps|logs|exec|inspect|wait|pause|unpause and container prune. */
+/* berth start|stop|kill|restart|rm|ps|logs|exec|inspect|wait|pause|unpause and container prune. The verbs that
+ * act on each container named are rows of one table (ctr_verbs), run by cmd_ctr_each. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -21,17 +22,250 @@
 #include "store/store.h"
 #include "vm/vm.h"
 
-/* An action on one container: -errno with err set on failure. */
-typedef int (*ctr_action)(struct store *s, struct ctr_record *rec, const char *verb, void *arg,
-                          struct berth_error *err);
+/* The options of the verbs that act on each container named; a verb's row says which it takes. */
+enum {
+    CO_TIME = 1 << 0,
+    CO_SIGNAL = 1 << 1,
+    CO_FORCE = 1 << 2,
+    CO_FOLLOW = 1 << 3,
+    CO_TIMESTAMPS = 1 << 4,
+    CO_TAIL = 1 << 5,
+    CO_ATTACH = 1 << 6,
+    CO_INTERACTIVE = 1 << 7,
+    CO_KEYS = 1 << 8,
+};
 
-/* Runs action on each named container; errors are printed one line each; exit 1 when any failed.
- * echo: print each container's name once its action succeeded (as docker stop/rm/kill do). */
-static int for_each_named(const char *verb, int first, int argc, char **argv, ctr_action action, void *arg,
-                          bool echo)
+/* An option sets its bits (a verb must take them all); one with a value also reads "--long=VALUE". -t and -f mean
+ * different things to different verbs, which never take both meanings. */
+static const struct {
+    unsigned bits;
+    const char *short_name, *long_name;
+    bool value;
+} ctr_options[] = {
+    { CO_TIME, "-t", "--time", true },
+    { CO_SIGNAL, "-s", "--signal", true },
+    { CO_FORCE, "-f", "--force", false },
+    { CO_FOLLOW, "-f", "--follow", false },
+    { CO_TIMESTAMPS, "-t", "--timestamps", false },
+    { CO_TAIL, NULL, "--tail", true },
+    { CO_ATTACH, "-a", "--attach", false },
+    { CO_INTERACTIVE, "-i", "--interactive", false },
+    { CO_ATTACH | CO_INTERACTIVE, "-ai", "-ia", false }, /* the bundles start takes */
+    { CO_KEYS, NULL, "--detach-keys", true },
+};
+
+struct ctr_opts {
+    unsigned flags; /* the CO_ bits given */
+    int timeout, signal;
+    long tail;
+    const char *keys;
+    json_t *out; /* inspect's array, made at the first container found */
+};
+
+/* Reads the options before the first name; returns 0 or the exit code, having said what was wrong. */
+static int ctr_parse_opts(const char *verb, unsigned accept, int argc, char **argv, struct ctr_opts *o,
+                          int *ret_first)
+{
+    const size_t n = sizeof(ctr_options) / sizeof(ctr_options[0]);
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        const char *a = argv[i], *value = NULL;
+        size_t k = 0;
+        for (; k < n; k++) {
+            size_t len = strlen(ctr_options[k].long_name);
+            if ((accept & ctr_options[k].bits) != ctr_options[k].bits)
+                continue;
+            if ((ctr_options[k].short_name && !strcmp(a, ctr_options[k].short_name)) ||
+                !strcmp(a, ctr_options[k].long_name))
+                break;
+            if (ctr_options[k].value && !strncmp(a, ctr_options[k].long_name, len) && a[len] == '=') {
+                value = a + len + 1;
+                break;
+            }
+        }
+        if (k == n) {
+            fprintf(stderr, "berth %s: unknown option '%s' (see --help)\n", verb, a);
+            return 125;
+        }
+        if (ctr_options[k].value && !value && i + 1 >= argc) {
+            fprintf(stderr, "berth %s: %s needs a value (see --help)\n", verb, a);
+            return 125;
+        }
+        if (ctr_options[k].value && !value)
+            value = argv[++i];
+        o->flags |= ctr_options[k].bits;
+        char *end = NULL;
+        switch (ctr_options[k].bits) {
+        case CO_TIME:
+            o->timeout = (int) strtol(value, &end, 10);
+            if (!*value || *end || o->timeout < 0) {
+                fprintf(stderr, "berth %s: --time '%s': expected seconds\n", verb, value);
+                return 125;
+            }
+            break;
+        case CO_SIGNAL:
+            o->signal = container_parse_signal(value);
+            if (o->signal <= 0) {
+                fprintf(stderr, "berth %s: unknown signal '%s'\n", verb, value);
+                return 125;
+            }
+            break;
+        case CO_TAIL:
+            o->tail = strtol(value, &end, 10);
+            if (!*value || *end || o->tail < 0) {
+                fprintf(stderr, "berth %s: --tail '%s': expected a number of lines\n", verb, value);
+                return 125;
+            }
+            break;
+        case CO_KEYS:
+            o->keys = value;
+            break;
+        }
+    }
+    *ret_first = i;
+    return 0;
+}
+
+static int act_start(struct store *s, struct ctr_record *rec, struct ctr_opts *o, struct berth_error *err)
+{
+    return ctr_start(s, rec, false, err);
+}
+
+static int act_stop(struct store *s, struct ctr_record *rec, struct ctr_opts *o, struct berth_error *err)
+{
+    return ctr_stop(s, rec, o->timeout, err);
+}
+
+static int act_restart(struct store *s, struct ctr_record *rec, struct ctr_opts *o, struct berth_error *err)
+{
+    int r = ctr_stop(s, rec, o->timeout, err);
+    return r == 0 ? ctr_start(s, rec, false, err) : r;
+}
+
+static int act_kill(struct store *s, struct ctr_record *rec, struct ctr_opts *o, struct berth_error *err)
+{
+    return ctr_kill(s, rec, o->signal, err);
+}
+
+static int act_rm(struct store *s, struct ctr_record *rec, struct ctr_opts *o, struct berth_error *err)
+{
+    return ctr_remove(s, rec, o->flags & CO_FORCE, err);
+}
+
+static int act_pause(struct store *s, struct ctr_record *rec, struct ctr_opts *o, struct berth_error *err)
+{
+    return ctr_pause(s, rec, true, err);
+}
+
+static int act_unpause(struct store *s, struct ctr_record *rec, struct ctr_opts *o, struct berth_error *err)
+{
+    return ctr_pause(s, rec, false, err);
+}
+
+static int act_wait(struct store *s, struct ctr_record *rec, struct ctr_opts *o, struct berth_error *err)
+{
+    int r = ctr_wait(s, rec, -1, err);
+    if (r == 0)
+        printf("%d\n", rec->exit_code);
+    return r;
+}
+
+static int act_inspect(struct store *s, struct ctr_record *rec, struct ctr_opts *o, struct berth_error *err)
+{
+    if (!o->out)
+        o->out = json_array();
+    json_array_append_new(o->out, ctr_record_to_json(rec));
+    return 0;
+}
+
+static int act_logs(struct store *s, struct ctr_record *rec, struct ctr_opts *o, struct berth_error *err)
+{
+    _cleanup_free_ char *path = ctr_path(rec, "container.log");
+    _cleanup_strv_ char **lines = NULL;
+    off_t offset = 0;
+    for (;;) {
+        _cleanup_close_ int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+        _cleanup_fclose_ FILE *f = fd >= 0 ? fdopen(TAKE_FD(fd), "r") : NULL;
+        if (f && fseeko(f, offset, SEEK_SET) == 0) {
+            char *line = NULL;
+            size_t cap = 0;
+            ssize_t n;
+            while ((n = getline(&line, &cap, f)) > 0 && line[n - 1] == '\n') {
+                offset += n;
+                strv_push(&lines, line);
+            }
+            free(line);
+        }
+        size_t count = strv_length(lines), from = 0;
+        if (o->tail >= 0 && count > (size_t) o->tail)
+            from = count - (size_t) o->tail;
+        for (size_t i = from; i < count; i++) {
+            json_t *j = json_loads(lines[i], 0, NULL);
+            const char *text = json_string_value(json_object_get(j, "log"));
+            const char *stream = json_string_value(json_object_get(j, "stream"));
+            FILE *out = stream && !strcmp(stream, "stderr") ? stderr : stdout;
+            if (text && (o->flags & CO_TIMESTAMPS))
+                fprintf(out, "%s ", json_string_value(json_object_get(j, "time")));
+            if (text)
+                fputs(text, out);
+            json_decref(j);
+        }
+        fflush(stdout);
+        fflush(stderr);
+        strv_free(lines);
+        lines = NULL;
+        o->tail = -1;
+        if (!(o->flags & CO_FOLLOW))
+            return 0;
+        ctr_refresh(s, rec, NULL);
+        if (strcmp(rec->state, "running") && strcmp(rec->state, "paused"))
+            return 0;
+        struct timespec ts = { 0, 100 * 1000 * 1000 };
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* The verbs that run one action on each container named: a row each. */
+static const struct ctr_verb {
+    const char *name;
+    const char *usage;
+    unsigned accept;
+    int (*action)(struct store *s, struct ctr_record *rec, struct ctr_opts *o, struct berth_error *err);
+    bool echo; /* print each container's name once its action succeeded (as docker stop/rm/kill do) */
+} ctr_verbs[] = {
+    { "inspect", "Usage: berth inspect NAME...\n\nPrints containers' configuration and state as JSON.\n", 0,
+      act_inspect, false },
+    { "kill", "Usage: berth kill [--signal SIG] NAME...\n\nSends a signal (default KILL) to containers.\n", CO_SIGNAL,
+      act_kill, true },
+    { "logs",
+      "Usage: berth logs [-f] [-t] [--tail N] NAME\n\nPrints a container's output (kept across berth invocations);\n"
+      "-f follows it while the container runs, -t adds timestamps.\n",
+      CO_FOLLOW | CO_TIMESTAMPS | CO_TAIL, act_logs, false },
+    { "pause", "Usage: berth pause NAME...\n\nFreezes every process of containers.\n", 0, act_pause, true },
+    { "restart", "Usage: berth restart [--time SECONDS] NAME...\n\nStops (if running) and starts containers.\n",
+      CO_TIME, act_restart, true },
+    { "rm", "Usage: berth rm [-f] NAME...\n\nRemoves containers; a running one needs -f (it is killed).\n", CO_FORCE,
+      act_rm, true },
+    { "start",
+      "Usage: berth start NAME...\n"
+      "       berth start -a [-i] [--detach-keys KEYS] NAME\n\n"
+      "Starts created or exited containers in the background. With -a (--attach), starts one and\n"
+      "attaches to it as berth run does (its output, and with -i our input; raw mode and resizing for\n"
+      "a container with a pty; detach keys); the exit status is then the container's.\n",
+      CO_ATTACH | CO_INTERACTIVE | CO_KEYS, act_start, true },
+    { "stop",
+      "Usage: berth stop [--time SECONDS] NAME...\n\nSends SIGTERM, then SIGKILL after --time seconds (default 10).\n",
+      CO_TIME, act_stop, true },
+    { "unpause", "Usage: berth unpause NAME...\n\nThaws paused containers.\n", 0, act_unpause, true },
+    { "wait", "Usage: berth wait NAME...\n\nWaits for containers to exit and prints their exit codes.\n", 0, act_wait,
+      false },
+};
+
+/* Runs the verb's action on each named container; errors are printed one line each; exit 1 when any failed. */
+static int for_each_named(const struct ctr_verb *v, int first, int argc, char **argv, struct ctr_opts *o)
 {
     if (first >= argc) {
-        fprintf(stderr, "berth %s: a container name or id is needed (see --help)\n", verb);
+        fprintf(stderr, "berth %s: a container name or id is needed (see --help)\n", v->name);
         return 125;
     }
     int rc = 0;
@@ -40,15 +274,15 @@ static int for_each_named(const char *verb, int first, int argc, char **argv, ct
         _cleanup_store_ struct store *s = NULL;
         struct ctr_record rec;
         if (ctr_store_open(&s, &err) < 0 || ctr_record_find(s, argv[i], &rec, &err) < 0) {
-            fprintf(stderr, "berth %s: %s\n", verb, berth_error_message(&err));
+            fprintf(stderr, "berth %s: %s\n", v->name, berth_error_message(&err));
             rc = 1;
             continue;
         }
         ctr_refresh(s, &rec, NULL);
-        if (action(s, &rec, verb, arg, &err) < 0) {
-            fprintf(stderr, "berth %s: %s\n", verb, berth_error_message(&err));
+        if (v->action(s, &rec, o, &err) < 0) {
+            fprintf(stderr, "berth %s: %s\n", v->name, berth_error_message(&err));
             rc = 1;
-        } else if (echo) {
+        } else if (v->echo) {
             printf("%s\n", rec.name);
         }
         ctr_record_clear(&rec);
@@ -66,196 +300,30 @@ static bool wants_help(int argc, char **argv, const char *usage)
     return false;
 }
 
-static int act_start(struct store *s, struct ctr_record *rec, const char *verb, void *arg, struct berth_error *err)
+int cmd_ctr_each(int argc, char **argv)
 {
-    return ctr_start(s, rec, false, err);
-}
-
-int cmd_ctr_start(int argc, char **argv)
-{
-    static const char usage[] =
-        "Usage: berth start NAME...\n"
-        "       berth start -a [-i] [--detach-keys KEYS] NAME\n\n"
-        "Starts created or exited containers in the background. With -a (--attach), starts one and\n"
-        "attaches to it as berth run does (its output, and with -i our input; raw mode and resizing for\n"
-        "a container with a pty; detach keys); the exit status is then the container's.\n";
-    if (wants_help(argc, argv, usage))
+    const struct ctr_verb *v = ctr_verbs;
+    while (v + 1 < ctr_verbs + sizeof(ctr_verbs) / sizeof(ctr_verbs[0]) && strcmp(v->name, argv[0]))
+        v++;
+    if (wants_help(argc, argv, v->usage))
         return 0;
-    bool attach = false, interactive = false;
-    const char *keys = CTR_DETACH_KEYS_DEFAULT;
-    int first = 1;
-    for (; first < argc && argv[first][0] == '-'; first++) {
-        const char *a = argv[first];
-        if (!strcmp(a, "-a") || !strcmp(a, "--attach"))
-            attach = true;
-        else if (!strcmp(a, "-i") || !strcmp(a, "--interactive"))
-            interactive = true;
-        else if (!strcmp(a, "-ai") || !strcmp(a, "-ia"))
-            attach = interactive = true;
-        else if (!strcmp(a, "--detach-keys") && first + 1 < argc)
-            keys = argv[++first];
-        else if (!strncmp(a, "--detach-keys=", 14))
-            keys = a + 14;
-        else {
-            fprintf(stderr, "berth start: unknown option '%s' (see --help)\n", a);
+    struct ctr_opts o = { .timeout = 10, .signal = SIGKILL, .tail = -1, .keys = CTR_DETACH_KEYS_DEFAULT };
+    int first, r = ctr_parse_opts(v->name, v->accept, argc, argv, &o, &first);
+    if (r)
+        return r;
+    if (o.flags & (CO_ATTACH | CO_INTERACTIVE)) {
+        if (argc - first != 1) {
+            fprintf(stderr, "berth start: -a/-i attach to one container: name exactly one (see --help)\n");
             return 125;
         }
+        return attach_cli_start(argv[first], o.flags & CO_INTERACTIVE, o.keys);
     }
-    if (!attach && !interactive)
-        return for_each_named("start", first, argc, argv, act_start, NULL, true);
-    if (argc - first != 1) {
-        fprintf(stderr, "berth start: -a/-i attach to one container: name exactly one (see --help)\n");
-        return 125;
-    }
-    return attach_cli_start(argv[first], interactive, keys);
-}
-
-static int parse_time(const char *verb, int argc, char **argv, int *timeout, int *first)
-{
-    *first = 1;
-    for (; *first < argc && argv[*first][0] == '-'; (*first)++) {
-        if ((!strcmp(argv[*first], "-t") || !strcmp(argv[*first], "--time")) && *first + 1 < argc) {
-            char *end;
-            *timeout = (int) strtol(argv[++*first], &end, 10);
-            if (!*argv[*first] || *end || *timeout < 0) {
-                fprintf(stderr, "berth %s: --time '%s': expected seconds\n", verb, argv[*first]);
-                return 125;
-            }
-        } else {
-            fprintf(stderr, "berth %s: unknown option '%s' (see --help)\n", verb, argv[*first]);
-            return 125;
-        }
-    }
-    return 0;
-}
-
-static int act_stop(struct store *s, struct ctr_record *rec, const char *verb, void *arg, struct berth_error *err)
-{
-    int r = ctr_stop(s, rec, *(int *) arg, err);
-    if (r == 0 && !strcmp(verb, "restart"))
-        r = ctr_start(s, rec, false, err);
-    return r;
-}
-
-int cmd_ctr_stop(int argc, char **argv)
-{
-    static const char usage[] =
-        "Usage: berth stop [--time SECONDS] NAME...\n\nSends SIGTERM, then SIGKILL after --time seconds (default 10).\n";
-    if (wants_help(argc, argv, usage))
-        return 0;
-    int timeout = 10, first;
-    int r = parse_time("stop", argc, argv, &timeout, &first);
-    return r ? r : for_each_named("stop", first, argc, argv, act_stop, &timeout, true);
-}
-
-int cmd_ctr_restart(int argc, char **argv)
-{
-    static const char usage[] = "Usage: berth restart [--time SECONDS] NAME...\n\nStops (if running) and starts containers.\n";
-    if (wants_help(argc, argv, usage))
-        return 0;
-    int timeout = 10, first;
-    int r = parse_time("restart", argc, argv, &timeout, &first);
-    return r ? r : for_each_named("restart", first, argc, argv, act_stop, &timeout, true);
-}
-
-static int act_kill(struct store *s, struct ctr_record *rec, const char *verb, void *arg, struct berth_error *err)
-{
-    return ctr_kill(s, rec, *(int *) arg, err);
-}
-
-int cmd_ctr_kill(int argc, char **argv)
-{
-    static const char usage[] = "Usage: berth kill [--signal SIG] NAME...\n\nSends a signal (default KILL) to containers.\n";
-    if (wants_help(argc, argv, usage))
-        return 0;
-    int sig = SIGKILL, first = 1;
-    if (argc > 2 && (!strcmp(argv[1], "-s") || !strcmp(argv[1], "--signal"))) {
-        sig = container_parse_signal(argv[2]);
-        if (sig <= 0) {
-            fprintf(stderr, "berth kill: unknown signal '%s'\n", argv[2]);
-            return 125;
-        }
-        first = 3;
-    }
-    return for_each_named("kill", first, argc, argv, act_kill, &sig, true);
-}
-
-static int act_rm(struct store *s, struct ctr_record *rec, const char *verb, void *arg, struct berth_error *err)
-{
-    return ctr_remove(s, rec, *(bool *) arg, err);
-}
-
-int cmd_ctr_rm(int argc, char **argv)
-{
-    static const char usage[] = "Usage: berth rm [-f] NAME...\n\nRemoves containers; a running one needs -f (it is killed).\n";
-    if (wants_help(argc, argv, usage))
-        return 0;
-    bool force = false;
-    int first = 1;
-    if (argc > 1 && (!strcmp(argv[1], "-f") || !strcmp(argv[1], "--force"))) {
-        force = true;
-        first = 2;
-    }
-    return for_each_named("rm", first, argc, argv, act_rm, &force, true);
-}
-
-static int act_pause(struct store *s, struct ctr_record *rec, const char *verb, void *arg, struct berth_error *err)
-{
-    return ctr_pause(s, rec, *(bool *) arg, err);
-}
-
-int cmd_ctr_pause(int argc, char **argv)
-{
-    static const char usage[] = "Usage: berth pause NAME...\n\nFreezes every process of containers.\n";
-    if (wants_help(argc, argv, usage))
-        return 0;
-    bool pause = true;
-    return for_each_named("pause", 1, argc, argv, act_pause, &pause, true);
-}
-
-int cmd_ctr_unpause(int argc, char **argv)
-{
-    static const char usage[] = "Usage: berth unpause NAME...\n\nThaws paused containers.\n";
-    if (wants_help(argc, argv, usage))
-        return 0;
-    bool pause = false;
-    return for_each_named("unpause", 1, argc, argv, act_pause, &pause, true);
-}
-
-static int act_wait(struct store *s, struct ctr_record *rec, const char *verb, void *arg, struct berth_error *err)
-{
-    int r = ctr_wait(s, rec, -1, err);
-    if (r == 0)
-        printf("%d\n", rec->exit_code);
-    return r;
-}
-
-int cmd_ctr_wait(int argc, char **argv)
-{
-    static const char usage[] = "Usage: berth wait NAME...\n\nWaits for containers to exit and prints their exit codes.\n";
-    if (wants_help(argc, argv, usage))
-        return 0;
-    return for_each_named("wait", 1, argc, argv, act_wait, NULL, false);
-}
-
-static int act_inspect(struct store *s, struct ctr_record *rec, const char *verb, void *arg, struct berth_error *err)
-{
-    json_array_append_new((json_t *) arg, ctr_record_to_json(rec));
-    return 0;
-}
-
-int cmd_ctr_inspect(int argc, char **argv)
-{
-    static const char usage[] = "Usage: berth inspect NAME...\n\nPrints containers' configuration and state as JSON.\n";
-    if (wants_help(argc, argv, usage))
-        return 0;
-    json_t *arr = json_array();
-    int r = for_each_named("inspect", 1, argc, argv, act_inspect, arr, false);
-    if (json_array_size(arr)) {
-        json_dumpf(arr, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+    r = for_each_named(v, first, argc, argv, &o);
+    if (o.out) {
+        json_dumpf(o.out, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
         putchar('\n');
+        json_decref(o.out);
     }
-    json_decref(arr);
     return r;
 }
 
@@ -383,88 +451,6 @@ int cmd_ctr_ps(int argc, char **argv)
     json_decref(arr);
     ctr_record_list_free(list, n);
     return 0;
-}
-
-struct logs_opts {
-    bool follow, timestamps;
-    long tail;
-};
-
-static int act_logs(struct store *s, struct ctr_record *rec, const char *verb, void *arg, struct berth_error *err)
-{
-    const struct logs_opts *o = arg;
-    _cleanup_free_ char *path = ctr_path(rec, "container.log");
-    _cleanup_strv_ char **lines = NULL;
-    off_t offset = 0;
-    for (;;) {
-        _cleanup_close_ int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
-        _cleanup_fclose_ FILE *f = fd >= 0 ? fdopen(TAKE_FD(fd), "r") : NULL;
-        if (f && fseeko(f, offset, SEEK_SET) == 0) {
-            char *line = NULL;
-            size_t cap = 0;
-            ssize_t n;
-            while ((n = getline(&line, &cap, f)) > 0 && line[n - 1] == '\n') {
-                offset += n;
-                strv_push(&lines, line);
-            }
-            free(line);
-        }
-        size_t count = strv_length(lines), from = 0;
-        if (o->tail >= 0 && count > (size_t) o->tail)
-            from = count - (size_t) o->tail;
-        for (size_t i = from; i < count; i++) {
-            json_t *j = json_loads(lines[i], 0, NULL);
-            const char *text = json_string_value(json_object_get(j, "log"));
-            const char *stream = json_string_value(json_object_get(j, "stream"));
-            FILE *out = stream && !strcmp(stream, "stderr") ? stderr : stdout;
-            if (text && o->timestamps)
-                fprintf(out, "%s ", json_string_value(json_object_get(j, "time")));
-            if (text)
-                fputs(text, out);
-            json_decref(j);
-        }
-        fflush(stdout);
-        fflush(stderr);
-        strv_free(lines);
-        lines = NULL;
-        ((struct logs_opts *) o)->tail = -1;
-        if (!o->follow)
-            return 0;
-        ctr_refresh(s, rec, NULL);
-        if (strcmp(rec->state, "running") && strcmp(rec->state, "paused"))
-            return 0;
-        struct timespec ts = { 0, 100 * 1000 * 1000 };
-        nanosleep(&ts, NULL);
-    }
-}
-
-int cmd_ctr_logs(int argc, char **argv)
-{
-    static const char usage[] =
-        "Usage: berth logs [-f] [-t] [--tail N] NAME\n\nPrints a container's output (kept across berth invocations);\n"
-        "-f follows it while the container runs, -t adds timestamps.\n";
-    if (wants_help(argc, argv, usage))
-        return 0;
-    struct logs_opts o = { .tail = -1 };
-    int first = 1;
-    for (; first < argc && argv[first][0] == '-'; first++) {
-        if (!strcmp(argv[first], "-f") || !strcmp(argv[first], "--follow"))
-            o.follow = true;
-        else if (!strcmp(argv[first], "-t") || !strcmp(argv[first], "--timestamps"))
-            o.timestamps = true;
-        else if (!strcmp(argv[first], "--tail") && first + 1 < argc) {
-            char *end;
-            o.tail = strtol(argv[++first], &end, 10);
-            if (!*argv[first] || *end || o.tail < 0) {
-                fprintf(stderr, "berth logs: --tail '%s': expected a number of lines\n", argv[first]);
-                return 125;
-            }
-        } else {
-            fprintf(stderr, "berth logs: unknown option '%s' (see --help)\n", argv[first]);
-            return 125;
-        }
-    }
-    return for_each_named("logs", first, argc, argv, act_logs, &o, false);
 }
 
 int cmd_ctr_exec(int argc, char **argv)

@@ -28,21 +28,13 @@ int cmd_ctr_attach(int argc, char **argv);
 int cmd_ctr_container(int argc, char **argv);
 int cmd_ctr_container_exited(int argc, char **argv);
 int cmd_ctr_create(int argc, char **argv);
+/* start, stop, restart, kill, rm, pause, unpause, wait, inspect, logs: argv[0] picks the verb. */
+int cmd_ctr_each(int argc, char **argv);
 int cmd_ctr_exec(int argc, char **argv);
-int cmd_ctr_inspect(int argc, char **argv);
-int cmd_ctr_kill(int argc, char **argv);
-int cmd_ctr_logs(int argc, char **argv);
-int cmd_ctr_pause(int argc, char **argv);
 int cmd_ctr_ps(int argc, char **argv);
-int cmd_ctr_restart(int argc, char **argv);
-int cmd_ctr_rm(int argc, char **argv);
 int cmd_ctr_run(int argc, char **argv);
-int cmd_ctr_start(int argc, char **argv);
 int cmd_ctr_stats(int argc, char **argv);
-int cmd_ctr_stop(int argc, char **argv);
 int cmd_ctr_top(int argc, char **argv);
-int cmd_ctr_unpause(int argc, char **argv);
-int cmd_ctr_wait(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 int cmd_vm(int argc, char **argv);
 

@@ -73,15 +73,24 @@ void registry_client_free(struct registry_client *c)
     free(c);
 }
 
-void http_req_reset_response(struct http_req *r)
+static void forget_headers(struct http_req *r)
 {
     free(r->location);
     free(r->content_type);
     free(r->digest);
     free(r->www_auth);
     r->location = r->content_type = r->digest = r->www_auth = NULL;
+}
+
+void http_req_reset_response(struct http_req *r)
+{
+    forget_headers(r);
     r->status = 0;
+    /* the buffer stays for the next response; its text goes, or an empty error body on a retry
+     * would be read as the previous attempt's */
     r->out_len = 0;
+    if (r->out)
+        r->out[0] = '\0';
     r->content_length = -1;
 }
 
@@ -116,11 +125,7 @@ static size_t on_header(char *buf, size_t size, size_t n, void *ud)
     char *v;
     if (len >= 5 && !strncmp(buf, "HTTP/", 5)) {
         /* a new response (after a redirect or 100 Continue): forget the previous one's headers */
-        free(r->location);
-        free(r->content_type);
-        free(r->digest);
-        free(r->www_auth);
-        r->location = r->content_type = r->digest = r->www_auth = NULL;
+        forget_headers(r);
         return len;
     }
     if ((v = header_value(buf, len, "Location"))) {

@@ -9,6 +9,7 @@
 
 #include "registry/auth.h"
 #include "registry/base64.h"
+#include "registry/client-internal.h"
 #include "registry/manifest.h"
 #include "registry/reference.h"
 #include "registry/route.h"
@@ -138,6 +139,24 @@ static void test_base64_and_tokens(void **state)
     free(t);
 }
 
+/* A retried request whose answer has no body must not report the previous attempt's error. */
+static void test_retry_forgets_error_body(void **state)
+{
+    (void) state;
+    struct http_req r = { .status = 503 };
+    const char *body = "{\"errors\":[{\"code\":\"UNAVAILABLE\",\"message\":\"try later\"}]}";
+    r.out = strdup(body);
+    assert_non_null(r.out);
+    r.out_len = r.out_cap = strlen(body);
+    char buf[128];
+    assert_string_equal(http_error_text(&r, buf, sizeof(buf)), "HTTP 503 UNAVAILABLE: try later");
+    http_req_reset_response(&r);
+    r.status = 500;
+    assert_int_equal(r.out_len, 0);
+    assert_string_equal(http_error_text(&r, buf, sizeof(buf)), "HTTP 500");
+    http_req_clear(&r);
+}
+
 static void test_manifest_parse(void **state)
 {
     const char *m = "{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_MANIFEST "\",\"config\":{\"mediaType\":\"application/"
@@ -166,6 +185,7 @@ int main(void)
         cmocka_unit_test(test_ranges),
         cmocka_unit_test(test_base64_and_tokens),
         cmocka_unit_test(test_manifest_parse),
+        cmocka_unit_test(test_retry_forgets_error_body),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -106,6 +106,10 @@ static int qemu_launch(const struct vm_launch *l, pid_t *ret_pid, struct berth_e
         if (r == 0)
             r = push_fmt(&argv, "-device") ?: push_fmt(&argv, "virtio-net-device,netdev=net0,mac=%s", l->rec->mac);
     }
+    /* After every other device: the slots before it keep their place (vda stays the root). Deflate
+     * on OOM as berth-vmm's balloon offers it: a guest short of memory takes pages back. */
+    if (r == 0 && l->rec->balloon)
+        r = push_fmt(&argv, "-device") ?: push_fmt(&argv, "virtio-balloon-device,deflate-on-oom=on");
     if (r == 0)
         r = push_fmt(&argv, "-qmp") ?: push_fmt(&argv, "unix:%s,server=on,wait=off", l->control_sock);
     if (r == 0)

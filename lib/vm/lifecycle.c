@@ -52,8 +52,6 @@ static int validate_resources(const struct vm_create_opts *o, struct berth_error
                                (unsigned long long) o->memory_mib, VM_MIN_MEMORY_MIB, VM_MAX_MEMORY_MIB);
     if (o->disk_size && o->disk_size < VM_MIN_DISK)
         return berth_error_set(err, -EINVAL, "--disk-size: at least 64 MiB");
-    if (o->balloon && o->backend && !strcmp(o->backend, "qemu"))
-        return berth_error_set(err, -EINVAL, "--balloon: not supported on the qemu backend (use --backend berth-vmm)");
     int sources = !!o->image + !!o->disk + !!o->template_name;
     if (sources != 1)
         return berth_error_set(err, -EINVAL, "a VM needs exactly one of --image, --disk or a template");

@@ -83,7 +83,7 @@ static const char create_usage[] =
     "  --network NET        a berth network for a virtio-net interface, or none (default: berth.conf's\n"
     "                       default_network, else the network 'berth', created on first use)\n"
     "  -p, --publish [HOSTIP:]HOSTPORT:PORT[/tcp|udp]  publish a guest port (needs a network)\n"
-    "  --balloon            a memory balloon (berth vm balloon; berth-vmm backend, not qemu)\n"
+    "  --balloon            a memory balloon device (virtio-balloon, driven by berth vm balloon)\n"
     "  --start              start it right away\n"
     "  --format text|json   output\n"
     "  --help               this text\n";
@@ -746,11 +746,11 @@ static const char balloon_usage[] =
     "Sets how much of a running VM's memory its guest gives back to the host through the memory\n"
     "balloon: SIZE such as 16M or 1G (whole MiB, at most the VM's memory), 0 to deflate it all.\n"
     "The guest's driver inflates or deflates in the background: \"actual\" follows the target. Without\n"
-    "SIZE, prints the balloon's target and actual size. The VM must run on the berth-vmm backend and\n"
-    "have been created with a balloon (berth vm create --backend berth-vmm --balloon).\n\n"
+    "SIZE, prints the balloon's target and actual size. The VM must have been created with a balloon\n"
+    "(berth vm create --balloon); both backends, berth-vmm and qemu, drive it.\n\n"
     "Options:\n"
-    "  --format text|json   json: the monitor's balloon state (target_mib, actual_mib, target_pages,\n"
-    "                       actual_pages, inflated_pages, the guest's stats) and memory_mib\n"
+    "  --format text|json   json: the balloon's state (target_mib, actual_mib, target_pages, actual_pages,\n"
+    "                       and memory_mib; on berth-vmm also inflated_pages and the guest's stats)\n"
     "  --help               this text\n";
 
 /* SIZE of berth vm balloon: whole MiB. */

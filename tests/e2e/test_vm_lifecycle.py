@@ -206,3 +206,35 @@ def test_clone_hundred_with_distinct_identities(vm_env):
         berth(env, "vm", "rm", "--force", v["name"])
     assert os.listdir(os.path.join(env["BERTH_ROOT"], "vms")) == []
     berth(env, "vm", "template", "rm", "gold")
+
+
+def test_balloon_on_qemu(vm_env):
+    """berth vm balloon on the qemu backend (QMP balloon/query-balloon): the stock kernel's
+    virtio_balloon driver, loaded by berth's initramfs, gives 16 MiB back and takes them again."""
+    env = vm_env
+
+    def balloon(*args, check=True):
+        return berth(env, "vm", "balloon", "--format", "json", "bq", *args, check=check)
+
+    berth(env, "vm", "create", "bq", "--image", "busybox:vm", "--backend", "qemu", "--memory", "192", "--balloon",
+          "--", "/bin/sleep", "3600")
+    assert vm_info(env, "bq")["balloon"] is True
+    berth(env, "vm", "start", "bq")
+    # The agent answers once the guest is up (its modules loaded, the balloon driver among them).
+    p = berth(env, "vm", "exec", "bq", "/bin/sh", "-c", "ls /sys/bus/virtio/drivers/virtio_balloon | grep -c virtio")
+    assert p.stdout.strip() == "1", p.stdout
+    b = json.loads(balloon("16M").stdout)
+    assert b["target_mib"] == 16 and b["memory_mib"] == 192, b
+    deadline = time.time() + 60
+    while json.loads(balloon().stdout)["actual_mib"] != 16:
+        assert time.time() < deadline, f"the guest never inflated its balloon: {balloon().stdout}"
+        time.sleep(0.5)
+    assert vm_info(env, "bq")["balloon_state"]["actual_mib"] == 16
+    balloon("0")
+    deadline = time.time() + 60
+    while json.loads(balloon().stdout)["actual_mib"] != 0:
+        assert time.time() < deadline, f"the guest never deflated its balloon: {balloon().stdout}"
+        time.sleep(0.5)
+    p = balloon("192M", check=False)
+    assert p.returncode == 1 and "must leave the guest some memory" in p.stderr, p.stderr
+    berth(env, "vm", "rm", "--force", "bq")

@@ -9,47 +9,6 @@
 #include "cmd-image.h"
 #include "image/image-internal.h"
 
-static int parse_common(const char *verb, int argc, char **argv, enum out_format *fmt, bool *no_trunc,
-                        void (*usage)(FILE *))
-{
-    static const struct option opts[] = {
-        { "format", required_argument, NULL, 'f' }, { "no-trunc", no_argument, NULL, 'T' },
-        { "help", no_argument, NULL, 'h' },         { NULL, 0, NULL, 0 },
-    };
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'f':
-            if (image_cli_format(verb, optarg, fmt) < 0)
-                return 125;
-            break;
-        case 'T':
-            if (no_trunc)
-                *no_trunc = true;
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        default:
-            usage(stderr);
-            return 125;
-        }
-    }
-    if (optind >= argc) {
-        fprintf(stderr, "berth %s: expected at least one IMAGE; see --help\n", verb);
-        return 125;
-    }
-    return -1;
-}
-
-static void inspect_usage(FILE *out)
-{
-    fprintf(out, "Usage: berth image inspect [--format json] IMAGE...\n\n"
-                 "Prints a JSON array with one object per image: ids, names, config, layers (with their\n"
-                 "unpacked directories), history, and how many containers use it.\n");
-}
-
 static json_t *inspect_one(struct image_store *is, const struct image *img, struct berth_error *err)
 {
     _cleanup_json_ json_t *cfg = NULL;
@@ -77,15 +36,8 @@ static json_t *inspect_one(struct image_store *is, const struct image *img, stru
                      json_is_array(history) ? history : NULL, "Containers", (int) img->n_holds);
 }
 
-int cmd_image_inspect(int argc, char **argv)
+int cmd_image_inspect(struct image_store *is, int argc, char **argv, const struct image_cli_opts *opt)
 {
-    enum out_format fmt = OUT_JSON;
-    int r = parse_common("image inspect", argc, argv, &fmt, NULL, inspect_usage);
-    if (r >= 0)
-        return r;
-    _cleanup_image_store_ struct image_store *is = image_cli_open("image inspect");
-    if (!is)
-        return 1;
     json_t *out = json_array();
     int rc = 0;
     for (int i = optind; i < argc; i++) {
@@ -104,27 +56,9 @@ int cmd_image_inspect(int argc, char **argv)
     return rc;
 }
 
-static void history_usage(FILE *out)
+int cmd_image_history(struct image_store *is, int argc, char **argv, const struct image_cli_opts *opt)
 {
-    fprintf(out, "Usage: berth image history [--format text|json] [--no-trunc] IMAGE\n\n"
-                 "Shows how an image was made, newest step first: the image config's history, with the\n"
-                 "size of the layer each step produced.\n");
-}
-
-int cmd_image_history(int argc, char **argv)
-{
-    enum out_format fmt = OUT_TEXT;
-    bool no_trunc = false;
-    int r = parse_common("image history", argc, argv, &fmt, &no_trunc, history_usage);
-    if (r >= 0)
-        return r;
-    if (argc - optind != 1) {
-        fprintf(stderr, "berth image history: expected exactly one IMAGE\n");
-        return 125;
-    }
-    _cleanup_image_store_ struct image_store *is = image_cli_open("image history");
-    if (!is)
-        return 1;
+    bool no_trunc = opt->no_trunc;
     struct berth_error err = { 0 };
     _cleanup_image_ struct image *img = NULL;
     _cleanup_json_ json_t *cfg = NULL;
@@ -158,7 +92,7 @@ int cmd_image_history(int argc, char **argv)
                                                      "comment", "size", (json_int_t) img->layers[i].size, "layer",
                                                      img->layers[i].digest, "empty_layer", 0));
     }
-    if (fmt == OUT_JSON) {
+    if (opt->format == OUT_JSON) {
         json_dumpf(rows, stdout, JSON_COMPACT);
         putchar('\n');
         json_decref(rows);

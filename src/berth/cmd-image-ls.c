@@ -10,19 +10,6 @@
 #include "cmd-image.h"
 #include "image/reference.h"
 
-static void usage(FILE *out)
-{
-    fprintf(out, "Usage: berth images [OPTIONS] [REPOSITORY[:TAG]]\n       berth image ls [OPTIONS] [REPOSITORY[:TAG]]\n\n"
-                 "Lists the images in the store, newest first, one line per name; with REPOSITORY, only\n"
-                 "the images with a name in it (and that tag, when given).\n\n"
-                 "Options:\n"
-                 "  -a, --all             also list untagged images (default: they are listed too)\n"
-                 "  -q, --quiet           print image ids only\n"
-                 "      --no-trunc        full ids\n"
-                 "      --format FORMAT   text (default) or json\n"
-                 "  -h, --help            this help\n");
-}
-
 static json_t *image_json(const struct image *img)
 {
     json_t *names = json_array();
@@ -37,39 +24,26 @@ int cmd_image_ls(int argc, char **argv)
 {
     static const struct option opts[] = {
         { "all", no_argument, NULL, 'a' },   { "quiet", no_argument, NULL, 'q' },
-        { "no-trunc", no_argument, NULL, 'T' }, { "format", required_argument, NULL, 'f' },
+        { "no-trunc", no_argument, NULL, IMAGE_OPT_NO_TRUNC }, { "format", required_argument, NULL, IMAGE_OPT_FORMAT },
         { "help", no_argument, NULL, 'h' },  { NULL, 0, NULL, 0 },
     };
-    enum out_format fmt = OUT_TEXT;
-    bool quiet = false, no_trunc = false;
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "aqh", opts, NULL)) != -1) {
-        switch (c) {
-        case 'a':
-            break;
-        case 'q':
-            quiet = true;
-            break;
-        case 'T':
-            no_trunc = true;
-            break;
-        case 'f':
-            if (image_cli_format("images", optarg, &fmt) < 0)
-                return 125;
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        default:
-            usage(stderr);
-            return 125;
-        }
-    }
-    if (argc - optind > 1) {
-        fprintf(stderr, "berth images: unexpected argument '%s'\n", argv[optind + 1]);
-        return 125;
-    }
+    /* -a is accepted for docker's sake: untagged images are listed anyway. */
+    static const struct image_cli_verb verb = {
+        "images", "aqh", opts, 0, 1, NULL, NULL, NULL,
+        "Usage: berth images [OPTIONS] [REPOSITORY[:TAG]]\n       berth image ls [OPTIONS] [REPOSITORY[:TAG]]\n\n"
+        "Lists the images in the store, newest first, one line per name; with REPOSITORY, only\n"
+        "the images with a name in it (and that tag, when given).\n\n"
+        "Options:\n"
+        "  -a, --all             also list untagged images (default: they are listed too)\n"
+        "  -q, --quiet           print image ids only\n"
+        "      --no-trunc        full ids\n"
+        "      --format FORMAT   text (default) or json\n"
+        "  -h, --help            this help\n",
+    };
+    struct image_cli_opts opt = { .format = OUT_TEXT };
+    int r = image_cli_parse(&verb, argc, argv, &opt, NULL);
+    if (r >= 0)
+        return r;
     /* The filter: "docker.io/library/busybox:" (any tag) or the full "name:tag". */
     _cleanup_free_ char *filter = NULL;
     if (optind < argc) {
@@ -108,7 +82,7 @@ int cmd_image_ls(int argc, char **argv)
         }
         n = kept;
     }
-    if (fmt == OUT_JSON) {
+    if (opt.format == OUT_JSON) {
         json_t *a = json_array();
         for (size_t i = 0; i < n; i++)
             json_array_append_new(a, image_json(list[i]));
@@ -118,13 +92,14 @@ int cmd_image_ls(int argc, char **argv)
         image_list_free(list, n);
         return 0;
     }
-    if (!quiet)
+    if (!opt.quiet)
         printf("%-40s %-16s %-14s %-16s %s\n", "REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE");
     for (size_t i = 0; i < n; i++) {
         const struct image *img = list[i];
         char id[80];
-        snprintf(id, sizeof(id), "%.*s", no_trunc ? 71 : 12, no_trunc ? img->config_digest : img->config_digest + 7);
-        if (quiet) {
+        snprintf(id, sizeof(id), "%.*s", opt.no_trunc ? 71 : 12,
+                 opt.no_trunc ? img->config_digest : img->config_digest + 7);
+        if (opt.quiet) {
             printf("%s\n", id);
             continue;
         }

@@ -2,6 +2,7 @@
 #include "cmd-image.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -9,22 +10,82 @@
 
 #include "commands.h"
 
-static const struct berth_command image_commands[] = {
-    { "export", "write images to an OCI archive", cmd_image_export },
-    { "history", "show the layers of an image and how they were made", cmd_image_history },
-    { "import", "import images from an OCI layout, OCI archive, docker archive or root filesystem", cmd_image_import },
-    { "inspect", "show everything about images (JSON)", cmd_image_inspect },
-    { "ls", "list images", cmd_image_ls },
-    { "prune", "remove unused images, blobs and layers", cmd_image_prune },
-    { "rm", "remove images or tags", cmd_image_rm },
-    { "tag", "give an image another name", cmd_image_tag },
-    { NULL, NULL, NULL },
+/* The long options of the verbs image_cli_run runs; the shared ones have IMAGE_OPT_ codes. */
+static const struct option export_opts[] = {
+    { "output", required_argument, NULL, 'o' }, { "quiet", no_argument, NULL, 'q' },
+    { "help", no_argument, NULL, 'h' },         { NULL, 0, NULL, 0 },
+};
+static const struct option inspect_opts[] = {
+    { "format", required_argument, NULL, IMAGE_OPT_FORMAT }, { "no-trunc", no_argument, NULL, IMAGE_OPT_NO_TRUNC },
+    { "help", no_argument, NULL, 'h' },                      { NULL, 0, NULL, 0 },
+};
+static const struct option prune_opts[] = {
+    { "all", no_argument, NULL, 'a' },    { "force", no_argument, NULL, 'f' },
+    { "format", required_argument, NULL, IMAGE_OPT_FORMAT }, { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
+};
+static const struct option rm_opts[] = {
+    { "force", no_argument, NULL, 'f' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+};
+static const struct option help_opts[] = { { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
+
+/* A row a verb. ls and import check more than their options before they open the store, so they parse their
+ * own (main); the others are a row of image_cli_run: options, operands, help text and the verb's function. */
+static const struct image_command {
+    const char *name, *summary;
+    int (*main)(int argc, char **argv);
+    struct image_cli_verb verb;
+} image_commands[] = {
+    { "export", "write images to an OCI archive", NULL,
+      { "image export", "o:qh", export_opts, 1, -1, "at least one IMAGE", NULL, cmd_image_export,
+        "Usage: berth image export [OPTIONS] IMAGE...\n\n"
+        "Writes images (with all their names) as one OCI archive, which `skopeo copy oci-archive:FILE`\n"
+        "and `podman load -i FILE` read. The file is written atomically.\n\n"
+        "Options:\n"
+        "  -o, --output FILE   where to write (default: standard output, which must not be a terminal)\n"
+        "  -q, --quiet         no progress display\n"
+        "  -h, --help          this help\n" } },
+    { "history", "show the layers of an image and how they were made", NULL,
+      { "image history", "h", inspect_opts, 1, 1, "exactly one IMAGE", NULL, cmd_image_history,
+        "Usage: berth image history [--format text|json] [--no-trunc] IMAGE\n\n"
+        "Shows how an image was made, newest step first: the image config's history, with the\n"
+        "size of the layer each step produced.\n" } },
+    { "import", "import images from an OCI layout, OCI archive, docker archive or root filesystem", cmd_image_import,
+      { 0 } },
+    /* --format and --no-trunc are taken as history takes them; the output is JSON whatever they say. */
+    { "inspect", "show everything about images (JSON)", NULL,
+      { "image inspect", "h", inspect_opts, 1, -1, "at least one IMAGE", NULL, cmd_image_inspect,
+        "Usage: berth image inspect [--format json] IMAGE...\n\n"
+        "Prints a JSON array with one object per image: ids, names, config, layers (with their\n"
+        "unpacked directories), history, and how many containers use it.\n" } },
+    { "ls", "list images", cmd_image_ls, { 0 } },
+    /* -f is taken for docker's sake: prune never asks. */
+    { "prune", "remove unused images, blobs and layers", NULL,
+      { "image prune", "afh", prune_opts, 0, 0, NULL, NULL, cmd_image_prune,
+        "Usage: berth image prune [-a] [--format text|json]\n\n"
+        "Removes untagged images no container uses (with -a: every image no container uses), then\n"
+        "the blobs and unpacked layers that no image references, and leftovers of interrupted\n"
+        "imports. Runs without asking (-f is accepted for docker compatibility).\n\n"
+        "Options:\n  -a, --all          also images that have names\n"
+        "      --format FMT   text (default) or json\n  -h, --help         this help\n" } },
+    { "rm", "remove images or tags", NULL,
+      { "image rm", "fh", rm_opts, 1, -1, "at least one IMAGE", NULL, cmd_image_rm,
+        "Usage: berth image rm [-f] IMAGE...\n\n"
+        "Removes images. Naming an image by one of several tags removes only that tag. An image used\n"
+        "by a container is refused; with -f its names go and it stays (unnamed) until the last\n"
+        "container using it is gone. Blobs and unpacked layers are freed by 'berth image prune'.\n\n"
+        "Options:\n  -f, --force   see above\n  -h, --help    this help\n" } },
+    { "tag", "give an image another name", NULL,
+      { "image tag", "h", help_opts, 2, -1, "IMAGE NAME[:TAG]...", NULL, cmd_image_tag,
+        "Usage: berth image tag IMAGE NAME[:TAG]...\n\n"
+        "Gives IMAGE (a name, id or digest) more names. A name another image had moves here.\n" } },
+    { NULL, NULL, NULL, { 0 } },
 };
 
 static void usage(FILE *out)
 {
     fprintf(out, "Usage: berth image COMMAND [OPTIONS]\n\nManage images.\n\nCommands:\n");
-    for (const struct berth_command *c = image_commands; c->name; c++)
+    for (const struct image_command *c = image_commands; c->name; c++)
         fprintf(out, "  %-10s %s\n", c->name, c->summary);
     fprintf(out, "\nRun 'berth image COMMAND --help' for a command's options. 'berth images' is 'berth image ls'.\n");
 }
@@ -48,9 +109,9 @@ int cmd_image(int argc, char **argv)
         sub = "import";
     else if (!strcmp(sub, "save"))
         sub = "export";
-    for (const struct berth_command *c = image_commands; c->name; c++)
+    for (const struct image_command *c = image_commands; c->name; c++)
         if (!strcmp(c->name, sub))
-            return c->run(argc - 1, argv + 1);
+            return c->main ? c->main(argc - 1, argv + 1) : image_cli_run(&c->verb, argc - 1, argv + 1);
     fprintf(stderr, "berth image: unknown command '%s'; run 'berth image --help' for the list\n", argv[1]);
     return 125;
 }
@@ -71,6 +132,53 @@ int image_cli_format(const char *verb, const char *s, enum out_format *ret)
         return -1;
     }
     return 0;
+}
+
+int image_cli_parse(const struct image_cli_verb *verb, int argc, char **argv, struct image_cli_opts *opt, void *data)
+{
+    int c, r;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, verb->shortopts, verb->longopts, NULL)) != -1) {
+        bool *flag = c == 'a'                  ? &opt->all
+                     : c == 'f'                ? &opt->force
+                     : c == 'q'                ? &opt->quiet
+                     : c == IMAGE_OPT_NO_TRUNC ? &opt->no_trunc
+                                               : NULL;
+        if (flag) {
+            *flag = true;
+        } else if (c == 'o') {
+            opt->output = optarg;
+        } else if (c == IMAGE_OPT_FORMAT) {
+            if (image_cli_format(verb->name, optarg, &opt->format) < 0)
+                return 125;
+        } else if (c == 'h') {
+            fputs(verb->help, stdout);
+            return 0;
+        } else if (c == '?' || !verb->option) { /* getopt said what was wrong */
+            fputs(verb->help, stderr);
+            return 125;
+        } else if ((r = verb->option(c, optarg, data)) != 0) {
+            return r;
+        }
+    }
+    int n = argc - optind;
+    if (n >= verb->min_args && (verb->max_args < 0 || n <= verb->max_args))
+        return -1;
+    if (verb->expected)
+        fprintf(stderr, "berth %s: expected %s; see --help\n", verb->name, verb->expected);
+    else
+        fprintf(stderr, "berth %s: unexpected argument '%s'\n", verb->name, argv[optind + verb->max_args]);
+    return 125;
+}
+
+int image_cli_run(const struct image_cli_verb *verb, int argc, char **argv)
+{
+    struct image_cli_opts opt = { .format = OUT_TEXT };
+    int r = image_cli_parse(verb, argc, argv, &opt, NULL);
+    if (r >= 0)
+        return r;
+    _cleanup_image_store_ struct image_store *is = image_cli_open(verb->name);
+    return is ? verb->run(is, argc, argv, &opt) : 1;
 }
 
 struct image_store *image_cli_open(const char *verb)

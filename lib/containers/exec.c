@@ -21,12 +21,16 @@
 #include "containers/monitor.h"
 #include "runtime/container.h"
 
-/* The runtime-spec process of the container's config with the exec's changes. */
-static int exec_process(struct ctr_record *rec, const char *oci, json_t *args, json_t *env, const char *cwd,
-                        const char *user, bool tty, json_t **ret, struct berth_error *err)
+/* The runtime-spec process of the container's config with the exec's changes, and the runtime
+ * root (berth-oci's) that holds the container. */
+static int exec_process(struct ctr_record *rec, json_t *args, json_t *env, const char *cwd, const char *user,
+                        bool tty, char **ret_oci, json_t **ret, struct berth_error *err)
 {
     if (strcmp(rec->state, "running"))
         return berth_error_set(err, -EINVAL, "container %s is not running", rec->name);
+    _cleanup_free_ char *oci = ctr_oci_root();
+    if (!oci)
+        return berth_error_set(err, -ENOMEM, "out of memory");
     _cleanup_json_ json_t *cfg = NULL;
     int r = container_config_json(oci, rec->id, &cfg, err);
     if (r < 0)
@@ -60,17 +64,16 @@ static int exec_process(struct ctr_record *rec, const char *oci, json_t *args, j
                                                         *end == ':' ? atoi(end + 1) : 0));
     }
     *ret = TAKE_PTR(process);
+    *ret_oci = TAKE_PTR(oci);
     return 0;
 }
 
 int ctr_exec(struct ctr_record *rec, json_t *args, json_t *env, const char *cwd, const char *user, bool tty,
              int *ret_status, struct berth_error *err)
 {
-    _cleanup_free_ char *oci = ctr_oci_root();
-    if (!oci)
-        return berth_error_set(err, -ENOMEM, "out of memory");
+    _cleanup_free_ char *oci = NULL;
     _cleanup_json_ json_t *process = NULL;
-    int r = exec_process(rec, oci, args, env, cwd, user, tty, &process, err);
+    int r = exec_process(rec, args, env, cwd, user, tty, &oci, &process, err);
     if (r < 0)
         return r;
     struct container_exec_opts o = { .root = oci, .id = rec->id, .process = process };
@@ -126,11 +129,9 @@ int ctr_exec_monitored(struct ctr_record *rec, json_t *args, json_t *env, const 
     char monitor[PATH_MAX];
     if (proc_find_sibling_binary("berth-monitor", monitor, sizeof(monitor)) < 0)
         return berth_error_set(err, -ENOENT, "berth-monitor not found beside berth");
-    _cleanup_free_ char *oci = ctr_oci_root();
-    if (!oci)
-        return berth_error_set(err, -ENOMEM, "out of memory");
+    _cleanup_free_ char *oci = NULL;
     _cleanup_json_ json_t *process = NULL;
-    int r = exec_process(rec, oci, args, env, cwd, user, true, &process, err);
+    int r = exec_process(rec, args, env, cwd, user, true, &oci, &process, err);
     if (r < 0)
         return r;
     int sv[2], sync[2];

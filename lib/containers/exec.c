@@ -149,10 +149,11 @@ int ctr_exec_monitored(struct ctr_record *rec, json_t *args, json_t *env, const 
         close(sv[0]);
         exec_monitor_child(monitor, oci, rec->id, process, sv[1], sync[1]);
     }
+    if (mon < 0)
+        r = berth_error_errno(err, -errno, "fork");   /* before the closes below change errno */
     close(sv[1]);
     close(sync[1]);
     if (mon < 0) {
-        r = berth_error_errno(err, -errno, "fork");
         close(sv[0]);
         close(sync[0]);
         return r;

@@ -362,6 +362,72 @@ static int copy_from_image(struct build_state *st, const char *image, const stru
     return 0;
 }
 
+/* Writes all of data to fd. */
+static int write_all(int fd, const char *data, size_t len)
+{
+    while (len) {
+        ssize_t w = write(fd, data, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -errno;
+        data += w;
+        len -= (size_t) w;
+    }
+    return 0;
+}
+
+/* COPY <<EOF DEST, COPY <<A <<B DIR/: each body becomes a file named after its delimiter (mode
+ * 0644 unless --chmod) in a private temporary directory, copied from there like context files.
+ * Unquoted delimiters have their bodies' $VARs expanded, as BuildKit does. */
+static int copy_heredocs(struct build_state *st, const struct cf_instruction *in, struct copy_args *a,
+                         const char *dest, bool hash_only, char ret_diff_id[72], char **ret_digest,
+                         uint64_t *ret_size, struct berth_error *err)
+{
+    const char *tmp = getenv("TMPDIR");
+    _cleanup_free_ char *dir = NULL;
+    if (asprintf(&dir, "%s/berth-heredoc-XXXXXX", tmp && *tmp ? tmp : "/tmp") < 0)
+        return -ENOMEM;
+    if (!mkdtemp(dir))
+        return berth_error_errno(err, -errno, "creating a directory for the heredocs");
+    _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    _cleanup_strv_ char **names = NULL;
+    int r = dfd < 0 ? berth_error_errno(err, -errno, "opening %s", dir) : 0;
+    for (size_t k = 0; r == 0 && k < in->n_heredocs; k++) {
+        const struct cf_heredoc *h = &in->heredocs[k];
+        _cleanup_free_ char *body = NULL;
+        if (h->expand) {
+            if (build_expand(st, h->content, &body) < 0) {
+                r = berth_error_set(err, -EINVAL, "heredoc '%s': bad variable reference", h->name);
+                break;
+            }
+        } else if (!(body = strdup(h->content))) {
+            r = -ENOMEM;
+            break;
+        }
+        _cleanup_close_ int fd = openat(dfd, h->name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (fd < 0) {
+            r = errno == EEXIST ? berth_error_set(err, -EINVAL, "heredoc '%s' used twice", h->name)
+                                : berth_error_errno(err, -errno, "heredoc '%s'", h->name);
+            break;
+        }
+        /* The umask must not decide the mode recorded in the image. */
+        if (fchmod(fd, 0644) < 0 || (r = write_all(fd, body, strlen(body))) < 0) {
+            r = berth_error_errno(err, r < 0 ? r : -errno, "writing heredoc '%s'", h->name);
+            break;
+        }
+        if (strv_push(&names, h->name) < 0)
+            r = -ENOMEM;
+    }
+    if (r == 0) {
+        a->sources = names;
+        a->where = "the heredocs";
+        r = copy_from_root(st, dfd, NULL, a, dest, hash_only, ret_diff_id, ret_digest, ret_size, err);
+    }
+    fs_rm_rf(dir);
+    return r == -ENOMEM ? berth_error_set(err, r, "out of memory") : r;
+}
+
 int build_copy(struct build_state *st, const struct cf_instruction *in, bool hash_only, char ret_diff_id[72],
                char **ret_digest, uint64_t *ret_size, struct berth_error *err)
 {
@@ -415,6 +481,19 @@ int build_copy(struct build_state *st, const struct cf_instruction *in, bool has
     free(words[n - 1]);
     words[n - 1] = NULL; /* the sources alone, NULL-terminated */
     a.sources = words + first;
+    size_t n_heredoc_words = 0;
+    for (char **w = a.sources; *w; w++)
+        if (!strncmp(*w, "<<", 2))
+            n_heredoc_words++;
+    if (n_heredoc_words || in->n_heredocs) {
+        if (n_heredoc_words != strv_length(a.sources))
+            return berth_error_set(err, -EINVAL, "heredocs and files cannot be mixed in one %s", in->keyword);
+        if (from)
+            return berth_error_set(err, -EINVAL, "--from cannot copy heredocs");
+        if (n_heredoc_words != in->n_heredocs)
+            return berth_error_set(err, -EINVAL, "a quoted '<<' source is not a heredoc");
+        return copy_heredocs(st, in, &a, dest, hash_only, ret_diff_id, ret_digest, ret_size, err);
+    }
     if (from) {
         _cleanup_free_ char *image = NULL, *where = NULL;
         _cleanup_free_ char *from_x = NULL;

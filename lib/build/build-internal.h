@@ -51,3 +51,6 @@ int build_run_step(struct build_state *st, const struct cf_instruction *in, char
 json_t *build_run_env(struct build_state *st);
 /* The argv of a RUN, CMD or ENTRYPOINT (exec form, or /bin/sh -c TEXT). */
 json_t *build_argv(const struct cf_instruction *in, const char *text);
+/* The argv of a RUN, heredocs included: "RUN <<EOF" runs the body (with its #! interpreter when it
+ * has one), other forms give the shell the text followed by the bodies. */
+json_t *build_run_argv(const struct cf_instruction *in);

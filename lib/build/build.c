@@ -497,8 +497,15 @@ static int run_step(struct build_state *st, const struct cf_instruction *in, siz
             return berth_error_prefix(err, r, "%s: ", in->keyword);
     } else if (in->op == CF_RUN) {
         json_t *env = build_run_env(st);
-        extra_s = env ? json_dumps(env, JSON_COMPACT) : NULL;
-        json_decref(env);
+        /* The argv holds the heredoc bodies, which the instruction text does not. */
+        json_t *argv = build_run_argv(in);
+        json_t *key_doc = env && argv ? json_pack("[o, o]", env, argv) : NULL;
+        if (!key_doc) {
+            json_decref(env);
+            json_decref(argv);
+        }
+        extra_s = key_doc ? json_dumps(in->n_heredocs ? key_doc : json_array_get(key_doc, 0), JSON_COMPACT) : NULL;
+        json_decref(key_doc);
         if (!extra_s)
             return berth_error_set(err, -ENOMEM, "out of memory");
     }

@@ -1,11 +1,12 @@
-/* Containerfiles are user input: the parser, the word splitter and the stage planner (FROM AS,
- * COPY --from, --target) on arbitrary bytes. */
+/* Containerfiles are user input: the parser (heredocs included), the word splitter, the RUN argv
+ * built from heredocs and the stage planner (FROM AS, COPY --from, --target) on arbitrary bytes. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/strv.h"
+#include "build/build-internal.h"
 #include "build/containerfile.h"
 #include "build/stage-plan.h"
 
@@ -19,6 +20,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             char **w = NULL;
             if (cf_split_words(cf->ins[i].args, &w) == 0)
                 strv_free(w);
+            if (cf->ins[i].op == CF_RUN)
+                json_decref(build_run_argv(&cf->ins[i]));
         }
         bool *run = NULL;
         size_t end = 0;

@@ -171,6 +171,121 @@ static void test_ignore_patterns(void **state)
     build_ignore_free(ig);
 }
 
+/* The exact instruction list: bodies are taken off the lines, the next instruction follows. */
+static void test_heredoc_instructions(void **state)
+{
+    (void) state;
+    struct containerfile *cf = parse_ok("FROM a\n"
+                                        "RUN <<EOF\n"
+                                        "echo 1\n"
+                                        "# not a comment here\n"
+                                        "\n"
+                                        "EOF\n"
+                                        "COPY <<A <<B /dir/\n"
+                                        "a\n"
+                                        "A\n"
+                                        "B\n"
+                                        "RUN [\"echo\", \"<<EOF\"]\n"
+                                        "RUN echo \"<<X\" '<<Y' a\\<<Z <<<W\n"
+                                        "ADD <<x.txt /x\r\n"
+                                        "body\r\n"
+                                        "x.txt\r\n"
+                                        "RUN python3 <<EOF > /out\n"
+                                        "print(1)\n"
+                                        "EOF");
+    assert_int_equal(cf->n, 7);
+    assert_int_equal(cf->ins[1].op, CF_RUN);
+    assert_int_equal(cf->ins[1].line, 2);
+    assert_string_equal(cf->ins[1].args, "<<EOF");
+    assert_int_equal(cf->ins[1].n_heredocs, 1);
+    assert_string_equal(cf->ins[1].heredocs[0].name, "EOF");
+    assert_string_equal(cf->ins[1].heredocs[0].content, "echo 1\n# not a comment here\n\n");
+    assert_true(cf->ins[1].heredocs[0].expand);
+    assert_false(cf->ins[1].heredocs[0].strip_tabs);
+    assert_true(cf_heredoc_only(&cf->ins[1]));
+
+    assert_int_equal(cf->ins[2].op, CF_COPY);
+    assert_int_equal(cf->ins[2].line, 7);
+    assert_int_equal(cf->ins[2].n_heredocs, 2);
+    assert_string_equal(cf->ins[2].heredocs[0].name, "A");
+    assert_string_equal(cf->ins[2].heredocs[0].content, "a\n");
+    assert_string_equal(cf->ins[2].heredocs[1].name, "B");
+    assert_string_equal(cf->ins[2].heredocs[1].content, "");
+    assert_false(cf_heredoc_only(&cf->ins[2]));
+
+    /* Markers inside quotes, escaped, mid-word or "<<<" are not heredocs. */
+    assert_int_equal(cf->ins[3].line, 11);
+    assert_non_null(cf->ins[3].exec);
+    assert_int_equal(cf->ins[3].n_heredocs, 0);
+    assert_int_equal(cf->ins[4].line, 12);
+    assert_int_equal(cf->ins[4].n_heredocs, 0);
+
+    assert_int_equal(cf->ins[5].op, CF_ADD);
+    assert_int_equal(cf->ins[5].line, 13);
+    assert_string_equal(cf->ins[5].heredocs[0].name, "x.txt");
+    assert_string_equal(cf->ins[5].heredocs[0].content, "body\r\n");
+
+    assert_int_equal(cf->ins[6].line, 16);
+    assert_string_equal(cf->ins[6].args, "python3 <<EOF > /out");
+    assert_string_equal(cf->ins[6].heredocs[0].content, "print(1)\n");
+    assert_false(cf_heredoc_only(&cf->ins[6]));
+    containerfile_free(cf);
+}
+
+static void test_heredoc_tabs_and_quotes(void **state)
+{
+    (void) state;
+    struct containerfile *cf = parse_ok("FROM a\n"
+                                        "RUN <<-EOF\n"
+                                        "\t\techo a\n"
+                                        "\t  b\t\n"
+                                        "\t\tEOF\n"
+                                        "RUN <<EOF\n"
+                                        "\tkept\n"
+                                        "\tEOF\n"
+                                        "EOF\n"
+                                        "COPY <<\"Q1\" <<-'Q2' /d/\n"
+                                        "$HOME\n"
+                                        "Q1\n"
+                                        "\t${X}\n"
+                                        "\tQ2\n"
+                                        "RUN cat <<EOF>/f\n"
+                                        "x\n"
+                                        "EOF\n");
+    assert_int_equal(cf->n, 5);
+    assert_string_equal(cf->ins[1].heredocs[0].content, "echo a\n  b\t\n");
+    assert_true(cf->ins[1].heredocs[0].strip_tabs);
+    /* Without "-" tabs stay, and "\tEOF" does not end the body. */
+    assert_string_equal(cf->ins[2].heredocs[0].content, "\tkept\n\tEOF\n");
+    assert_string_equal(cf->ins[3].heredocs[0].name, "Q1");
+    assert_false(cf->ins[3].heredocs[0].expand);
+    assert_string_equal(cf->ins[3].heredocs[0].content, "$HOME\n");
+    assert_string_equal(cf->ins[3].heredocs[1].name, "Q2");
+    assert_false(cf->ins[3].heredocs[1].expand);
+    assert_true(cf->ins[3].heredocs[1].strip_tabs);
+    assert_string_equal(cf->ins[3].heredocs[1].content, "${X}\n");
+    assert_int_equal(cf->ins[4].line, 15);
+    assert_string_equal(cf->ins[4].heredocs[0].name, "EOF");
+    containerfile_free(cf);
+}
+
+static void test_heredoc_errors(void **state)
+{
+    (void) state;
+    parse_bad("FROM a\nRUN true\nRUN <<EOF\nx\nEOFX\n", "Containerfile:3: RUN: unterminated heredoc '<<EOF': no line 'EOF' ends it");
+    parse_bad("FROM a\nCOPY <<A <<B /d/\nA\nb\n", "Containerfile:2: COPY: unterminated heredoc '<<B'");
+    parse_bad("FROM a\nRUN <<-EOF", "Containerfile:2: RUN: unterminated heredoc '<<-EOF'");
+    parse_bad("FROM a\nRUN a \\\n  <<EOF\n", "Containerfile:3: RUN: unterminated heredoc");
+    parse_bad("FROM a\nCMD <<EOF\nx\nEOF\n", "Containerfile:2: CMD does not take a heredoc");
+    parse_bad("FROM a\nENV A <<EOF\n", "Containerfile:2: ENV does not take a heredoc");
+    parse_bad("FROM a\nRUN <<\"EOF\n", "Containerfile:2: RUN: unbalanced quote in heredoc marker");
+    parse_bad("FROM a\nRUN <<..\n..\n", "Containerfile:2: RUN: bad heredoc delimiter");
+    parse_bad("FROM a\nRUN cat <<\n", "bad heredoc delimiter");
+    parse_bad("FROM a\nCOPY <<a/b /x\n", "bad heredoc delimiter");
+    parse_bad("FROM a\nRUN <<'A'x\nA\n", "bad heredoc delimiter");
+    parse_bad("FROM a\nRUN cat 3<<EOF\nEOF\n", "Containerfile:2: RUN: heredocs on a file descriptor ('3<<') are not supported");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -180,6 +295,9 @@ int main(void)
         cmocka_unit_test(test_ignore_patterns),
         cmocka_unit_test(test_stage_plan),
         cmocka_unit_test(test_words),
+        cmocka_unit_test(test_heredoc_instructions),
+        cmocka_unit_test(test_heredoc_tabs_and_quotes),
+        cmocka_unit_test(test_heredoc_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -172,6 +172,10 @@ struct copy_args {
     bool dest_dir;
     struct layer_tree_opts o;
     const char *where;   /* "the build context DIR", "stage 'x'", "image 'y'" */
+    /* COPY <<EOF: the files made from the heredocs (named after their delimiters) in heredoc_fd;
+     * the "<<" words of sources stand for them. NULL: none. */
+    const struct cf_instruction *heredocs;
+    int heredoc_fd;
 };
 
 /* Writes (or hashes) the layer from root_fd: the part shared by context and --from copies. */
@@ -184,6 +188,8 @@ static int copy_from_root(struct build_state *st, int root_fd, const struct buil
     int r = 0;
     for (char **s = a->sources; *s; s++) {
         _cleanup_free_ char *src_raw = NULL, *src = NULL;
+        if (a->heredocs && !strncmp(*s, "<<", 2))
+            continue;
         bool escapes = false;
         if ((r = build_expand(st, *s, &src_raw)) < 0)
             return berth_error_set(err, r, "bad source '%s'", *s);
@@ -197,14 +203,24 @@ static int copy_from_root(struct build_state *st, int root_fd, const struct buil
             return r;
     }
     bool dest_dir = a->dest_dir;
-    if (strv_length(srcs) > 1 && !dest_dir)
+    size_t n_heredocs = a->heredocs ? a->heredocs->n_heredocs : 0;
+    if (strv_length(srcs) + n_heredocs > 1 && !dest_dir)
         return berth_error_set(err, -EINVAL, "several sources: the destination '%s' must end with '/'", a->dest_raw);
 
     struct layer_writer *lw = NULL;
     r = layer_writer_begin(hash_only ? NULL : image_store_blobs(st->is), &lw, err);
     if (r < 0)
         return r;
-    for (char **s = srcs; r == 0 && *s; s++) {
+    for (size_t k = 0; r == 0 && k < n_heredocs; k++) {
+        const char *name = a->heredocs->heredocs[k].name;
+        _cleanup_free_ char *target = !dest_dir ? strdup(dest) : *dest ? fs_path_join(dest, name) : strdup(name);
+        if (!target) {
+            r = -ENOMEM;
+            break;
+        }
+        r = layer_writer_add_tree(lw, a->heredoc_fd, name, target, &a->o, err);
+    }
+    for (char **s = srcs; r == 0 && s && *s; s++) {
         const char *src = *s;
         char *slash = strrchr(src, '/');
         _cleanup_free_ char *parent = slash ? strndup(src, (size_t) (slash - src)) : strdup(".");
@@ -362,72 +378,6 @@ static int copy_from_image(struct build_state *st, const char *image, const stru
     return 0;
 }
 
-/* Writes all of data to fd. */
-static int write_all(int fd, const char *data, size_t len)
-{
-    while (len) {
-        ssize_t w = write(fd, data, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -errno;
-        data += w;
-        len -= (size_t) w;
-    }
-    return 0;
-}
-
-/* COPY <<EOF DEST, COPY <<A <<B DIR/: each body becomes a file named after its delimiter (mode
- * 0644 unless --chmod) in a private temporary directory, copied from there like context files.
- * Unquoted delimiters have their bodies' $VARs expanded, as BuildKit does. */
-static int copy_heredocs(struct build_state *st, const struct cf_instruction *in, struct copy_args *a,
-                         const char *dest, bool hash_only, char ret_diff_id[72], char **ret_digest,
-                         uint64_t *ret_size, struct berth_error *err)
-{
-    const char *tmp = getenv("TMPDIR");
-    _cleanup_free_ char *dir = NULL;
-    if (asprintf(&dir, "%s/berth-heredoc-XXXXXX", tmp && *tmp ? tmp : "/tmp") < 0)
-        return -ENOMEM;
-    if (!mkdtemp(dir))
-        return berth_error_errno(err, -errno, "creating a directory for the heredocs");
-    _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    _cleanup_strv_ char **names = NULL;
-    int r = dfd < 0 ? berth_error_errno(err, -errno, "opening %s", dir) : 0;
-    for (size_t k = 0; r == 0 && k < in->n_heredocs; k++) {
-        const struct cf_heredoc *h = &in->heredocs[k];
-        _cleanup_free_ char *body = NULL;
-        if (h->expand) {
-            if (build_expand(st, h->content, &body) < 0) {
-                r = berth_error_set(err, -EINVAL, "heredoc '%s': bad variable reference", h->name);
-                break;
-            }
-        } else if (!(body = strdup(h->content))) {
-            r = -ENOMEM;
-            break;
-        }
-        _cleanup_close_ int fd = openat(dfd, h->name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-        if (fd < 0) {
-            r = errno == EEXIST ? berth_error_set(err, -EINVAL, "heredoc '%s' used twice", h->name)
-                                : berth_error_errno(err, -errno, "heredoc '%s'", h->name);
-            break;
-        }
-        /* The umask must not decide the mode recorded in the image. */
-        if (fchmod(fd, 0644) < 0 || (r = write_all(fd, body, strlen(body))) < 0) {
-            r = berth_error_errno(err, r < 0 ? r : -errno, "writing heredoc '%s'", h->name);
-            break;
-        }
-        if (strv_push(&names, h->name) < 0)
-            r = -ENOMEM;
-    }
-    if (r == 0) {
-        a->sources = names;
-        a->where = "the heredocs";
-        r = copy_from_root(st, dfd, NULL, a, dest, hash_only, ret_diff_id, ret_digest, ret_size, err);
-    }
-    fs_rm_rf(dir);
-    return r == -ENOMEM ? berth_error_set(err, r, "out of memory") : r;
-}
-
 int build_copy(struct build_state *st, const struct cf_instruction *in, bool hash_only, char ret_diff_id[72],
                char **ret_digest, uint64_t *ret_size, struct berth_error *err)
 {
@@ -485,15 +435,10 @@ int build_copy(struct build_state *st, const struct cf_instruction *in, bool has
     for (char **w = a.sources; *w; w++)
         if (!strncmp(*w, "<<", 2))
             n_heredoc_words++;
-    if (n_heredoc_words || in->n_heredocs) {
-        if (n_heredoc_words != strv_length(a.sources))
-            return berth_error_set(err, -EINVAL, "heredocs and files cannot be mixed in one %s", in->keyword);
-        if (from)
-            return berth_error_set(err, -EINVAL, "--from cannot copy heredocs");
-        if (n_heredoc_words != in->n_heredocs)
-            return berth_error_set(err, -EINVAL, "a quoted '<<' source is not a heredoc");
-        return copy_heredocs(st, in, &a, dest, hash_only, ret_diff_id, ret_digest, ret_size, err);
-    }
+    if (n_heredoc_words != in->n_heredocs)
+        return berth_error_set(err, -EINVAL, "a quoted '<<' source is not a heredoc");
+    if (n_heredoc_words && from)
+        return berth_error_set(err, -EINVAL, "--from cannot copy heredocs");
     if (from) {
         _cleanup_free_ char *image = NULL, *where = NULL;
         _cleanup_free_ char *from_x = NULL;
@@ -508,6 +453,16 @@ int build_copy(struct build_state *st, const struct cf_instruction *in, bool has
     if (asprintf(&where, "the build context %s", st->opts->context) < 0)
         return -ENOMEM;
     a.where = where;
-    return copy_from_root(st, st->context_fd, st->ignore, &a, dest, hash_only, ret_diff_id, ret_digest, ret_size,
-                          err);
+    _cleanup_free_ char *heredoc_dir = NULL;
+    _cleanup_close_ int heredoc_fd = -1;
+    if (in->n_heredocs) {
+        if ((r = build_heredoc_files(st, in, &heredoc_dir, &heredoc_fd, err)) < 0)
+            return r;
+        a.heredocs = in;
+        a.heredoc_fd = heredoc_fd;
+    }
+    r = copy_from_root(st, st->context_fd, st->ignore, &a, dest, hash_only, ret_diff_id, ret_digest, ret_size, err);
+    if (heredoc_dir)
+        fs_rm_rf(heredoc_dir);
+    return r;
 }

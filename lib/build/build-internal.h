@@ -54,3 +54,8 @@ json_t *build_argv(const struct cf_instruction *in, const char *text);
 /* The argv of a RUN, heredocs included: "RUN <<EOF" runs the body (with its #! interpreter when it
  * has one), other forms give the shell the text followed by the bodies. */
 json_t *build_run_argv(const struct cf_instruction *in);
+/* COPY/ADD heredocs: a fresh directory (*ret_dir, opened as *ret_fd; the caller removes it)
+ * holding one file per heredoc, named after its delimiter, mode 0644, the body expanded for
+ * $VARs unless the delimiter was quoted. */
+int build_heredoc_files(struct build_state *st, const struct cf_instruction *in, char **ret_dir, int *ret_fd,
+                        struct berth_error *err);

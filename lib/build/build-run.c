@@ -3,7 +3,6 @@
  * the step's layer. The container is removed whatever happens. */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,85 +21,6 @@ json_t *build_argv(const struct cf_instruction *in, const char *text)
     if (in->exec)
         return json_deep_copy(in->exec);
     return json_pack("[s, s, s]", "/bin/sh", "-c", text);
-}
-
-/* A delimiter no line of the body equals, for the heredoc berth writes itself. */
-static int unused_delimiter(const char *body, char out[64])
-{
-    for (unsigned k = 0; k < 1000; k++) {
-        snprintf(out, 64, "BERTH_HEREDOC_%u", k);
-        size_t n = strlen(out);
-        bool used = false;
-        for (const char *l = body; *l && !used;) {
-            const char *nl = strchr(l, '\n');
-            size_t len = nl ? (size_t) (nl - l) : strlen(l);
-            used = len == n && !memcmp(l, out, n);
-            l += len + (nl ? 1 : 0);
-        }
-        if (!used)
-            return 0;
-    }
-    return -EINVAL;
-}
-
-/* "RUN <<EOF" with a "#!INTERP [ARG]" first line: the body is a script for INTERP, as if it were
- * a file (the kernel's shebang rule: one optional argument, the rest of the line). It reaches
- * the interpreter as /dev/fd/3, a heredoc the shell feeds, so nothing is written into the layer. */
-static json_t *shebang_argv(const char *body)
-{
-    const char *eol = strchr(body, '\n');
-    _cleanup_free_ char *first = strndup(body + 2, eol ? (size_t) (eol - body - 2) : strlen(body + 2));
-    char delim[64];
-    if (!first || unused_delimiter(body, delim) < 0)
-        return NULL;
-    char *interp = first;
-    while (*interp == ' ' || *interp == '\t')
-        interp++;
-    char *arg = interp;
-    while (*arg && *arg != ' ' && *arg != '\t')
-        arg++;
-    if (*arg)
-        *arg++ = '\0';
-    while (*arg == ' ' || *arg == '\t')
-        arg++;
-    size_t an = strlen(arg);
-    while (an && (arg[an - 1] == ' ' || arg[an - 1] == '\t' || arg[an - 1] == '\r'))
-        arg[--an] = '\0';
-    if (!*interp)
-        interp = "/bin/sh";
-    _cleanup_free_ char *script = NULL;
-    if (asprintf(&script, "exec \"$0\" \"$@\" /dev/fd/3 3<<'%s'\n%s%s\n", delim, body, delim) < 0)
-        return NULL;
-    json_t *argv = json_pack("[s, s, s, s]", "/bin/sh", "-c", script, interp);
-    if (argv && *arg && json_array_append_new(argv, json_string(arg)) < 0) {
-        json_decref(argv);
-        return NULL;
-    }
-    return argv;
-}
-
-json_t *build_run_argv(const struct cf_instruction *in)
-{
-    if (!in->n_heredocs)
-        return build_argv(in, in->args);
-    if (cf_heredoc_only(in)) {
-        const char *body = in->heredocs[0].content;
-        if (!strncmp(body, "#!", 2))
-            return shebang_argv(body);
-        return json_pack("[s, s, s]", "/bin/sh", "-c", body);
-    }
-    /* "RUN <<EOF bash", "RUN cat <<-'EOF' > f": the shell reads the heredocs itself, so quoting
-     * and <<- keep their shell meaning. */
-    size_t len = strlen(in->args) + 2;
-    for (size_t k = 0; k < in->n_heredocs; k++)
-        len += strlen(in->heredocs[k].content) + strlen(in->heredocs[k].name) + 1;
-    _cleanup_free_ char *script = malloc(len);
-    if (!script)
-        return NULL;
-    char *w = stpcpy(stpcpy(script, in->args), "\n");
-    for (size_t k = 0; k < in->n_heredocs; k++)
-        w = stpcpy(stpcpy(stpcpy(w, in->heredocs[k].content), in->heredocs[k].name), "\n");
-    return json_pack("[s, s, s]", "/bin/sh", "-c", script);
 }
 
 json_t *build_run_env(struct build_state *st)

@@ -498,9 +498,10 @@ static int run_step(struct build_state *st, const struct cf_instruction *in, siz
     } else if (in->op == CF_RUN) {
         json_t *env = build_run_env(st);
         /* The argv holds the heredoc bodies, which the instruction text does not. */
-        json_t *argv = build_run_argv(in);
-        json_t *key_doc = env && argv ? json_pack("[o, o]", env, argv) : NULL;
-        if (!key_doc) {
+        json_t *argv = build_run_argv(in), *key_doc = NULL;
+        if (env && argv) {
+            key_doc = json_pack("[o, o]", env, argv); /* takes both, also when it fails */
+        } else {
             json_decref(env);
             json_decref(argv);
         }

@@ -55,18 +55,23 @@ second
 ADD <<EOF /out/added
 added
 EOF
+WORKDIR /out
+COPY <<inline.txt from-context.txt mixed/
+inline
+inline.txt
 """
 
 
 def test_heredocs(env, tmp_path):
     ctx = tmp_path / "ctx"
     write(ctx / "Containerfile", HEREDOCS.replace("\\t", "\t"))
+    write(ctx / "from-context.txt", "context\n")
     out = json.loads(build(env, ctx, "-t", "heredoc:1").stdout)
-    assert out["steps"] == 12
+    assert out["steps"] == 14
     script = (
         "cat /out/lines; echo --; cat /out/shebang; echo --; cat /out/tabs; echo --; cat /out/literal;"
         " echo --; cat /out/stdin; echo --; /out/script.sh; echo --; cat /out/dir/first /out/dir/second;"
-        " echo --; cat /out/added; echo --;"
+        " echo --; cat /out/added; echo --; cat /out/mixed/inline.txt /out/mixed/from-context.txt; echo --;"
         " stat -c '%a %u:%g %n' /out/script.sh /out/dir/first /out/dir/second /out/added"
     )
     p = berth(env, "run", "--rm", "--network", "none", "heredoc:1", "/bin/sh", "-c", script)
@@ -79,11 +84,12 @@ def test_heredocs(env, tmp_path):
         "hello from builder\n",
         "first file\nsecond $GREETING\n",
         "added\n",
+        "inline\ncontext\n",
         "755 0:0 /out/script.sh\n644 1000:1000 /out/dir/first\n644 1000:1000 /out/dir/second\n644 0:0 /out/added\n",
     ]
     # A rebuild hits the cache at every step; a changed heredoc body misses from that step on.
     again = json.loads(build(env, ctx, "-t", "heredoc:1").stdout)
-    assert again["cached"] == 10
+    assert again["cached"] == 12
     write(ctx / "Containerfile", HEREDOCS.replace("\\t", "\t").replace("echo two", "echo TWO"))
     changed = json.loads(build(env, ctx, "-t", "heredoc:2").stdout)
     assert changed["cached"] == 1  # the ENV before the first RUN
@@ -98,6 +104,10 @@ def test_heredocs(env, tmp_path):
      "Containerfile:2: COPY: unterminated heredoc '<<-END'"),
     ("FROM busybox\nCMD <<EOF\necho\nEOF\n",
      "Containerfile:2: CMD does not take a heredoc"),
+    ("FROM busybox\nCOPY <<A <<A /d/\na\nA\nb\nA\n",
+     "Containerfile:2: COPY: heredoc 'A' used twice"),
+    ("FROM busybox\nCOPY --from=busybox <<A /d/\na\nA\n",
+     "Containerfile:2: COPY: --from cannot copy heredocs"),
     ("FROM busybox\nRUN <<EOF\necho failing\nexit 3\nEOF\n",
      "Containerfile:2: RUN: '<<EOF' exited with code 3 (last output: \"failing\")"),
 ])

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "base/strv.h"
+#include "build/build-internal.h"
 #include "build/containerfile.h"
 #include "build/ignore.h"
 #include "build/stage-plan.h"
@@ -286,6 +287,51 @@ static void test_heredoc_errors(void **state)
     parse_bad("FROM a\nRUN cat 3<<EOF\nEOF\n", "Containerfile:2: RUN: heredocs on a file descriptor ('3<<') are not supported");
 }
 
+static void assert_argv(const struct cf_instruction *in, const char *expected_json)
+{
+    json_t *argv = build_run_argv(in);
+    assert_non_null(argv);
+    char *got = json_dumps(argv, JSON_COMPACT);
+    if (strcmp(got, expected_json))
+        fail_msg("argv %s, expected %s", got, expected_json);
+    free(got);
+    json_decref(argv);
+}
+
+/* What RUN gives the container for each heredoc form. */
+static void test_heredoc_run_argv(void **state)
+{
+    (void) state;
+    struct containerfile *cf = parse_ok("FROM a\n"
+                                        "RUN <<-EOF\n"
+                                        "\techo $X\n"
+                                        "EOF\n"
+                                        "RUN <<EOF\n"
+                                        "#!/usr/bin/env  python3 \n"
+                                        "print(1)\n"
+                                        "BERTH_HEREDOC_0\n"
+                                        "EOF\n"
+                                        "RUN <<EOF\n"
+                                        "#!/bin/sh\n"
+                                        "EOF\n"
+                                        "RUN cat <<'A' <<-B > /f\n"
+                                        "$x\n"
+                                        "A\n"
+                                        "\ty\n"
+                                        "\tB\n"
+                                        "RUN echo plain\n");
+    assert_argv(&cf->ins[1], "[\"/bin/sh\",\"-c\",\"echo $X\\n\"]");
+    /* The body holds "BERTH_HEREDOC_0": berth's own delimiter moves on. */
+    assert_argv(&cf->ins[2], "[\"/bin/sh\",\"-c\",\"exec \\\"$0\\\" \\\"$@\\\" /dev/fd/3 3<<'BERTH_HEREDOC_1'\\n"
+                             "#!/usr/bin/env  python3 \\nprint(1)\\nBERTH_HEREDOC_0\\nBERTH_HEREDOC_1\\n\","
+                             "\"/usr/bin/env\",\"python3\"]");
+    assert_argv(&cf->ins[3], "[\"/bin/sh\",\"-c\",\"exec \\\"$0\\\" \\\"$@\\\" /dev/fd/3 3<<'BERTH_HEREDOC_0'\\n"
+                             "#!/bin/sh\\nBERTH_HEREDOC_0\\n\",\"/bin/sh\"]");
+    assert_argv(&cf->ins[4], "[\"/bin/sh\",\"-c\",\"cat <<'A' <<-B > /f\\n$x\\nA\\ny\\nB\\n\"]");
+    assert_argv(&cf->ins[5], "[\"/bin/sh\",\"-c\",\"echo plain\"]");
+    containerfile_free(cf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -298,6 +344,7 @@ int main(void)
         cmocka_unit_test(test_heredoc_instructions),
         cmocka_unit_test(test_heredoc_tabs_and_quotes),
         cmocka_unit_test(test_heredoc_errors),
+        cmocka_unit_test(test_heredoc_run_argv),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,23 +13,38 @@
 #include "base/fs.h"
 #include "build/build-internal.h"
 
-/* A delimiter no line of the body equals, for the heredoc berth writes itself. */
+/* A delimiter no line of the body equals, for the heredoc berth writes itself: of the
+ * BERTH_HEREDOC_<k> for k in 0..lines, one is free (lines cannot take them all), found in one
+ * pass so a hostile body costs linear time. */
 static int unused_delimiter(const char *body, char out[64])
 {
-    for (unsigned k = 0; k < 1000; k++) {
-        snprintf(out, 64, "BERTH_HEREDOC_%u", k);
-        size_t n = strlen(out);
-        bool used = false;
-        for (const char *l = body; *l && !used;) {
-            const char *nl = strchr(l, '\n');
-            size_t len = nl ? (size_t) (nl - l) : strlen(l);
-            used = len == n && !memcmp(l, out, n);
-            l += len + (nl ? 1 : 0);
+    static const char prefix[] = "BERTH_HEREDOC_";
+    size_t lines = 0;
+    for (const char *c = body; *c; c++)
+        lines += *c == '\n';
+    _cleanup_free_ bool *taken = calloc(lines + 2, sizeof(bool));
+    if (!taken)
+        return -ENOMEM;
+    for (const char *l = body; *l;) {
+        const char *nl = strchr(l, '\n');
+        size_t len = nl ? (size_t) (nl - l) : strlen(l);
+        if (len > sizeof(prefix) - 1 && len < sizeof(prefix) - 1 + 20 && !memcmp(l, prefix, sizeof(prefix) - 1)) {
+            size_t k = 0;
+            bool digits = true;
+            for (size_t i = sizeof(prefix) - 1; i < len && digits; i++) {
+                digits = l[i] >= '0' && l[i] <= '9' && !(i == sizeof(prefix) - 1 && l[i] == '0' && len > i + 1);
+                k = k * 10 + (size_t) (l[i] - '0');
+            }
+            if (digits && k <= lines + 1)
+                taken[k] = true;
         }
-        if (!used)
-            return 0;
+        l += len + (nl ? 1 : 0);
     }
-    return -EINVAL;
+    size_t k = 0;
+    while (taken[k])
+        k++;
+    snprintf(out, 64, "%s%zu", prefix, k);
+    return 0;
 }
 
 /* "RUN <<EOF" with a "#!INTERP [ARG]" first line: the body is a script for INTERP, as if it were

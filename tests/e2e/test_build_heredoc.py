@@ -9,12 +9,17 @@ from test_build import berth, build, no_leftovers, write
 
 
 @pytest.fixture
-def env(berth_env, busybox_rootfs):
+def env(berth_env, busybox_rootfs, tmp_path):
+    # A private TMPDIR: the directories COPY writes heredoc files into must all be gone after.
+    tmpdir = tmp_path / "tmpdir"
+    tmpdir.mkdir()
+    berth_env = dict(berth_env, TMPDIR=str(tmpdir))
     berth(berth_env, "image", "import", "--rootfs", busybox_rootfs, "busybox")
     yield berth_env
     for c in json.loads(berth(berth_env, "ps", "-a", "--format", "json").stdout):
         berth(berth_env, "rm", "-f", c["id"], check=False)
     no_leftovers(berth_env)
+    assert os.listdir(tmpdir) == []
 
 
 HEREDOCS = """\

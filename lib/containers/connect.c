@@ -9,6 +9,8 @@
 #include "base/json.h"
 #include "containers/run.h"
 #include "net/attach.h"
+#include "net/cidr.h"
+#include "net/ipam.h"
 #include "runtime/container.h"
 
 /* The spec's networks as a fresh array (older records have only "network"). */
@@ -21,14 +23,82 @@ static json_t *spec_networks(const json_t *spec)
     return single ? json_pack("[s]", single) : json_pack("[s]", "none");
 }
 
-static int spec_networks_set(struct store *s, struct ctr_record *rec, json_t *list, struct berth_error *err)
+/* Records the networks and, for network, its options (opts NULL: none, as after disconnect). */
+static int spec_networks_set(struct store *s, struct ctr_record *rec, json_t *list, const char *network,
+                             const struct ctr_network_opts *opts, struct berth_error *err)
 {
     if (json_array_size(list) == 0)
         json_array_append_new(list, json_string("none"));
     if (json_object_set(rec->spec, "networks", list) < 0 ||
         json_object_set(rec->spec, "network", json_array_get(list, 0)) < 0)
         return berth_error_set(err, -ENOMEM, "out of memory");
+    json_t *all = json_object_get(rec->spec, "network_opts");
+    if (!json_is_object(all)) {
+        all = json_object();
+        if (!all || json_object_set_new(rec->spec, "network_opts", all) < 0)
+            return berth_error_set(err, -ENOMEM, "out of memory");
+    }
+    json_object_del(all, network);
+    if (opts && (opts->ip || opts->n_aliases) && json_object_set_new(all, network, ctr_network_opts_json(opts)) < 0)
+        return berth_error_set(err, -ENOMEM, "out of memory");
     return ctr_record_update_spec(s, rec, err);
+}
+
+int ctr_network_opts_check(const struct ctr_network_opts *o, struct berth_error *err)
+{
+    if (!o)
+        return 0;
+    if (o->ip) {
+        uint32_t ip;
+        int r = cidr_parse_ip(o->ip, &ip, err);
+        if (r < 0)
+            return berth_error_prefix(err, r, "--ip: ");
+    }
+    for (size_t i = 0; i < o->n_aliases; i++) {
+        int r = ipam_check_alias(o->aliases[i], err);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+json_t *ctr_network_opts_json(const struct ctr_network_opts *o)
+{
+    json_t *obj = json_object(), *al = json_array();
+    if (!obj || !al) {
+        json_decref(obj);
+        json_decref(al);
+        return NULL;
+    }
+    if (o->ip)
+        json_object_set_new(obj, "ip", json_string(o->ip));
+    for (size_t i = 0; i < o->n_aliases; i++)
+        json_array_append_new(al, json_string(o->aliases[i]));
+    json_object_set_new(obj, "aliases", al);
+    return obj;
+}
+
+int ctr_network_opts_get(const json_t *spec, const char *network, struct ctr_network_opts *o, const char ***ret_free)
+{
+    *o = (struct ctr_network_opts){ 0 };
+    *ret_free = NULL;
+    json_t *obj = json_object_get(json_object_get(spec, "network_opts"), network);
+    if (!json_is_object(obj))
+        return 0;
+    o->ip = json_string_value(json_object_get(obj, "ip"));
+    json_t *al = json_object_get(obj, "aliases");
+    size_t n = json_array_size(al);
+    if (n == 0)
+        return 0;
+    const char **v = calloc(n, sizeof(*v));
+    if (!v)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        if ((v[o->n_aliases] = json_string_value(json_array_get(al, i))))
+            o->n_aliases++;
+    o->aliases = v;
+    *ret_free = v;
+    return 0;
 }
 
 static ssize_t list_find(const json_t *list, const char *network)
@@ -75,8 +145,12 @@ static bool is_live(const struct ctr_record *rec)
     return !strcmp(rec->state, "running") || !strcmp(rec->state, "paused");
 }
 
-int ctr_network_connect(struct store *s, struct ctr_record *rec, const char *network, struct berth_error *err)
+int ctr_network_connect(struct store *s, struct ctr_record *rec, const char *network,
+                        const struct ctr_network_opts *opts, struct berth_error *err)
 {
+    int r0 = ctr_network_opts_check(opts, err);
+    if (r0 < 0)
+        return r0;
     if (!strcmp(network, "none") || !strcmp(network, "host"))
         return berth_error_set(err, -EINVAL, "network '%s' cannot be connected: use berth run --network %s", network,
                                network);
@@ -101,8 +175,11 @@ int ctr_network_connect(struct store *s, struct ctr_record *rec, const char *net
         if (r < 0)
             return r;
         struct net_attachment a;
+        struct net_attach_opts ao = { 0 };
+        if (opts)
+            ao = (struct net_attach_opts){ .ip = opts->ip, .aliases = opts->aliases, .n_aliases = opts->n_aliases };
         r = net_attach_container(strcmp(network, NET_DEFAULT_NETWORK) ? network : NULL, rec->id, rec->name, NULL,
-                                 pid, NULL, &a, err);
+                                 pid, &ao, &a, err);
         if (r < 0)
             return r;
         r = rewrite_etc(rec, err);
@@ -111,7 +188,7 @@ int ctr_network_connect(struct store *s, struct ctr_record *rec, const char *net
             return r;
         }
     }
-    return spec_networks_set(s, rec, list, err);
+    return spec_networks_set(s, rec, list, network, opts, err);
 }
 
 int ctr_network_disconnect(struct store *s, struct ctr_record *rec, const char *network, struct berth_error *err)
@@ -134,5 +211,5 @@ int ctr_network_disconnect(struct store *s, struct ctr_record *rec, const char *
         if (r < 0)
             return r;
     }
-    return spec_networks_set(s, rec, list, err);
+    return spec_networks_set(s, rec, list, network, NULL, err);
 }

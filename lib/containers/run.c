@@ -22,6 +22,7 @@
 #include "base/json.h"
 #include "base/strv.h"
 #include "containers/attach.h"
+#include "containers/connect.h"
 #include "containers/monitor.h"
 #include "containers/spec.h"
 #include "image/image.h"
@@ -287,12 +288,22 @@ static int ctr_network_attach(const struct ctr_record *rec, pid_t init, const ch
         if (!network || !strcmp(network, "none") || !strcmp(network, "host"))
             return berth_error_set(err, -EINVAL, "--network %s cannot be combined with other networks",
                                    network ? network : "(null)");
-        /* Ports, a static address and MAC belong to the first network. */
+        /* Ports and MAC belong to the first network; an address and aliases to the network they
+         * were given for (run --ip/--network-alias, network connect --ip/--alias). Records from
+         * before "network_opts" had a first-network "ip". */
         struct net_attach_opts opts = { 0 };
         if (k == 0)
             opts = (struct net_attach_opts){ .ports = ports, .n_ports = n,
                                              .ip = json_string_value(json_object_get(rec->spec, "ip")),
                                              .mac = json_string_value(json_object_get(rec->spec, "mac")) };
+        struct ctr_network_opts no;
+        _cleanup_free_ const char **aliases = NULL;
+        if (ctr_network_opts_get(rec->spec, network, &no, &aliases) < 0)
+            return berth_error_set(err, -ENOMEM, "out of memory");
+        if (no.ip)
+            opts.ip = no.ip;
+        opts.aliases = no.aliases;
+        opts.n_aliases = no.n_aliases;
         r = net_attach_container(strcmp(network, NET_DEFAULT_NETWORK) ? network : NULL, rec->id, rec->name, NULL,
                                  init, &opts, &att[k], err);
     }

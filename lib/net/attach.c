@@ -170,6 +170,11 @@ static int attach_workload(const char *network, const char *workload_id, const c
     r = lease_get(s, nl, &nw, workload_id, name, p->kind, opts, &l, &reused, err);
     if (r < 0)
         return r;
+    if (opts && (opts->n_aliases || reused)) {
+        r = ipam_alias_set(s, nw.name, workload_id, opts->aliases, opts->n_aliases, err);
+        if (r < 0)
+            goto release;
+    }
     r = p->plumb(p, nl, &nw, &l, err);
     if (r < 0)
         goto release;

@@ -69,6 +69,8 @@ struct net_attach_opts {
     const struct net_port *ports;  /* published on this network's address */
     size_t n_ports;
     unsigned mtu;                  /* 0 = the network's (1500) */
+    const char *const *aliases;    /* extra DNS names on this network (see ipam_alias_set) */
+    size_t n_aliases;
 };
 
 /* What the workload was given. Strings are NUL-terminated. */

@@ -10,6 +10,7 @@
 
 #include "base/array.h"
 #include "base/cleanup.h"
+#include "base/strv.h"
 
 static const char schema_v1[] =
     "CREATE TABLE net_networks ("
@@ -29,13 +30,21 @@ static const char schema_v1[] =
     "  PRIMARY KEY (host_ip, host_port, proto));"
     "CREATE INDEX net_ports_workload ON net_ports(workload);";
 
+/* v2: extra DNS names of a lease (--alias, --network-alias), one row each, gone with the lease. */
+static const char schema_v2[] =
+    "CREATE TABLE net_aliases ("
+    "  network TEXT NOT NULL, workload TEXT NOT NULL, alias TEXT NOT NULL,"
+    "  PRIMARY KEY (network, alias COLLATE NOCASE));"
+    "CREATE INDEX net_aliases_workload ON net_aliases(workload);";
+
 int ipam_open(const char *root, struct store **ret, struct berth_error *err)
 {
     struct store *s = NULL;
     int r = store_open(root ? root : berth_root_dir(), &s, err);
     if (r < 0)
         return r;
-    r = store_ensure_schema(s, "net", 1, schema_v1, err);
+    static const char *const migrations[] = { schema_v1, schema_v2 };
+    r = store_ensure_migrations(s, "net", migrations, 2, err);
     if (r < 0) {
         store_close(s);
         return r;
@@ -402,6 +411,15 @@ static int lease_alloc_locked(struct store *s, const struct net_network *nw, con
         if (sqlite3_step(st) == SQLITE_ROW)
             return berth_error_set(err, -EEXIST, "name '%s' is already used on network '%s' by %s", name, nw->name,
                                    (const char *) sqlite3_column_text(st, 0));
+        _cleanup_stmt_ sqlite3_stmt *al = NULL;
+        r = store_prepare(s, "SELECT workload FROM net_aliases WHERE network = ? AND alias = ? COLLATE NOCASE", &al, err);
+        if (r < 0)
+            return r;
+        sqlite3_bind_text(al, 1, nw->name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(al, 2, name, -1, SQLITE_STATIC);
+        if (sqlite3_step(al) == SQLITE_ROW)
+            return berth_error_set(err, -EEXIST, "name '%s' is already used on network '%s' as an alias of %s", name,
+                                   nw->name, (const char *) sqlite3_column_text(al, 0));
     }
     char ipbuf[INET_ADDRSTRLEN];
     if (want_ip) {
@@ -417,9 +435,18 @@ static int lease_alloc_locked(struct store *s, const struct net_network *nw, con
         r = exists_q(s, "SELECT 1 FROM net_leases WHERE network = ? AND ip = ?", nw->name, NULL, want_ip, &held, err);
         if (r < 0)
             return r;
-        if (held)
-            return berth_error_set(err, -EADDRINUSE, "address %s on network '%s' is already in use",
-                                   cidr_format_ip(want_ip, ipbuf), nw->name);
+        if (held) {
+            _cleanup_stmt_ sqlite3_stmt *st = NULL;
+            const char *holder = NULL;
+            if (store_prepare(s, "SELECT name FROM net_leases WHERE network = ? AND ip = ?", &st, NULL) == 0) {
+                sqlite3_bind_text(st, 1, nw->name, -1, SQLITE_STATIC);
+                sqlite3_bind_int64(st, 2, want_ip);
+                if (sqlite3_step(st) == SQLITE_ROW)
+                    holder = (const char *) sqlite3_column_text(st, 0);
+            }
+            return berth_error_set(err, -EADDRINUSE, "address %s on network '%s' is already in use%s%s",
+                                   cidr_format_ip(want_ip, ipbuf), nw->name, holder ? " by " : "", holder ?: "");
+        }
         l->ip = want_ip;
     } else {
         r = pick_ip(s, nw, &l->ip, err);
@@ -538,8 +565,18 @@ int ipam_lease_alloc(struct store *s, const struct net_network *nw, const char *
 
 int ipam_lease_release(struct store *s, const char *network, const char *workload, struct berth_error *err)
 {
+    /* Aliases first: a crash in between leaves a lease without aliases, never the reverse. */
+    _cleanup_stmt_ sqlite3_stmt *al = NULL;
+    int r = store_prepare(s, "DELETE FROM net_aliases WHERE network = ? AND workload = ?", &al, err);
+    if (r < 0)
+        return r;
+    sqlite3_bind_text(al, 1, network, -1, SQLITE_STATIC);
+    sqlite3_bind_text(al, 2, workload, -1, SQLITE_STATIC);
+    r = step_done(s, al, err);
+    if (r < 0)
+        return r;
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
-    int r = store_prepare(s, "DELETE FROM net_leases WHERE network = ? AND workload = ?", &st, err);
+    r = store_prepare(s, "DELETE FROM net_leases WHERE network = ? AND workload = ?", &st, err);
     if (r < 0)
         return r;
     sqlite3_bind_text(st, 1, network, -1, SQLITE_STATIC);
@@ -588,8 +625,14 @@ int ipam_lease_list(struct store *s, const char *network, const char *workload, 
 int ipam_lookup_name(struct store *s, const char *network, const char *name, uint32_t *ret_ip)
 {
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(store_db(s), "SELECT ip FROM net_leases WHERE network = ? AND name = ? COLLATE NOCASE"
-                                        " ORDER BY seq LIMIT 1", -1, &st, NULL) != SQLITE_OK)
+    /* A workload's name first, then the aliases (names and aliases never clash on one network). */
+    if (sqlite3_prepare_v2(store_db(s),
+                           "SELECT ip FROM (SELECT ip, 0 AS k, seq FROM net_leases WHERE network = ?1"
+                           " AND name = ?2 COLLATE NOCASE"
+                           " UNION ALL SELECT l.ip, 1 AS k, l.seq FROM net_aliases a JOIN net_leases l"
+                           " ON l.network = a.network AND l.workload = a.workload"
+                           " WHERE a.network = ?1 AND a.alias = ?2 COLLATE NOCASE) ORDER BY k, seq LIMIT 1",
+                           -1, &st, NULL) != SQLITE_OK)
         return -EIO;
     sqlite3_bind_text(st, 1, network, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
@@ -608,8 +651,10 @@ int ipam_lookup_name_via(struct store *s, const char *network, uint32_t client_i
     if (sqlite3_prepare_v2(store_db(s),
                            "SELECT o.ip FROM net_leases me"
                            " JOIN net_leases mine ON mine.workload = me.workload AND mine.network != me.network"
-                           " JOIN net_leases o ON o.network = mine.network AND o.name = ?3 COLLATE NOCASE"
-                           " WHERE me.network = ?1 AND me.ip = ?2 ORDER BY mine.seq, o.seq LIMIT 1",
+                           " JOIN net_leases o ON o.network = mine.network"
+                           " WHERE me.network = ?1 AND me.ip = ?2 AND (o.name = ?3 COLLATE NOCASE OR EXISTS"
+                           " (SELECT 1 FROM net_aliases a WHERE a.network = o.network AND a.workload = o.workload"
+                           " AND a.alias = ?3 COLLATE NOCASE)) ORDER BY mine.seq, o.seq LIMIT 1",
                            -1, &st, NULL) != SQLITE_OK)
         return -EIO;
     sqlite3_bind_text(st, 1, network, -1, SQLITE_STATIC);
@@ -742,5 +787,107 @@ int ipam_port_list(struct store *s, const char *workload, struct net_port_claim 
     }
     *ret = TAKE_PTR(v);
     *ret_n = n;
+    return 0;
+}
+
+int ipam_check_alias(const char *alias, struct berth_error *err)
+{
+    /* The rules of container names (and of workload names on a network), so that an alias is a
+     * name the resolver could have answered for a container. */
+    return ipam_check_name("alias", alias, err);
+}
+
+static int alias_clash(struct store *s, const char *network, const char *workload, const char *alias,
+                       struct berth_error *err)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int r = store_prepare(s,
+                          "SELECT workload, 0 FROM net_leases WHERE network = ?1 AND workload != ?2"
+                          " AND name = ?3 COLLATE NOCASE"
+                          " UNION ALL SELECT workload, 1 FROM net_aliases WHERE network = ?1 AND workload != ?2"
+                          " AND alias = ?3 COLLATE NOCASE LIMIT 1",
+                          &st, err);
+    if (r < 0)
+        return r;
+    sqlite3_bind_text(st, 1, network, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, workload, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, alias, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        return berth_error_set(err, -EEXIST, "alias '%s' is already used on network '%s' by %s (%s)", alias, network,
+                               (const char *) sqlite3_column_text(st, 0),
+                               sqlite3_column_int(st, 1) ? "an alias" : "its name");
+    if (rc != SQLITE_DONE)
+        return berth_error_set(err, store_errno(rc), "state database: %s", sqlite3_errmsg(store_db(s)));
+    return 0;
+}
+
+int ipam_alias_set(struct store *s, const char *network, const char *workload, const char *const *aliases, size_t n,
+                   struct berth_error *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        int r = ipam_check_alias(aliases[i], err);
+        if (r < 0)
+            return r;
+    }
+    int r = store_begin(s, err);
+    if (r < 0)
+        return r;
+    bool held;
+    r = exists_q(s, "SELECT 1 FROM net_leases WHERE network = ? AND workload = ?", network, workload, -1, &held, err);
+    if (r == 0 && !held)
+        r = berth_error_set(err, -ENOENT, "%s is not attached to network '%s'", workload, network);
+    if (r < 0)
+        goto fail;
+    {
+        _cleanup_stmt_ sqlite3_stmt *del = NULL;
+        r = store_prepare(s, "DELETE FROM net_aliases WHERE network = ? AND workload = ?", &del, err);
+        if (r < 0)
+            goto fail;
+        sqlite3_bind_text(del, 1, network, -1, SQLITE_STATIC);
+        sqlite3_bind_text(del, 2, workload, -1, SQLITE_STATIC);
+        r = step_done(s, del, err);
+        if (r < 0)
+            goto fail;
+    }
+    for (size_t i = 0; i < n; i++) {
+        r = alias_clash(s, network, workload, aliases[i], err);
+        if (r < 0)
+            goto fail;
+        /* OR IGNORE: the same alias twice (in any case) is one alias. */
+        _cleanup_stmt_ sqlite3_stmt *ins = NULL;
+        r = store_prepare(s, "INSERT OR IGNORE INTO net_aliases (network, workload, alias) VALUES (?, ?, ?)", &ins, err);
+        if (r < 0)
+            goto fail;
+        sqlite3_bind_text(ins, 1, network, -1, SQLITE_STATIC);
+        sqlite3_bind_text(ins, 2, workload, -1, SQLITE_STATIC);
+        sqlite3_bind_text(ins, 3, aliases[i], -1, SQLITE_STATIC);
+        r = step_done(s, ins, err);
+        if (r < 0)
+            goto fail;
+    }
+    return store_commit(s, err);
+fail:
+    store_rollback(s);
+    return r;
+}
+
+int ipam_alias_list(struct store *s, const char *network, const char *workload, char ***ret, struct berth_error *err)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int r = store_prepare(s, "SELECT alias FROM net_aliases WHERE network = ? AND workload = ? ORDER BY rowid", &st,
+                          err);
+    if (r < 0)
+        return r;
+    sqlite3_bind_text(st, 1, network, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, workload, -1, SQLITE_STATIC);
+    _cleanup_strv_ char **v = NULL;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        if (strv_push(&v, (const char *) sqlite3_column_text(st, 0)) < 0)
+            return berth_error_set(err, -ENOMEM, "out of memory");
+    if (rc != SQLITE_DONE)
+        return berth_error_set(err, store_errno(rc), "state database: %s", sqlite3_errmsg(store_db(s)));
+    *ret = TAKE_PTR(v);
     return 0;
 }

@@ -72,7 +72,7 @@ int ipam_lease_release(struct store *s, const char *network, const char *workloa
 /* All leases of a workload (network NULL) or of a network (workload NULL), or all (both NULL). */
 int ipam_lease_list(struct store *s, const char *network, const char *workload, struct net_lease **ret,
                     size_t *ret_n, struct berth_error *err);
-/* Address of NAME on network (exact name match), -ENOENT when none. */
+/* Address of NAME on network (a workload name or alias, case-insensitively), -ENOENT when none. */
 int ipam_lookup_name(struct store *s, const char *network, const char *name, uint32_t *ret_ip);
 /* NAME on another network of the workload that holds client_ip on network (a container on two
  * networks asks its first resolver for a member of the second), -ENOENT when none. */
@@ -81,6 +81,15 @@ int ipam_lookup_name_via(struct store *s, const char *network, uint32_t client_i
 /* Address and name of the lease holding MAC mac ("xx:..") on network, -ENOENT when none. */
 int ipam_lookup_mac(struct store *s, const char *network, const char *mac, uint32_t *ret_ip,
                     char ret_name[NET_NAME_MAX]);
+
+/* Aliases: extra DNS names of workload on network (A records of its address there), checked with
+ * ipam_check_alias. ipam_alias_set replaces the workload's aliases there (it must hold a lease);
+ * -EEXIST when one is another workload's name or alias on that network (case-insensitively).
+ * Releasing the lease removes them. ipam_alias_list returns them (NULL when none) as a strv. */
+int ipam_check_alias(const char *alias, struct berth_error *err);
+int ipam_alias_set(struct store *s, const char *network, const char *workload, const char *const *aliases, size_t n,
+                   struct berth_error *err);
+int ipam_alias_list(struct store *s, const char *network, const char *workload, char ***ret, struct berth_error *err);
 
 /* Claims host ports for workload (all or none). -EADDRINUSE names the port and its holder. */
 int ipam_port_claim(struct store *s, const char *workload, const char *network, uint32_t ip,

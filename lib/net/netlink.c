@@ -137,11 +137,13 @@ static struct nlmsghdr *link_msg(char *buf, int type, unsigned flags, int index)
     return nlh;
 }
 
-int nl_bridge_add(struct nl *nl, const char *name, unsigned mtu, struct berth_error *err)
+int nl_bridge_add(struct nl *nl, const char *name, const uint8_t *mac, unsigned mtu, struct berth_error *err)
 {
     char buf[MNL_SOCKET_BUFFER_SIZE];
     struct nlmsghdr *nlh = link_msg(buf, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, 0);
     mnl_attr_put_strz(nlh, IFLA_IFNAME, name);
+    if (mac)
+        mnl_attr_put(nlh, IFLA_ADDRESS, 6, mac);
     if (mtu)
         mnl_attr_put_u32(nlh, IFLA_MTU, mtu);
     struct nlattr *info = mnl_attr_nest_start(nlh, IFLA_LINKINFO);

@@ -19,7 +19,10 @@ void nl_close(struct nl *nl);
 /* Interface index, or -ENODEV. */
 int nl_link_index(struct nl *nl, const char *name);
 
-int nl_bridge_add(struct nl *nl, const char *name, unsigned mtu, struct berth_error *err);
+/* mac: the bridge's own address (NULL: the kernel's). A bridge without one set takes the lowest
+ * MAC of its ports, so it changes as workloads come and go and their ARP entries for the gateway
+ * go stale (lookups and traffic to the gateway are lost until they expire). */
+int nl_bridge_add(struct nl *nl, const char *name, const uint8_t *mac, unsigned mtu, struct berth_error *err);
 /* Creates host_name in this namespace and peer_name directly in peer_netns_fd (-1: here), with
  * peer_mac (6 bytes or NULL) and mtu (0: default) on both ends. */
 int nl_veth_add(struct nl *nl, const char *host_name, const char *peer_name, int peer_netns_fd,

@@ -57,7 +57,15 @@ int network_ensure_up(struct nl *nl, const struct net_network *nw, struct berth_
         if (lk < 0)
             return lk;
         if (nl_link_index(nl, nw->bridge) < 0) {
-            int r = nl_bridge_add(nl, nw->bridge, nw->mtu, err);
+            /* A fixed MAC, stable for the network (see nl_bridge_add). */
+            char macs[NET_MAC_STRLEN], key[NET_NAME_MAX + 8];
+            uint8_t mac[6];
+            snprintf(key, sizeof(key), "bridge:%s", nw->name);
+            ipam_mac_for(key, 0, macs);
+            int r = ipam_parse_mac(macs, mac, err);
+            if (r < 0)
+                return r;
+            r = nl_bridge_add(nl, nw->bridge, mac, nw->mtu, err);
             if (r < 0 && r != -EEXIST)
                 return r;
             r = nl_addr_add(nl, nw->bridge, nw->gateway, nw->subnet.prefix, err);

@@ -12,6 +12,7 @@
 
 #include "base/cleanup.h"
 #include "base/json.h"
+#include "base/strv.h"
 #include "commands.h"
 #include "containers/connect.h"
 #include "containers/run.h"
@@ -33,7 +34,7 @@ static const char usage_text[] =
     "  inspect NAME... [--format text|json]\n"
     "                  show networks with their workloads and published ports\n"
     "  rm NAME...      remove networks (refused while workloads are attached)\n"
-    "  connect NETWORK CONTAINER\n"
+    "  connect [--ip IP] [--alias NAME]... NETWORK CONTAINER\n"
     "                  put a container on another network (at once if it runs)\n"
     "  disconnect NETWORK CONTAINER\n"
     "                  take a container off a network\n"
@@ -243,10 +244,18 @@ static json_t *inspect_json(struct store *s, const struct net_network *nw, struc
     }
     for (size_t i = 0; i < n; i++) {
         char ip[INET_ADDRSTRLEN];
-        json_array_append_new(wl, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "id", leases[i].workload, "name",
-                                            leases[i].name, "kind", leases[i].kind, "ip",
+        _cleanup_strv_ char **aliases = NULL;
+        if (ipam_alias_list(s, nw->name, leases[i].workload, &aliases, err) < 0) {
+            json_decref(o);
+            return NULL;
+        }
+        json_t *ja = json_array();
+        for (char **a = aliases; a && *a; a++)
+            json_array_append_new(ja, json_string(*a));
+        json_array_append_new(wl, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o}", "id", leases[i].workload,
+                                            "name", leases[i].name, "kind", leases[i].kind, "ip",
                                             cidr_format_ip(leases[i].ip, ip), "mac", leases[i].mac, "host_interface",
-                                            leases[i].host_ifname, "interface", leases[i].ifname));
+                                            leases[i].host_ifname, "interface", leases[i].ifname, "aliases", ja));
     }
     _cleanup_free_ struct net_port_claim *claims = NULL;
     size_t nc = 0;
@@ -370,28 +379,69 @@ static int cmd_rm(int argc, char **argv)
 /* connect / disconnect NETWORK CONTAINER: the container verbs' record plus the network hooks. */
 static int cmd_connect(int argc, char **argv, bool connect)
 {
+    static const struct option opts[] = {
+        { "ip", required_argument, NULL, 'a' },
+        { "alias", required_argument, NULL, 'A' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
     const char *verb = connect ? "connect" : "disconnect";
-    if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-        if (connect)
-            printf("Usage: berth network connect NETWORK CONTAINER\n\nPuts CONTAINER on NETWORK as well. A running "
-                   "container gets the next interface (eth1, ...) at once, an address, and its /etc/hosts and\n"
-                   "/etc/resolv.conf rewritten; a stopped one joins at its next start. A container on 'none' moves "
-                   "to NETWORK. Restarts keep the network.\n");
-        else
-            printf("Usage: berth network disconnect NETWORK CONTAINER\n\nTakes CONTAINER off NETWORK: its interface, "
-                   "address and the ports published there. Off its last network it keeps loopback only.\n");
-        return 0;
+    _cleanup_strv_ char **aliases = NULL;
+    struct ctr_network_opts no = { 0 };
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'a':
+            if (!connect)
+                goto unknown;
+            no.ip = optarg;
+            break;
+        case 'A':
+            if (!connect)
+                goto unknown;
+            if (strv_push(&aliases, optarg) < 0)
+                return 125;
+            break;
+        case 'h':
+            if (connect)
+                printf("Usage: berth network connect [--ip IP] [--alias NAME]... NETWORK CONTAINER\n\nPuts CONTAINER on "
+                       "NETWORK as well. A running container gets the next interface (eth1, ...) at once, an\n"
+                       "address, and its /etc/hosts and /etc/resolv.conf rewritten; a stopped one joins at its next "
+                       "start. A container\non 'none' moves to NETWORK. Restarts keep the network, the address and "
+                       "the aliases.\n\n"
+                       "  --ip IP        this address on NETWORK (inside its subnet, not the gateway, not taken)\n"
+                       "  --alias NAME   another name the container has in NETWORK's DNS, for the workloads on\n"
+                       "                 NETWORK only (repeatable; container name rules; unique on the network)\n");
+            else
+                printf("Usage: berth network disconnect NETWORK CONTAINER\n\nTakes CONTAINER off NETWORK: its "
+                       "interface, address, aliases and the ports published there. Off its last network it keeps "
+                       "loopback only.\n");
+            return 0;
+        default:
+        unknown:
+            fprintf(stderr, "berth network %s: unknown option or missing value: %s\n", verb, argv[optind - 1]);
+            return 125;
+        }
     }
-    if (argc != 3) {
-        fprintf(stderr, "berth network %s: expected NETWORK CONTAINER\n", verb);
+    if (argc - optind != 2) {
+        fprintf(stderr, "berth network %s: expected NETWORK CONTAINER (see --help)\n", verb);
         return 125;
     }
+    const char *network = argv[optind], *container = argv[optind + 1];
+    no.aliases = (const char *const *) aliases;
+    no.n_aliases = strv_length(aliases);
     struct berth_error err = { 0 };
+    if (ctr_network_opts_check(&no, &err) < 0) {
+        fprintf(stderr, "berth network %s: %s\n", verb, berth_error_message(&err));
+        return 125;
+    }
     _cleanup_store_ struct store *s = NULL;
     struct ctr_record rec = { 0 };
-    if (ctr_store_open(&s, &err) < 0 || ctr_record_find(s, argv[2], &rec, &err) < 0)
+    if (ctr_store_open(&s, &err) < 0 || ctr_record_find(s, container, &rec, &err) < 0)
         return fail(verb, &err);
-    int r = connect ? ctr_network_connect(s, &rec, argv[1], &err) : ctr_network_disconnect(s, &rec, argv[1], &err);
+    int r = connect ? ctr_network_connect(s, &rec, network, &no, &err) : ctr_network_disconnect(s, &rec, network, &err);
     ctr_record_clear(&rec);
     return r < 0 ? fail(verb, &err) : 0;
 }

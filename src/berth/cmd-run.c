@@ -17,7 +17,9 @@
 #include "base/cleanup.h"
 #include "base/fs.h"
 #include "base/json.h"
+#include "base/strv.h"
 #include "commands.h"
+#include "containers/connect.h"
 #include "containers/run.h"
 #include "containers/seccomp-profile.h"
 #include "net/attach.h"
@@ -55,7 +57,8 @@ static const char run_usage[] =
     "                           (eth0, eth1, ...). Default: berth.conf's default_network, else the\n"
     "                           network 'berth' (created on first use, 10.89.0.0/16)\n"
     "  -p, --publish [HOSTIP:]HOSTPORT:PORT[/tcp|udp]  publish a port (needs a network)\n"
-    "      --ip ADDR            static address on the network\n"
+    "      --ip ADDR            static address on the network given with --network (the first one)\n"
+    "      --network-alias NAME another DNS name of the container on that network (repeatable)\n"
     "      --mac-address MAC    MAC address on the network\n"
     "      --restart POLICY     no (default), on-failure, always\n"
     "  -i, --interactive        keep the container's stdin open and send ours to it (echo hi | berth run -i\n"
@@ -107,7 +110,7 @@ static int parse_run(int argc, char **argv, json_t *spec, const char **name, boo
 {
     enum { O_RM = 256, O_NAME, O_ENV_FILE, O_TMPFS, O_ENTRYPOINT, O_CPUS, O_PIDS, O_RO, O_CAP_ADD, O_CAP_DROP,
            O_NETWORK, O_RESTART, O_HELP, O_IP, O_MAC, O_SECURITY_OPT, O_PRIVILEGED,
-           O_DETACH_KEYS };
+           O_DETACH_KEYS, O_NETWORK_ALIAS };
     static const struct option opts[] = {
         { "detach", no_argument, NULL, 'd' },          { "rm", no_argument, NULL, O_RM },
         { "name", required_argument, NULL, O_NAME },   { "env", required_argument, NULL, 'e' },
@@ -125,6 +128,7 @@ static int parse_run(int argc, char **argv, json_t *spec, const char **name, boo
         { "privileged", no_argument, NULL, O_PRIVILEGED },
         { "interactive", no_argument, NULL, 'i' },     { "tty", no_argument, NULL, 't' },
         { "detach-keys", required_argument, NULL, O_DETACH_KEYS },
+        { "network-alias", required_argument, NULL, O_NETWORK_ALIAS },
         { NULL, 0, NULL, 0 },
     };
     json_t *env = json_array(), *vols = json_array(), *tmpfs = json_array(), *add = json_array(), *drop = json_array();
@@ -135,6 +139,8 @@ static int parse_run(int argc, char **argv, json_t *spec, const char **name, boo
     json_object_set_new(spec, "tmpfs", tmpfs);
     json_object_set_new(spec, "cap_add", add);
     json_object_set_new(spec, "cap_drop", drop);
+    const char *ip = NULL;
+    _cleanup_strv_ char **aliases = NULL;
     int c;
     optind = 1;
     /* "+": options stop at the image, so the command's own options stay the command's. */
@@ -263,7 +269,11 @@ static int parse_run(int argc, char **argv, json_t *spec, const char **name, boo
             break;
         }
         case O_IP:
-            json_object_set_new(spec, "ip", json_string(optarg));
+            ip = optarg;
+            break;
+        case O_NETWORK_ALIAS:
+            if (strv_push(&aliases, optarg) < 0)
+                return 125;
             break;
         case O_MAC:
             json_object_set_new(spec, "mac", json_string(optarg));
@@ -297,6 +307,24 @@ static int parse_run(int argc, char **argv, json_t *spec, const char **name, boo
         default:
             return 125;
         }
+    }
+    if (ip || aliases) {
+        /* As Docker: they belong to the network named with --network (the first of several), so
+         * they are kept with it ("network_opts", as network connect --ip/--alias records them). */
+        const char *opt = ip ? "--ip" : "--network-alias";
+        const char *net = json_string_value(json_object_get(spec, "network"));
+        if (!net || !strcmp(net, "none") || !strcmp(net, "host")) {
+            fprintf(stderr, "berth run: %s needs --network NETWORK (a berth network, not none or host)\n", opt);
+            return 125;
+        }
+        struct ctr_network_opts no = { .ip = ip, .aliases = (const char *const *) aliases,
+                                       .n_aliases = strv_length(aliases) };
+        struct berth_error nerr = { 0 };
+        if (ctr_network_opts_check(&no, &nerr) < 0) {
+            fprintf(stderr, "berth run: %s\n", berth_error_message(&nerr));
+            return 125;
+        }
+        json_object_set_new(spec, "network_opts", json_pack("{s:o}", net, ctr_network_opts_json(&no)));
     }
     if (optind >= argc) {
         fprintf(stderr, "berth run: an image is needed (see --help)\n");

@@ -198,3 +198,118 @@ def test_network_connect_and_disconnect_a_running_container(ns):
     ns.berth("rm", "-f", "app", "svc", "lone", "later")
     ns.berth("network", "rm", "side")
     assert ns.links("bv") == []
+
+
+def ctr_inspect(ns, ctr):
+    return json.loads(ns.berth("inspect", ctr).stdout)
+
+
+def answers(ns, ctr, name, server=None):
+    """The addresses ctr's resolver (or server) gives for name, [] for NXDOMAIN."""
+    p = ns.berth("exec", ctr, "nslookup", name, *([server] if server else []), check=False)
+    if p.returncode != 0:
+        return []
+    return re.findall(r"Address:\s+(\d+\.\d+\.\d+\.\d+)", p.stdout.split("Name:", 1)[-1])
+
+
+def test_network_connect_with_ip_and_aliases(ns):
+    ns.berth("network", "create", "front", "--subnet", "10.81.0.0/24")
+    ns.berth("network", "create", "back", "--subnet", "10.82.0.0/24")
+    ns.berth("run", "-d", "--name", "peer", "--network", "front", "busybox", "sleep", "120")
+    ns.berth("run", "-d", "--name", "stranger", "--network", "back", "busybox", "sleep", "120")
+    ns.berth("run", "-d", "--name", "app", "--network", "back", "busybox", "sleep", "120")
+    ns.berth("network", "connect", "--ip", "10.81.0.50", "--alias", "api", "--alias", "Cache.v2", "front", "app")
+    addrs = ns.berth("exec", "app", "ip", "-o", "-4", "addr").stdout
+    assert re.search(r" eth1 +inet 10\.81\.0\.50/24", addrs), addrs
+    # The aliases resolve on front (case-insensitively, also as NAME.berth), not on back.
+    assert answers(ns, "peer", "api") == ["10.81.0.50"]
+    assert answers(ns, "peer", "cache.V2") == ["10.81.0.50"]
+    assert answers(ns, "peer", "api.berth") == ["10.81.0.50"]
+    assert ns.berth("exec", "peer", "ping", "-c", "1", "-W", "3", "api").returncode == 0
+    assert answers(ns, "stranger", "api") == []
+    wl = {w["name"]: w for w in ns.berth_json("network", "inspect", "front")[0]["workloads"]}
+    assert wl["app"]["ip"] == "10.81.0.50" and wl["app"]["aliases"] == ["api", "Cache.v2"]
+    assert wl["peer"]["aliases"] == []
+    cfg = ctr_inspect(ns, "app")[0]["config"]
+    assert cfg["network_opts"]["front"] == {"ip": "10.81.0.50", "aliases": ["api", "Cache.v2"]}
+    # Errors: one line each, the container and the networks unchanged.
+    ns.berth("run", "-d", "--name", "late", "--network", "back", "busybox", "sleep", "120")
+    for args, rc, msg in ((("--ip", "10.82.0.9", "front", "late"), 125, "not a host address of network 'front'"),
+                          (("--ip", "10.81.0.255", "front", "late"), 125, "not a host address"),
+                          (("--ip", "10.81.0.0", "front", "late"), 125, "not a host address"),
+                          (("--ip", "10.81.0.1", "front", "late"), 1, "gateway"),
+                          (("--ip", "10.81.0.50", "front", "late"), 1, "10.81.0.50 on network 'front' is already in "
+                                                                       "use by app"),
+                          (("--ip", "10.81.0.300", "front", "late"), 125, "--ip"),
+                          (("--alias", "API", "front", "late"), 1, "alias 'API' is already used on network 'front'"),
+                          (("--alias", "peer", "front", "late"), 1, "alias 'peer' is already used"),
+                          (("--alias", "-bad", "front", "late"), 125, "alias '-bad'"),
+                          (("--alias", "a b", "front", "late"), 125, "alias 'a b'"),
+                          (("--alias", "x", "--bogus", "front", "late"), 125, "--bogus")):
+        p = ns.berth("network", "connect", *args, check=False)
+        assert p.returncode == rc and msg in p.stderr and len(p.stderr.strip().splitlines()) == 1, (args, p.stderr)
+    assert [w["name"] for w in ns.berth_json("network", "inspect", "front")[0]["workloads"]].count("late") == 0
+    assert " eth1 " not in ns.berth("exec", "late", "ip", "-o", "-4", "addr").stdout
+    assert "network_opts" not in ctr_inspect(ns, "late")[0]["config"] or \
+        "front" not in ctr_inspect(ns, "late")[0]["config"]["network_opts"]
+    # A restart keeps the address and the aliases.
+    ns.berth("restart", "app")
+    assert re.search(r" eth1 +inet 10\.81\.0\.50/24", ns.berth("exec", "app", "ip", "-o", "-4", "addr").stdout)
+    assert answers(ns, "peer", "api") == ["10.81.0.50"]
+    # Disconnect drops them: the alias and the address are free for another container.
+    ns.berth("network", "disconnect", "front", "app")
+    assert answers(ns, "peer", "api") == []
+    assert "front" not in ctr_inspect(ns, "app")[0]["config"].get("network_opts", {})
+    ns.berth("network", "connect", "--ip", "10.81.0.50", "--alias", "api", "front", "late")
+    assert answers(ns, "peer", "api") == ["10.81.0.50"]
+    # A stopped container gets them at its start; rm takes them away.
+    ns.berth("create", "--name", "cold", "--network", "none", "busybox", "sleep", "120")
+    ns.berth("network", "connect", "--ip", "10.81.0.77", "--alias", "coldalias", "front", "cold")
+    ns.berth("start", "cold")
+    assert re.search(r" eth0 +inet 10\.81\.0\.77/24", ns.berth("exec", "cold", "ip", "-o", "-4", "addr").stdout)
+    assert answers(ns, "peer", "coldalias") == ["10.81.0.77"]
+    cold_id = ctr_inspect(ns, "cold")[0]["id"]
+    ns.berth("rm", "-f", cold_id)
+    assert answers(ns, "peer", "coldalias") == []
+    for c in ("peer", "stranger", "app", "late"):
+        ns.berth("rm", "-f", ctr_inspect(ns, c)[0]["id"])
+    ns.berth("network", "rm", "front", "back")
+    assert ns.links("bv") == []
+
+
+def test_run_with_ip_and_network_alias(ns):
+    ns.berth("network", "create", "runnet", "--subnet", "10.83.0.0/24")
+    ns.berth("network", "create", "othernet", "--subnet", "10.84.0.0/24")
+    ns.berth("run", "-d", "--name", "svc", "--network", "runnet", "--network", "othernet", "--ip", "10.83.0.40",
+             "--network-alias", "db", "--network-alias", "primary", "busybox", "sleep", "120")
+    ns.berth("run", "-d", "--name", "cli", "--network", "runnet", "busybox", "sleep", "120")
+    ns.berth("run", "-d", "--name", "far", "--network", "othernet", "busybox", "sleep", "120")
+    addrs = ns.berth("exec", "svc", "ip", "-o", "-4", "addr").stdout
+    assert re.search(r" eth0 +inet 10\.83\.0\.40/24", addrs) and re.search(r" eth1 +inet 10\.84\.0\.", addrs), addrs
+    assert answers(ns, "cli", "db") == ["10.83.0.40"] and answers(ns, "cli", "primary") == ["10.83.0.40"]
+    # The aliases belong to the first network only.
+    assert answers(ns, "far", "db") == [] and answers(ns, "far", "svc") != []
+    # create --ip: the address is taken at start.
+    ns.berth("create", "--name", "fixed", "--network", "runnet", "--ip", "10.83.0.60", "--network-alias", "fx",
+             "busybox", "sleep", "120")
+    ns.berth("start", "fixed")
+    assert re.search(r" eth0 +inet 10\.83\.0\.60/24", ns.berth("exec", "fixed", "ip", "-o", "-4", "addr").stdout)
+    assert answers(ns, "cli", "fx") == ["10.83.0.60"]
+    # Errors: before anything is created (usage), or at start naming the address/alias holder.
+    for args, msg in ((("--ip", "10.83.0.42"), "--ip needs --network"),
+                      (("--network", "none", "--network-alias", "x"), "--network-alias needs --network"),
+                      (("--network", "runnet", "--ip", "nonsense"), "--ip"),
+                      (("--network", "runnet", "--network-alias", "bad/alias"), "alias 'bad/alias'")):
+        p = ns.berth("run", "--rm", *args, "busybox", "true", check=False)
+        assert p.returncode == 125 and msg in p.stderr and len(p.stderr.strip().splitlines()) == 1, (args, p.stderr)
+    for args, msg in ((("--ip", "10.83.0.40"), "already in use by svc"),
+                      (("--network-alias", "PRIMARY"), "alias 'PRIMARY' is already used on network 'runnet' by"),
+                      (("--network-alias", "cli"), "alias 'cli' is already used")):
+        p = ns.berth("run", "--rm", "--network", "runnet", *args, "busybox", "true", check=False)
+        assert p.returncode != 0 and msg in p.stderr, (args, p.stderr)
+    names = [c["name"] for c in json.loads(ns.berth("ps", "-a", "--format", "json").stdout)]
+    assert sorted(names) == ["cli", "far", "fixed", "svc"], names
+    for c in ("svc", "cli", "far", "fixed"):
+        ns.berth("rm", "-f", ctr_inspect(ns, c)[0]["id"])
+    ns.berth("network", "rm", "runnet", "othernet")
+    assert ns.links("bv") == []

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "base/fs.h"
+#include "base/strv.h"
 #include "net/ipam.h"
 
 struct fixture {
@@ -322,6 +323,140 @@ static void test_lookup_name_via_shared_network(void **state)
     assert_int_equal(ipam_lookup_name_via(f->s, "va", app_b.ip, "svc", &ip), -ENOENT);
 }
 
+/* Aliases: names checked like container names, unique per network against names and other
+ * aliases (case-insensitively), answered by the lookups, gone with the lease. */
+static void test_aliases(void **state)
+{
+    struct fixture *f = *state;
+    struct net_network a, b;
+    make_network(f->s, "aa", "10.230.0.0/24", &a);
+    make_network(f->s, "ab", "10.231.0.0/24", &b);
+    struct berth_error err = { 0 };
+    struct net_lease web, db, other, web_b;
+    assert_int_equal(ipam_lease_alloc(f->s, &a, "w-web", "web", "container", 0, NULL, NULL, &web, &err), 0);
+    assert_int_equal(ipam_lease_alloc(f->s, &a, "w-db", "db", "container", 0, NULL, NULL, &db, &err), 0);
+    assert_int_equal(ipam_lease_alloc(f->s, &b, "w-other", "other", "container", 0, NULL, NULL, &other, &err), 0);
+
+    const char *bad[] = { "", "-x", "a b", "x/y", "é" };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(ipam_check_alias(bad[i], &err), -EINVAL);
+        assert_non_null(strstr(err.msg, "alias"));
+        berth_error_clear(&err);
+    }
+    char longname[80];
+    memset(longname, 'a', 64);
+    longname[64] = 0;
+    assert_int_equal(ipam_check_alias(longname, &err), -EINVAL);
+    berth_error_clear(&err);
+    longname[63] = 0;
+    assert_int_equal(ipam_check_alias(longname, &err), 0);
+    assert_int_equal(ipam_check_alias("cache_1.v2-x", &err), 0);
+
+    const char *mine[] = { "www", "Front", "www" };
+    assert_int_equal(ipam_alias_set(f->s, "aa", "w-web", mine, 3, &err), 0);
+    _cleanup_strv_ char **list = NULL;
+    assert_int_equal(ipam_alias_list(f->s, "aa", "w-web", &list, &err), 0);
+    assert_int_equal(strv_length(list), 2);
+    assert_string_equal(list[0], "www");
+    assert_string_equal(list[1], "Front");
+    uint32_t ip = 0;
+    assert_int_equal(ipam_lookup_name(f->s, "aa", "WWW", &ip), 0);
+    assert_int_equal(ip, web.ip);
+    assert_int_equal(ipam_lookup_name(f->s, "aa", "front", &ip), 0);
+    assert_int_equal(ip, web.ip);
+    /* Only on that network. */
+    assert_int_equal(ipam_lookup_name(f->s, "ab", "www", &ip), -ENOENT);
+
+    /* Clashes: another workload's name or alias; a bad name; nothing changes on failure. */
+    const char *clash_name[] = { "cache", "DB" };
+    assert_int_equal(ipam_alias_set(f->s, "aa", "w-web", clash_name, 2, &err), -EEXIST);
+    assert_non_null(strstr(err.msg, "alias 'DB' is already used on network 'aa' by w-db (its name)"));
+    berth_error_clear(&err);
+    const char *clash_alias[] = { "front" };
+    assert_int_equal(ipam_alias_set(f->s, "aa", "w-db", clash_alias, 1, &err), -EEXIST);
+    assert_non_null(strstr(err.msg, "by w-web (an alias)"));
+    berth_error_clear(&err);
+    const char *bad_one[] = { "ok", "no way" };
+    assert_int_equal(ipam_alias_set(f->s, "aa", "w-db", bad_one, 2, &err), -EINVAL);
+    berth_error_clear(&err);
+    strv_free(list);
+    list = NULL;
+    assert_int_equal(ipam_alias_list(f->s, "aa", "w-web", &list, &err), 0);
+    assert_int_equal(strv_length(list), 2);
+    assert_int_equal(ipam_lookup_name(f->s, "aa", "cache", &ip), -ENOENT);
+    /* Not attached: refused. A new workload named like an alias: refused. */
+    assert_int_equal(ipam_alias_set(f->s, "ab", "w-web", mine, 1, &err), -ENOENT);
+    berth_error_clear(&err);
+    struct net_lease x;
+    assert_int_equal(ipam_lease_alloc(f->s, &a, "w-x", "front", "container", 0, NULL, NULL, &x, &err), -EEXIST);
+    assert_non_null(strstr(err.msg, "as an alias of w-web"));
+    berth_error_clear(&err);
+    /* The same alias on another network is another name. */
+    assert_int_equal(ipam_lease_alloc(f->s, &b, "w-web", "web", "container", 0, NULL, NULL, &web_b, &err), 0);
+    const char *front[] = { "front" };
+    assert_int_equal(ipam_alias_set(f->s, "ab", "w-other", front, 1, &err), 0);
+    assert_int_equal(ipam_lookup_name(f->s, "ab", "front", &ip), 0);
+    assert_int_equal(ip, other.ip);
+    /* A client on both networks asking aa's resolver for an alias on ab gets it (as for names);
+     * db, only on aa, does not. */
+    const char *only_b[] = { "bonly" };
+    assert_int_equal(ipam_alias_set(f->s, "ab", "w-other", only_b, 1, &err), 0);
+    assert_int_equal(ipam_lookup_name(f->s, "aa", "bonly", &ip), -ENOENT);
+    assert_int_equal(ipam_lookup_name_via(f->s, "aa", web.ip, "BOnly", &ip), 0);
+    assert_int_equal(ip, other.ip);
+    assert_int_equal(ipam_lookup_name_via(f->s, "aa", db.ip, "bonly", &ip), -ENOENT);
+    assert_int_equal(ipam_lookup_name(f->s, "ab", "front", &ip), -ENOENT); /* replaced */
+
+    /* Releasing the lease removes its aliases: the name is free again. */
+    assert_int_equal(ipam_lease_release(f->s, "aa", "w-web", &err), 0);
+    assert_int_equal(ipam_lookup_name(f->s, "aa", "www", &ip), -ENOENT);
+    strv_free(list);
+    list = NULL;
+    assert_int_equal(ipam_alias_list(f->s, "aa", "w-web", &list, &err), 0);
+    assert_null(list);
+    assert_int_equal(ipam_lease_alloc(f->s, &a, "w-x", "front", "container", 0, NULL, NULL, &x, &err), 0);
+}
+
+/* A database made before aliases (net schema v1) gains the table on open. */
+static void test_schema_v1_migrates(void **state)
+{
+    (void) state;
+    char dir[64];
+    snprintf(dir, sizeof(dir), "/tmp/berth-test-ipam-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    struct berth_error err = { 0 };
+    struct store *s = NULL;
+    assert_int_equal(store_open(dir, &s, &err), 0);
+    assert_int_equal(store_ensure_schema(s, "net", 1,
+                                         "CREATE TABLE net_networks (name TEXT PRIMARY KEY, bridge TEXT NOT NULL UNIQUE,"
+                                         " subnet INTEGER NOT NULL, prefix INTEGER NOT NULL, gateway INTEGER NOT NULL,"
+                                         " internal INTEGER NOT NULL, mtu INTEGER NOT NULL, created INTEGER NOT NULL,"
+                                         " next_ip INTEGER NOT NULL);"
+                                         "CREATE TABLE net_leases (network TEXT NOT NULL, workload TEXT NOT NULL,"
+                                         " name TEXT NOT NULL, kind TEXT NOT NULL, ip INTEGER NOT NULL, mac TEXT NOT NULL,"
+                                         " host_ifname TEXT NOT NULL UNIQUE, ifname TEXT NOT NULL, seq INTEGER NOT NULL,"
+                                         " PRIMARY KEY (network, ip));"
+                                         "CREATE TABLE net_ports (host_ip TEXT NOT NULL, host_port INTEGER NOT NULL,"
+                                         " proto INTEGER NOT NULL, port INTEGER NOT NULL, workload TEXT NOT NULL,"
+                                         " network TEXT NOT NULL, ip INTEGER NOT NULL, PRIMARY KEY (host_ip, host_port, proto));",
+                                         &err),
+                     0);
+    store_close(s);
+    s = NULL;
+    assert_int_equal(ipam_open(dir, &s, &err), 0);
+    struct net_network nw;
+    make_network(s, "m", "10.232.0.0/24", &nw);
+    struct net_lease l;
+    assert_int_equal(ipam_lease_alloc(s, &nw, "w", "w", "container", 0, NULL, NULL, &l, &err), 0);
+    const char *al[] = { "alias1" };
+    assert_int_equal(ipam_alias_set(s, "m", "w", al, 1, &err), 0);
+    uint32_t ip = 0;
+    assert_int_equal(ipam_lookup_name(s, "m", "alias1", &ip), 0);
+    assert_int_equal(ip, l.ip);
+    store_close(s);
+    fs_rm_rf(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -334,6 +469,8 @@ int main(void)
         cmocka_unit_test(test_port_parse),
         cmocka_unit_test(test_mac_helpers),
         cmocka_unit_test_setup_teardown(test_lookup_name_via_shared_network, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_aliases, setup, teardown),
+        cmocka_unit_test(test_schema_v1_migrates),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

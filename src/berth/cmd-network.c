@@ -333,10 +333,16 @@ static int cmd_inspect(int argc, char **argv)
                json_string_value(json_object_get(o, "created")));
         size_t k;
         json_t *w;
-        json_array_foreach(json_object_get(o, "workloads"), k, w)
-            printf("workload:  %s %s %s %s %s\n", json_string_value(json_object_get(w, "kind")),
+        json_array_foreach(json_object_get(o, "workloads"), k, w) {
+            printf("workload:  %s %s %s %s %s", json_string_value(json_object_get(w, "kind")),
                    json_string_value(json_object_get(w, "name")), json_string_value(json_object_get(w, "ip")),
                    json_string_value(json_object_get(w, "mac")), json_string_value(json_object_get(w, "id")));
+            size_t m;
+            json_t *al;
+            json_array_foreach(json_object_get(w, "aliases"), m, al)
+                printf("%s%s", m ? "," : " aliases=", json_string_value(al));
+            printf("\n");
+        }
         json_array_foreach(json_object_get(o, "ports"), k, w) {
             const char *hip = json_string_value(json_object_get(w, "host_ip"));
             printf("port:      %s%s%lld -> %s:%lld/%s (%s)\n", hip, *hip ? ":" : "",

@@ -230,6 +230,9 @@ def test_network_connect_with_ip_and_aliases(ns):
     wl = {w["name"]: w for w in ns.berth_json("network", "inspect", "front")[0]["workloads"]}
     assert wl["app"]["ip"] == "10.81.0.50" and wl["app"]["aliases"] == ["api", "Cache.v2"]
     assert wl["peer"]["aliases"] == []
+    assert "aliases=api,Cache.v2" in ns.berth("network", "inspect", "front").stdout
+    assert "--alias NAME" in ns.berth("network", "connect", "--help").stdout
+    assert "--network-alias NAME" in ns.berth("run", "--help").stdout
     cfg = ctr_inspect(ns, "app")[0]["config"]
     assert cfg["network_opts"]["front"] == {"ip": "10.81.0.50", "aliases": ["api", "Cache.v2"]}
     # Errors: one line each, the container and the networks unchanged.

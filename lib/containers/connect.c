@@ -145,6 +145,30 @@ static bool is_live(const struct ctr_record *rec)
     return !strcmp(rec->state, "running") || !strcmp(rec->state, "paused");
 }
 
+/* A stopped container is plumbed at its start, but a wrong address or alias is reported now, as
+ * the start would (the network's state may still change until then). The default network may not
+ * exist yet: it is created on first use. */
+static int check_stopped(const struct ctr_record *rec, const char *network, const struct ctr_network_opts *opts,
+                         struct berth_error *err)
+{
+    _cleanup_store_ struct store *ns = NULL;
+    int r = ipam_open(NULL, &ns, err);
+    if (r < 0)
+        return r;
+    struct net_network nw;
+    r = ipam_network_get(ns, network, &nw, err);
+    if (r == -ENOENT && !strcmp(network, NET_DEFAULT_NETWORK)) {
+        berth_error_clear(err);
+        return 0;
+    }
+    if (r < 0)
+        return r;
+    uint32_t ip = 0;
+    if (opts->ip && cidr_parse_ip(opts->ip, &ip, err) < 0)
+        return berth_error_prefix(err, -EINVAL, "--ip: ");
+    return ipam_request_check(ns, &nw, rec->id, ip, opts->aliases, opts->n_aliases, err);
+}
+
 int ctr_network_connect(struct store *s, struct ctr_record *rec, const char *network,
                         const struct ctr_network_opts *opts, struct berth_error *err)
 {
@@ -187,6 +211,10 @@ int ctr_network_connect(struct store *s, struct ctr_record *rec, const char *net
             net_detach_network(a.network, rec->id, NULL);
             return r;
         }
+    } else if (opts && (opts->ip || opts->n_aliases)) {
+        r = check_stopped(rec, network, opts, err);
+        if (r < 0)
+            return r;
     }
     return spec_networks_set(s, rec, list, network, opts, err);
 }

@@ -389,6 +389,34 @@ static int pick_ip(struct store *s, const struct net_network *nw, uint32_t *ret,
                            cidr_format(&nw->subnet, sub, sizeof(sub)), n);
 }
 
+/* want_ip is a host address of nw's subnet, not its gateway, and held by no other workload. */
+static int check_want_ip(struct store *s, const struct net_network *nw, const char *workload, uint32_t want_ip,
+                         struct berth_error *err)
+{
+    char ipbuf[INET_ADDRSTRLEN], sub[32];
+    if (!cidr_contains(&nw->subnet, want_ip) || want_ip < cidr_first_host(&nw->subnet) ||
+        want_ip > cidr_last_host(&nw->subnet))
+        return berth_error_set(err, -EINVAL, "address %s is not a host address of network '%s' (%s)",
+                               cidr_format_ip(want_ip, ipbuf), nw->name, cidr_format(&nw->subnet, sub, sizeof(sub)));
+    if (want_ip == nw->gateway)
+        return berth_error_set(err, -EADDRINUSE, "address %s is network '%s''s gateway", cidr_format_ip(want_ip, ipbuf),
+                               nw->name);
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int r = store_prepare(s, "SELECT name FROM net_leases WHERE network = ? AND ip = ? AND workload != ?", &st, err);
+    if (r < 0)
+        return r;
+    sqlite3_bind_text(st, 1, nw->name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, want_ip);
+    sqlite3_bind_text(st, 3, workload, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        return berth_error_set(err, -EADDRINUSE, "address %s on network '%s' is already in use by %s",
+                               cidr_format_ip(want_ip, ipbuf), nw->name, (const char *) sqlite3_column_text(st, 0));
+    if (rc != SQLITE_DONE)
+        return berth_error_set(err, store_errno(rc), "state database: %s", sqlite3_errmsg(store_db(s)));
+    return 0;
+}
+
 static int lease_alloc_locked(struct store *s, const struct net_network *nw, const char *workload, const char *name,
                               const char *kind, uint32_t want_ip, const char *want_mac, const char *want_ifname,
                               struct net_lease *l, struct berth_error *err)
@@ -421,32 +449,10 @@ static int lease_alloc_locked(struct store *s, const struct net_network *nw, con
             return berth_error_set(err, -EEXIST, "name '%s' is already used on network '%s' as an alias of %s", name,
                                    nw->name, (const char *) sqlite3_column_text(al, 0));
     }
-    char ipbuf[INET_ADDRSTRLEN];
     if (want_ip) {
-        char sub[32];
-        if (!cidr_contains(&nw->subnet, want_ip) || want_ip < cidr_first_host(&nw->subnet) ||
-            want_ip > cidr_last_host(&nw->subnet))
-            return berth_error_set(err, -EINVAL, "address %s is not a host address of network '%s' (%s)",
-                                   cidr_format_ip(want_ip, ipbuf), nw->name,
-                                   cidr_format(&nw->subnet, sub, sizeof(sub)));
-        if (want_ip == nw->gateway)
-            return berth_error_set(err, -EADDRINUSE, "address %s is network '%s''s gateway",
-                                   cidr_format_ip(want_ip, ipbuf), nw->name);
-        r = exists_q(s, "SELECT 1 FROM net_leases WHERE network = ? AND ip = ?", nw->name, NULL, want_ip, &held, err);
+        r = check_want_ip(s, nw, workload, want_ip, err);
         if (r < 0)
             return r;
-        if (held) {
-            _cleanup_stmt_ sqlite3_stmt *st = NULL;
-            const char *holder = NULL;
-            if (store_prepare(s, "SELECT name FROM net_leases WHERE network = ? AND ip = ?", &st, NULL) == 0) {
-                sqlite3_bind_text(st, 1, nw->name, -1, SQLITE_STATIC);
-                sqlite3_bind_int64(st, 2, want_ip);
-                if (sqlite3_step(st) == SQLITE_ROW)
-                    holder = (const char *) sqlite3_column_text(st, 0);
-            }
-            return berth_error_set(err, -EADDRINUSE, "address %s on network '%s' is already in use%s%s",
-                                   cidr_format_ip(want_ip, ipbuf), nw->name, holder ? " by " : "", holder ?: "");
-        }
         l->ip = want_ip;
     } else {
         r = pick_ip(s, nw, &l->ip, err);
@@ -890,4 +896,16 @@ int ipam_alias_list(struct store *s, const char *network, const char *workload, 
         return berth_error_set(err, store_errno(rc), "state database: %s", sqlite3_errmsg(store_db(s)));
     *ret = TAKE_PTR(v);
     return 0;
+}
+
+int ipam_request_check(struct store *s, const struct net_network *nw, const char *workload, uint32_t want_ip,
+                       const char *const *aliases, size_t n, struct berth_error *err)
+{
+    int r = want_ip ? check_want_ip(s, nw, workload, want_ip, err) : 0;
+    for (size_t i = 0; r == 0 && i < n; i++) {
+        r = ipam_check_alias(aliases[i], err);
+        if (r == 0)
+            r = alias_clash(s, nw->name, workload, aliases[i], err);
+    }
+    return r;
 }

@@ -89,6 +89,10 @@ int ipam_lookup_mac(struct store *s, const char *network, const char *mac, uint3
 int ipam_check_alias(const char *alias, struct berth_error *err);
 int ipam_alias_set(struct store *s, const char *network, const char *workload, const char *const *aliases, size_t n,
                    struct berth_error *err);
+/* What ipam_lease_alloc and ipam_alias_set would refuse now for workload (a stopped container
+ * connected with --ip/--alias is told at once): want_ip (0: none) and the aliases. */
+int ipam_request_check(struct store *s, const struct net_network *nw, const char *workload, uint32_t want_ip,
+                       const char *const *aliases, size_t n, struct berth_error *err);
 int ipam_alias_list(struct store *s, const char *network, const char *workload, char ***ret, struct berth_error *err);
 
 /* Claims host ports for workload (all or none). -EADDRINUSE names the port and its holder. */

@@ -267,6 +267,12 @@ def test_network_connect_with_ip_and_aliases(ns):
     assert answers(ns, "peer", "api") == ["10.81.0.50"]
     # A stopped container gets them at its start; rm takes them away.
     ns.berth("create", "--name", "cold", "--network", "none", "busybox", "sleep", "120")
+    # ... checked at once all the same.
+    for args, msg in ((("--ip", "10.81.0.50"), "already in use by late"), (("--alias", "API"), "already used"),
+                      (("--ip", "10.81.0.1"), "gateway")):
+        p = ns.berth("network", "connect", *args, "front", "cold", check=False)
+        assert p.returncode == 1 and msg in p.stderr, (args, p.stderr)
+    assert ctr_inspect(ns, "cold")[0]["config"]["networks"] == ["none"]
     ns.berth("network", "connect", "--ip", "10.81.0.77", "--alias", "coldalias", "front", "cold")
     ns.berth("start", "cold")
     assert re.search(r" eth0 +inet 10\.81\.0\.77/24", ns.berth("exec", "cold", "ip", "-o", "-4", "addr").stdout)

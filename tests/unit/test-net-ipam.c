@@ -384,6 +384,18 @@ static void test_aliases(void **state)
     assert_int_equal(ipam_alias_list(f->s, "aa", "w-web", &list, &err), 0);
     assert_int_equal(strv_length(list), 2);
     assert_int_equal(ipam_lookup_name(f->s, "aa", "cache", &ip), -ENOENT);
+    /* The same checks without allocating (a stopped container's connect). */
+    assert_int_equal(ipam_request_check(f->s, &a, "w-new", web.ip, NULL, 0, &err), -EADDRINUSE);
+    assert_non_null(strstr(err.msg, "already in use by web"));
+    berth_error_clear(&err);
+    assert_int_equal(ipam_request_check(f->s, &a, "w-web", web.ip, NULL, 0, &err), 0); /* its own */
+    assert_int_equal(ipam_request_check(f->s, &a, "w-new", a.gateway, NULL, 0, &err), -EADDRINUSE);
+    berth_error_clear(&err);
+    assert_int_equal(ipam_request_check(f->s, &a, "w-new", other.ip, NULL, 0, &err), -EINVAL);
+    berth_error_clear(&err);
+    assert_int_equal(ipam_request_check(f->s, &a, "w-new", 0, clash_alias, 1, &err), -EEXIST);
+    berth_error_clear(&err);
+    assert_int_equal(ipam_request_check(f->s, &a, "w-new", web.ip + 100, clash_name, 1, &err), 0);
     /* Not attached: refused. A new workload named like an alias: refused. */
     assert_int_equal(ipam_alias_set(f->s, "ab", "w-web", mine, 1, &err), -ENOENT);
     berth_error_clear(&err);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -330,6 +331,45 @@ static void release_runtime(const struct ctr_record *rec)
         fs_rm_rf(run);
 }
 
+/* The lifecycle lock of a container: a start, and the recording of a run's end (which releases
+ * its mounts, network and runtime state), exclude each other. Without it the monitor's on-exit
+ * handler of a run that had just ended could release what a `berth restart` had meanwhile set up
+ * for the next run, and record that run as exited. Released when the fd is closed. */
+static int ctr_lock(const struct ctr_record *rec, struct berth_error *err)
+{
+    _cleanup_free_ char *path = ctr_path(rec, "lock");
+    if (!path)
+        return berth_error_set(err, -ENOMEM, "out of memory");
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return berth_error_errno(err, -errno, "container %s: opening %s", rec->name, path);
+    while (flock(fd, LOCK_EX) < 0) {
+        if (errno != EINTR) {
+            int r = berth_error_errno(err, -errno, "container %s: locking %s", rec->name, path);
+            close(fd);
+            return r;
+        }
+    }
+    return fd;
+}
+
+/* Takes the run fields (state, monitor, exit) of rec from the database as they are now; not the
+ * restart count, which the restart policy raises before it starts the next run. */
+static int reload_run(struct store *s, struct ctr_record *rec, struct berth_error *err)
+{
+    struct ctr_record now;
+    int r = ctr_record_find(s, rec->id, &now, err);
+    if (r < 0)
+        return r;
+    memcpy(rec->state, now.state, sizeof(rec->state));
+    rec->monitor_pid = now.monitor_pid;
+    rec->exit_code = now.exit_code;
+    rec->started = now.started;
+    rec->finished = now.finished;
+    ctr_record_clear(&now);
+    return 0;
+}
+
 int ctr_move_monitor_fds(const int *src, int n)
 {
     int tmp[8];
@@ -386,6 +426,14 @@ int ctr_start(struct store *s, struct ctr_record *rec, bool keep_on_exit, struct
 int ctr_start_with(struct store *s, struct ctr_record *rec, const struct ctr_start_opts *o, struct berth_error *err)
 {
     int r = ctr_refresh(s, rec, err);
+    if (r < 0)
+        return r;
+    /* Held until the new run is recorded; the state is read again under it, as another berth
+     * may have started the container meanwhile. */
+    _cleanup_close_ int lock = ctr_lock(rec, err);
+    if (lock < 0)
+        return lock;
+    r = reload_run(s, rec, err);
     if (r < 0)
         return r;
     if (!strcmp(rec->state, "running") || !strcmp(rec->state, "paused"))
@@ -540,28 +588,48 @@ int ctr_start_with(struct store *s, struct ctr_record *rec, const struct ctr_sta
     return r;
 }
 
+/* Whether rec's run has ended: its monitor recorded the exit (*ret_exit, when given), or died
+ * without recording (kill -9: the container is gone or orphaned). While it runs, rec->state
+ * follows the runtime (running or paused). */
+static bool run_ended(struct ctr_record *rec, json_t **ret_exit)
+{
+    _cleanup_free_ char *exit_file = ctr_path(rec, "exit.json");
+    if (exit_file && json_load_path(exit_file, 4096, ret_exit, NULL) == 0)
+        return true;
+    if (rec->monitor_pid <= 0 || kill(rec->monitor_pid, 0) < 0)
+        return true;
+    _cleanup_free_ char *oci = ctr_oci_root();
+    _cleanup_json_ json_t *st = NULL;
+    if (oci && container_state(oci, rec->id, &st, NULL) == 0) {
+        const char *status = json_string_value(json_object_get(st, "status"));
+        snprintf(rec->state, sizeof(rec->state), "%s", status && !strcmp(status, "paused") ? "paused" : "running");
+    }
+    return false;
+}
+
 int ctr_refresh(struct store *s, struct ctr_record *rec, struct berth_error *err)
 {
     if (strcmp(rec->state, "running") && strcmp(rec->state, "paused"))
         return 0;
-    _cleanup_free_ char *exit_file = ctr_path(rec, "exit.json");
     _cleanup_json_ json_t *ex = NULL;
-    bool done = exit_file && json_load_path(exit_file, 4096, &ex, NULL) == 0;
-    if (!done) {
-        /* A monitor that died (kill -9) without recording: the container is gone or orphaned. */
-        if (rec->monitor_pid > 0 && kill(rec->monitor_pid, 0) == 0) {
-            _cleanup_free_ char *oci = ctr_oci_root();
-            _cleanup_json_ json_t *st = NULL;
-            if (oci && container_state(oci, rec->id, &st, NULL) == 0) {
-                const char *status = json_string_value(json_object_get(st, "status"));
-                snprintf(rec->state, sizeof(rec->state), "%s", status && !strcmp(status, "paused") ? "paused" : "running");
-            }
-            return 0;
-        }
-    }
+    if (!run_ended(rec, &ex))
+        return 0;
+    /* Recorded once, under the lock, and only while the record still shows this run: another
+     * berth may have recorded its end already, and started the next run. */
+    pid_t monitor = rec->monitor_pid;
+    int64_t started = rec->started;
+    _cleanup_close_ int lock = ctr_lock(rec, err);
+    if (lock < 0)
+        return lock;
+    int r = reload_run(s, rec, err);
+    if (r < 0)
+        return r;
+    if (rec->monitor_pid != monitor || rec->started != started ||
+        (strcmp(rec->state, "running") && strcmp(rec->state, "paused")))
+        return 0;
     snprintf(rec->state, sizeof(rec->state), "exited");
-    rec->exit_code = done ? (int) json_integer_value(json_object_get(ex, "exit_code")) : -1;
-    rec->finished = done ? json_integer_value(json_object_get(ex, "finished")) : time(NULL);
+    rec->exit_code = ex ? (int) json_integer_value(json_object_get(ex, "exit_code")) : -1;
+    rec->finished = ex ? json_integer_value(json_object_get(ex, "finished")) : time(NULL);
     rec->monitor_pid = 0;
     release_runtime(rec);
     return ctr_record_update(s, rec, err);

@@ -152,3 +152,37 @@ def test_ps_all_kinds_lists_containers_and_vms(env):
     assert any(l.startswith("vm ") and l.endswith("vm-a") for l in text)
     berth(env, "vm", "rm", "vm-a")
     berth(env, "rm", "-f", "ctr-a")
+
+
+def test_late_end_of_a_run_leaves_the_next_run_alone(env):
+    """The monitor's on-exit handler records a run's end and releases its rootfs, network and
+    runtime state. When it is slow (here: strace holds its umount2 for 1.5 s) and a `berth start`
+    comes meanwhile, the start waits for it, and the new run keeps its rootfs and its record.
+    Before the containers' lifecycle lock, the late handler unmounted the new run's rootfs and
+    recorded it as exited while it ran."""
+    cid = berth(env, "run", "-d", "--name", "late", "busybox", "sleep", "1000").stdout.strip()
+    monitor = inspect(env, cid)["monitor_pid"]
+    tracer = subprocess.Popen(["strace", "-f", "-p", str(monitor), "-e", "trace=umount2",
+                               "-e", "inject=umount2:delay_enter=1500000", "-o", "/dev/null"],
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        assert "attached" in tracer.stderr.readline()
+        berth(env, "kill", cid)
+        # the monitor became the on-exit handler (same pid): wait until it sits in umount2 (166)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with open(f"/proc/{monitor}/syscall") as f:
+                if f.read().split(" ", 1)[0] == "166":
+                    break
+            time.sleep(0.02)
+        else:
+            raise AssertionError("the on-exit handler never reached umount2")
+        berth(env, "start", cid)
+        tracer.wait(timeout=30)
+        assert inspect(env, cid)["state"] == "running"
+        assert berth(env, "exec", cid, "cat", "/proc/1/cmdline").stdout == "sleep\x001000\x00"
+        berth(env, "rm", "-f", cid)
+    finally:
+        if tracer.poll() is None:
+            tracer.kill()
+            tracer.wait()

@@ -33,6 +33,7 @@ enum {
     CO_ATTACH = 1 << 6,
     CO_INTERACTIVE = 1 << 7,
     CO_KEYS = 1 << 8,
+    CO_FORMAT = 1 << 9,
 };
 
 /* An option sets its bits (a verb must take them all); one with a value also reads "--long=VALUE". -t and -f mean
@@ -52,6 +53,7 @@ static const struct {
     { CO_INTERACTIVE, "-i", "--interactive", false },
     { CO_ATTACH | CO_INTERACTIVE, "-ai", "-ia", false }, /* the bundles start takes */
     { CO_KEYS, NULL, "--detach-keys", true },
+    { CO_FORMAT, "-f", "--format", true },
 };
 
 struct ctr_opts {
@@ -119,6 +121,13 @@ static int ctr_parse_opts(const char *verb, unsigned accept, int argc, char **ar
             break;
         case CO_KEYS:
             o->keys = value;
+            break;
+        case CO_FORMAT:
+            /* inspect prints JSON; scripts written for podman pass --format json */
+            if (strcmp(value, "json")) {
+                fprintf(stderr, "berth %s: --format '%s': only json is supported (the output is JSON)\n", verb, value);
+                return 125;
+            }
             break;
         }
     }
@@ -233,8 +242,8 @@ static const struct ctr_verb {
     int (*action)(struct store *s, struct ctr_record *rec, struct ctr_opts *o, struct berth_error *err);
     bool echo; /* print each container's name once its action succeeded (as docker stop/rm/kill do) */
 } ctr_verbs[] = {
-    { "inspect", "Usage: berth inspect NAME...\n\nPrints containers' configuration and state as JSON.\n", 0,
-      act_inspect, false },
+    { "inspect", "Usage: berth inspect [--format json] NAME...\n\nPrints containers' configuration and state as JSON.\n",
+      CO_FORMAT, act_inspect, false },
     { "kill", "Usage: berth kill [--signal SIG] NAME...\n\nSends a signal (default KILL) to containers.\n", CO_SIGNAL,
       act_kill, true },
     { "logs",

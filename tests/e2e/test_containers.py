@@ -186,3 +186,13 @@ def test_late_end_of_a_run_leaves_the_next_run_alone(env):
         if tracer.poll() is None:
             tracer.kill()
             tracer.wait()
+
+
+def test_inspect_takes_format_json(env):
+    cid = berth(env, "create", "--name", "fmt", "busybox", "true").stdout.strip()
+    plain = json.loads(berth(env, "inspect", "fmt").stdout)
+    assert json.loads(berth(env, "inspect", "--format", "json", "fmt").stdout) == plain
+    assert json.loads(berth(env, "inspect", "--format=json", cid).stdout) == plain
+    p = berth(env, "inspect", "--format", "{{.State}}", "fmt", check=False)
+    assert p.returncode == 125 and "only json" in p.stderr and p.stdout == ""
+    berth(env, "rm", cid)

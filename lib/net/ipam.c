@@ -133,6 +133,20 @@ static int step_done(struct store *s, sqlite3_stmt *st, struct berth_error *err)
     return 0;
 }
 
+/* Runs a statement whose parameters are texts: t1, t2, t3 in order, up to the first NULL. */
+static int exec_q(struct store *s, const char *sql, const char *t1, const char *t2, const char *t3,
+                  struct berth_error *err)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int r = store_prepare(s, sql, &st, err);
+    if (r < 0)
+        return r;
+    const char *t[] = { t1, t2, t3 };
+    for (int k = 0; k < 3 && t[k]; k++)
+        sqlite3_bind_text(st, k + 1, t[k], -1, SQLITE_STATIC);
+    return step_done(s, st, err);
+}
+
 static int network_check_overlap(struct store *s, struct net_network *nw, struct berth_error *err)
 {
     _cleanup_free_ struct net_network *all = NULL;
@@ -247,16 +261,9 @@ int ipam_network_delete(struct store *s, const char *name, struct berth_error *e
             goto fail;
         }
     }
-    {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
-        r = store_prepare(s, "DELETE FROM net_networks WHERE name = ?", &st, err);
-        if (r < 0)
-            goto fail;
-        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-        r = step_done(s, st, err);
-        if (r < 0)
-            goto fail;
-    }
+    r = exec_q(s, "DELETE FROM net_networks WHERE name = ?", name, NULL, NULL, err);
+    if (r < 0)
+        goto fail;
     return store_commit(s, err);
 fail:
     store_rollback(s);
@@ -572,22 +579,10 @@ int ipam_lease_alloc(struct store *s, const struct net_network *nw, const char *
 int ipam_lease_release(struct store *s, const char *network, const char *workload, struct berth_error *err)
 {
     /* Aliases first: a crash in between leaves a lease without aliases, never the reverse. */
-    _cleanup_stmt_ sqlite3_stmt *al = NULL;
-    int r = store_prepare(s, "DELETE FROM net_aliases WHERE network = ? AND workload = ?", &al, err);
+    int r = exec_q(s, "DELETE FROM net_aliases WHERE network = ? AND workload = ?", network, workload, NULL, err);
     if (r < 0)
         return r;
-    sqlite3_bind_text(al, 1, network, -1, SQLITE_STATIC);
-    sqlite3_bind_text(al, 2, workload, -1, SQLITE_STATIC);
-    r = step_done(s, al, err);
-    if (r < 0)
-        return r;
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
-    r = store_prepare(s, "DELETE FROM net_leases WHERE network = ? AND workload = ?", &st, err);
-    if (r < 0)
-        return r;
-    sqlite3_bind_text(st, 1, network, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, workload, -1, SQLITE_STATIC);
-    return step_done(s, st, err);
+    return exec_q(s, "DELETE FROM net_leases WHERE network = ? AND workload = ?", network, workload, NULL, err);
 }
 
 int ipam_lease_list(struct store *s, const char *network, const char *workload, struct net_lease **ret,
@@ -756,12 +751,7 @@ fail:
 
 int ipam_port_release(struct store *s, const char *workload, struct berth_error *err)
 {
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
-    int r = store_prepare(s, "DELETE FROM net_ports WHERE workload = ?", &st, err);
-    if (r < 0)
-        return r;
-    sqlite3_bind_text(st, 1, workload, -1, SQLITE_STATIC);
-    return step_done(s, st, err);
+    return exec_q(s, "DELETE FROM net_ports WHERE workload = ?", workload, NULL, NULL, err);
 }
 
 int ipam_port_list(struct store *s, const char *workload, struct net_port_claim **ret, size_t *ret_n,
@@ -845,30 +835,15 @@ int ipam_alias_set(struct store *s, const char *network, const char *workload, c
         r = berth_error_set(err, -ENOENT, "%s is not attached to network '%s'", workload, network);
     if (r < 0)
         goto fail;
-    {
-        _cleanup_stmt_ sqlite3_stmt *del = NULL;
-        r = store_prepare(s, "DELETE FROM net_aliases WHERE network = ? AND workload = ?", &del, err);
-        if (r < 0)
-            goto fail;
-        sqlite3_bind_text(del, 1, network, -1, SQLITE_STATIC);
-        sqlite3_bind_text(del, 2, workload, -1, SQLITE_STATIC);
-        r = step_done(s, del, err);
-        if (r < 0)
-            goto fail;
-    }
+    r = exec_q(s, "DELETE FROM net_aliases WHERE network = ? AND workload = ?", network, workload, NULL, err);
+    if (r < 0)
+        goto fail;
     for (size_t i = 0; i < n; i++) {
         r = alias_clash(s, network, workload, aliases[i], err);
-        if (r < 0)
-            goto fail;
         /* OR IGNORE: the same alias twice (in any case) is one alias. */
-        _cleanup_stmt_ sqlite3_stmt *ins = NULL;
-        r = store_prepare(s, "INSERT OR IGNORE INTO net_aliases (network, workload, alias) VALUES (?, ?, ?)", &ins, err);
-        if (r < 0)
-            goto fail;
-        sqlite3_bind_text(ins, 1, network, -1, SQLITE_STATIC);
-        sqlite3_bind_text(ins, 2, workload, -1, SQLITE_STATIC);
-        sqlite3_bind_text(ins, 3, aliases[i], -1, SQLITE_STATIC);
-        r = step_done(s, ins, err);
+        if (r == 0)
+            r = exec_q(s, "INSERT OR IGNORE INTO net_aliases (network, workload, alias) VALUES (?, ?, ?)", network,
+                       workload, aliases[i], err);
         if (r < 0)
             goto fail;
     }

@@ -331,21 +331,26 @@ static void release_runtime(const struct ctr_record *rec)
         fs_rm_rf(run);
 }
 
-/* The lifecycle lock of a container: a start, and the recording of a run's end (which releases
- * its mounts, network and runtime state), exclude each other. Without it the monitor's on-exit
- * handler of a run that had just ended could release what a `berth restart` had meanwhile set up
- * for the next run, and record that run as exited. Released when the fd is closed. */
+/* The lifecycle lock of a container: a start, the recording of a run's end (which releases its
+ * mounts, network and runtime state) and a removal exclude each other. Without it the monitor's
+ * on-exit handler of a run that had just ended could release what a `berth restart` had meanwhile
+ * set up for the next run, and a start racing `rm -f` mounted into a directory being removed.
+ * The lock is flock on the container's directory itself: a lock file inside it could be made
+ * anew by a start while `rm` removes the directory, and would then lock nothing. Released when
+ * the fd is closed. */
 static int ctr_lock(const struct ctr_record *rec, struct berth_error *err)
 {
-    _cleanup_free_ char *path = ctr_path(rec, "lock");
-    if (!path)
+    _cleanup_free_ char *dir = ctr_dir(rec->id);
+    if (!dir)
         return berth_error_set(err, -ENOMEM, "out of memory");
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT)   /* removed meanwhile */
+        return berth_error_set(err, -ENOENT, "container %s no longer exists", rec->name);
     if (fd < 0)
-        return berth_error_errno(err, -errno, "container %s: opening %s", rec->name, path);
+        return berth_error_errno(err, -errno, "container %s: opening %s", rec->name, dir);
     while (flock(fd, LOCK_EX) < 0) {
         if (errno != EINTR) {
-            int r = berth_error_errno(err, -errno, "container %s: locking %s", rec->name, path);
+            int r = berth_error_errno(err, -errno, "container %s: locking %s", rec->name, dir);
             close(fd);
             return r;
         }
@@ -354,13 +359,17 @@ static int ctr_lock(const struct ctr_record *rec, struct berth_error *err)
 }
 
 /* Takes the run fields (state, monitor, exit) of rec from the database as they are now; not the
- * restart count, which the restart policy raises before it starts the next run. */
+ * restart count, which the restart policy raises before it starts the next run. -ENOENT when the
+ * container was removed meanwhile. */
 static int reload_run(struct store *s, struct ctr_record *rec, struct berth_error *err)
 {
     struct ctr_record now;
-    int r = ctr_record_find(s, rec->id, &now, err);
+    struct berth_error find_err = { 0 };
+    int r = ctr_record_find(s, rec->id, &now, &find_err);
+    if (r == -ENOENT)
+        return berth_error_set(err, r, "container %s no longer exists", rec->name);
     if (r < 0)
-        return r;
+        return berth_error_set(err, r, "%s", berth_error_message(&find_err));
     memcpy(rec->state, now.state, sizeof(rec->state));
     rec->monitor_pid = now.monitor_pid;
     rec->exit_code = now.exit_code;
@@ -697,16 +706,35 @@ int ctr_pause(struct store *s, struct ctr_record *rec, bool pause, struct berth_
 
 int ctr_remove(struct store *s, struct ctr_record *rec, bool force, struct berth_error *err)
 {
-    int r = ctr_refresh(s, rec, err);
-    if (r < 0)
-        return r;
-    if (!strcmp(rec->state, "running") || !strcmp(rec->state, "paused")) {
-        if (!force)
-            return berth_error_set(err, -EBUSY, "container %s is running: stop it first or use -f", rec->name);
-        _cleanup_free_ char *oci = ctr_oci_root();
-        container_kill(oci, rec->id, SIGKILL, true, NULL);
-        ctr_wait(s, rec, 10000, NULL);
+    /* Removed under the lifecycle lock, so a start that comes meanwhile either runs first (and
+     * -f kills that run too) or finds the container gone; the lock is taken after the kill,
+     * since waiting for the end takes it too. */
+    _cleanup_close_ int lock = -1;
+    for (int attempt = 0; lock < 0; attempt++) {
+        int r = ctr_refresh(s, rec, err);
+        if (r < 0)
+            return r;
+        if (!strcmp(rec->state, "running") || !strcmp(rec->state, "paused")) {
+            if (!force)
+                return berth_error_set(err, -EBUSY, "container %s is running: stop it first or use -f", rec->name);
+            if (attempt == 5)
+                return berth_error_set(err, -EBUSY, "container %s: started again each time it was killed", rec->name);
+            _cleanup_free_ char *oci = ctr_oci_root();
+            container_kill(oci, rec->id, SIGKILL, true, NULL);
+            ctr_wait(s, rec, 10000, NULL);
+        }
+        lock = ctr_lock(rec, err);
+        if (lock < 0)
+            return lock;
+        r = reload_run(s, rec, err);
+        if (r < 0)
+            return r;
+        if (!strcmp(rec->state, "running") || !strcmp(rec->state, "paused")) {
+            close(lock);   /* started meanwhile: that run goes first */
+            lock = -1;
+        }
     }
+    int r;
     release_runtime(rec);
     _cleanup_free_ char *dir = ctr_dir(rec->id);
     if (dir && (r = fs_rm_rf(dir)) < 0)

@@ -196,3 +196,21 @@ def test_inspect_takes_format_json(env):
     p = berth(env, "inspect", "--format", "{{.State}}", "fmt", check=False)
     assert p.returncode == 125 and "only json" in p.stderr and p.stdout == ""
     berth(env, "rm", cid)
+
+
+def test_start_racing_rm_f(env):
+    """`berth start` and `berth rm -f` of the same container at once: rm always succeeds (killing the
+    run if the start came first), the start either ran first or says the container is gone, and
+    nothing is left. Before the lifecycle lock, one race in five left a half-removed container
+    ("Directory not empty") and a failed mount."""
+    for i in range(15):
+        cid = berth(env, "create", "--name", f"race{i}", "busybox", "sleep", "4321").stdout.strip()
+        start = subprocess.Popen([binary("berth"), "start", cid], env=env, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+        rm = berth(env, "rm", "-f", cid, check=False)
+        out, errs = start.communicate(timeout=60)
+        assert rm.returncode == 0, rm.stderr
+        assert start.returncode == 0 or "no longer exists" in errs or "no such container" in errs, errs
+    assert json.loads(berth(env, "ps", "-a", "--format", "json").stdout) == []
+    assert os.listdir(os.path.join(env["BERTH_ROOT"], "containers")) == []
+    assert subprocess.run(["pgrep", "-x", "-f", "sleep 4321"], capture_output=True).returncode != 0

@@ -424,6 +424,35 @@ static int check_want_ip(struct store *s, const struct net_network *nw, const ch
     return 0;
 }
 
+/* Who other than workload answers to name on the network, as its name or as an alias (the
+ * resolver could not tell two apart): 1 with *holder (to free) and *as_alias, 0 when nobody. */
+static int name_holder(struct store *s, const char *network, const char *workload, const char *name, char **holder,
+                       bool *as_alias, struct berth_error *err)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int r = store_prepare(s,
+                          "SELECT workload, 0 FROM net_leases WHERE network = ?1 AND workload != ?2"
+                          " AND name = ?3 COLLATE NOCASE"
+                          " UNION ALL SELECT workload, 1 FROM net_aliases WHERE network = ?1 AND workload != ?2"
+                          " AND alias = ?3 COLLATE NOCASE LIMIT 1",
+                          &st, err);
+    if (r < 0)
+        return r;
+    sqlite3_bind_text(st, 1, network, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, workload, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE)
+        return 0;
+    if (rc != SQLITE_ROW)
+        return berth_error_set(err, store_errno(rc), "state database: %s", sqlite3_errmsg(store_db(s)));
+    *holder = strdup((const char *) sqlite3_column_text(st, 0));
+    if (!*holder)
+        return berth_error_set(err, -ENOMEM, "out of memory");
+    *as_alias = sqlite3_column_int(st, 1);
+    return 1;
+}
+
 static int lease_alloc_locked(struct store *s, const struct net_network *nw, const char *workload, const char *name,
                               const char *kind, uint32_t want_ip, const char *want_mac, const char *want_ifname,
                               struct net_lease *l, struct berth_error *err)
@@ -437,24 +466,14 @@ static int lease_alloc_locked(struct store *s, const struct net_network *nw, con
         return berth_error_set(err, -EEXIST, "%s is already attached to network '%s'", workload, nw->name);
     if (name) {
         /* One name, one address: the resolver could not tell two workloads of one name apart. */
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
-        r = store_prepare(s, "SELECT workload FROM net_leases WHERE network = ? AND name = ? COLLATE NOCASE", &st, err);
+        _cleanup_free_ char *holder = NULL;
+        bool as_alias = false;
+        r = name_holder(s, nw->name, workload, name, &holder, &as_alias, err);
         if (r < 0)
             return r;
-        sqlite3_bind_text(st, 1, nw->name, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
-        if (sqlite3_step(st) == SQLITE_ROW)
-            return berth_error_set(err, -EEXIST, "name '%s' is already used on network '%s' by %s", name, nw->name,
-                                   (const char *) sqlite3_column_text(st, 0));
-        _cleanup_stmt_ sqlite3_stmt *al = NULL;
-        r = store_prepare(s, "SELECT workload FROM net_aliases WHERE network = ? AND alias = ? COLLATE NOCASE", &al, err);
-        if (r < 0)
-            return r;
-        sqlite3_bind_text(al, 1, nw->name, -1, SQLITE_STATIC);
-        sqlite3_bind_text(al, 2, name, -1, SQLITE_STATIC);
-        if (sqlite3_step(al) == SQLITE_ROW)
-            return berth_error_set(err, -EEXIST, "name '%s' is already used on network '%s' as an alias of %s", name,
-                                   nw->name, (const char *) sqlite3_column_text(al, 0));
+        if (r > 0)
+            return berth_error_set(err, -EEXIST, "name '%s' is already used on network '%s' %s %s", name, nw->name,
+                                   as_alias ? "as an alias of" : "by", holder);
     }
     if (want_ip) {
         r = check_want_ip(s, nw, workload, want_ip, err);
@@ -796,26 +815,13 @@ int ipam_check_alias(const char *alias, struct berth_error *err)
 static int alias_clash(struct store *s, const char *network, const char *workload, const char *alias,
                        struct berth_error *err)
 {
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
-    int r = store_prepare(s,
-                          "SELECT workload, 0 FROM net_leases WHERE network = ?1 AND workload != ?2"
-                          " AND name = ?3 COLLATE NOCASE"
-                          " UNION ALL SELECT workload, 1 FROM net_aliases WHERE network = ?1 AND workload != ?2"
-                          " AND alias = ?3 COLLATE NOCASE LIMIT 1",
-                          &st, err);
-    if (r < 0)
-        return r;
-    sqlite3_bind_text(st, 1, network, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, workload, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, alias, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
+    _cleanup_free_ char *holder = NULL;
+    bool as_alias = false;
+    int r = name_holder(s, network, workload, alias, &holder, &as_alias, err);
+    if (r > 0)
         return berth_error_set(err, -EEXIST, "alias '%s' is already used on network '%s' by %s (%s)", alias, network,
-                               (const char *) sqlite3_column_text(st, 0),
-                               sqlite3_column_int(st, 1) ? "an alias" : "its name");
-    if (rc != SQLITE_DONE)
-        return berth_error_set(err, store_errno(rc), "state database: %s", sqlite3_errmsg(store_db(s)));
-    return 0;
+                               holder, as_alias ? "an alias" : "its name");
+    return r;
 }
 
 int ipam_alias_set(struct store *s, const char *network, const char *workload, const char *const *aliases, size_t n,

@@ -597,9 +597,9 @@ int ctr_start_with(struct store *s, struct ctr_record *rec, const struct ctr_sta
     return r;
 }
 
-/* Whether rec's run has ended: its monitor recorded the exit (*ret_exit, when given), or died
- * without recording (kill -9: the container is gone or orphaned). While it runs, rec->state
- * follows the runtime (running or paused). */
+/* Whether rec's run has ended: its monitor recorded the exit (then in *ret_exit), or died without
+ * recording (kill -9: the container is gone or orphaned; *ret_exit stays NULL). While it runs,
+ * rec->state follows the runtime (running or paused). */
 static bool run_ended(struct ctr_record *rec, json_t **ret_exit)
 {
     _cleanup_free_ char *exit_file = ctr_path(rec, "exit.json");

@@ -616,14 +616,31 @@ int cmd_ctr_container_exited(int argc, char **argv)
 
 int cmd_ctr_container(int argc, char **argv)
 {
-    static const char usage[] = "Usage: berth container prune\n\nRemoves every container that is not running.\n";
-    if (argc < 2 || !strcmp(argv[1], "--help")) {
-        fputs(usage, argc < 2 ? stderr : stdout);
-        return argc < 2 ? 125 : 0;
+    static const char usage[] = "Usage: berth container prune [-f]\n\nRemoves every container that is not running "
+                                "and prints their ids (-f is accepted: prune never asks).\n";
+    if (argc < 2) {
+        fprintf(stderr, "berth container: a subcommand is needed (prune; see --help)\n");
+        return 125;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        fputs(usage, stdout);
+        return 0;
     }
     if (strcmp(argv[1], "prune")) {
         fprintf(stderr, "berth container: unknown subcommand '%s' (expected prune)\n", argv[1]);
         return 125;
+    }
+    /* Every option is read before anything is removed: `prune --help` must not prune. */
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            fputs(usage, stdout);
+            return 0;
+        }
+        if (strcmp(argv[i], "-f") && strcmp(argv[i], "--force")) {
+            fprintf(stderr, "berth container prune: unknown %s '%s' (see --help)\n",
+                    argv[i][0] == '-' ? "option" : "argument", argv[i]);
+            return 125;
+        }
     }
     struct berth_error err = { 0 };
     _cleanup_store_ struct store *s = NULL;

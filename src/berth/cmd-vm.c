@@ -905,10 +905,16 @@ static int vm_cmd_template(int argc, char **argv)
         "       berth vm template rm NAME\n\n"
         "Templates are standalone qcow2 files under $BERTH_ROOT/templates; VMs are cloned from them\n"
         "with berth vm clone. A template from a VM copies its (stopped) disk, flattened.\n";
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        fputs(usage, argc < 2 ? stderr : stdout);
-        return argc < 2 ? 125 : 0;
+    if (argc < 2) {
+        VM_ERR("template", "a subcommand is needed (create, ls or rm; see --help)");
+        return 125;
     }
+    /* Anywhere after the subcommand, as for every other verb: help is printed, nothing is done. */
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            fputs(usage, stdout);
+            return 0;
+        }
     struct berth_error err = { 0 };
     _cleanup_store_ struct store *s = NULL;
     if (vm_store_open(&s, &err) < 0) {
@@ -916,7 +922,22 @@ static int vm_cmd_template(int argc, char **argv)
         return 125;
     }
     if (!strcmp(argv[1], "ls")) {
-        const char *format = argc > 3 && !strcmp(argv[2], "--format") ? argv[3] : "text";
+        const char *format = "text";
+        for (int i = 2; i < argc; i++) {
+            if (!strncmp(argv[i], "--format=", 9)) {
+                format = argv[i] + 9;
+            } else if (!strcmp(argv[i], "--format")) {
+                if (i + 1 >= argc) {
+                    VM_ERR("template ls", "--format needs a value (text or json)");
+                    return 125;
+                }
+                format = argv[++i];
+            } else {
+                VM_ERR("template ls", "unknown %s '%s' (see --help)", argv[i][0] == '-' ? "option" : "argument",
+                       argv[i]);
+                return 125;
+            }
+        }
         if (check_format("template ls", format) < 0)
             return 125;
         _cleanup_strv_ char **names = NULL;
@@ -938,9 +959,14 @@ static int vm_cmd_template(int argc, char **argv)
     }
     if (!strcmp(argv[1], "rm")) {
         if (argc < 3) {
-            VM_ERR("template rm", "a template name is needed");
+            VM_ERR("template rm", "a template name is needed (see --help)");
             return 125;
         }
+        for (int i = 2; i < argc; i++)
+            if (argv[i][0] == '-') {
+                VM_ERR("template rm", "unknown option '%s' (see --help)", argv[i]);
+                return 125;
+            }
         int rc = 0;
         for (int i = 2; i < argc; i++)
             if (vm_template_remove(s, argv[i], &err) < 0) {
@@ -954,17 +980,26 @@ static int vm_cmd_template(int argc, char **argv)
         const char *from = NULL, *image = NULL, *name = NULL;
         uint64_t size = 0;
         for (int i = 2; i < argc; i++) {
-            if (!strcmp(argv[i], "--from") && i + 1 < argc)
+            bool takes_value = !strcmp(argv[i], "--from") || !strcmp(argv[i], "--image") ||
+                               !strcmp(argv[i], "--disk-size");
+            if (takes_value && i + 1 >= argc) {
+                VM_ERR("template create", "%s needs a value (see --help)", argv[i]);
+                return 125;
+            }
+            if (!strcmp(argv[i], "--from"))
                 from = argv[++i];
-            else if (!strcmp(argv[i], "--image") && i + 1 < argc)
+            else if (!strcmp(argv[i], "--image"))
                 image = argv[++i];
-            else if (!strcmp(argv[i], "--disk-size") && i + 1 < argc) {
+            else if (!strcmp(argv[i], "--disk-size")) {
                 if (disk_parse_size(argv[++i], &size) < 0) {
                     VM_ERR("template create", "--disk-size '%s': expected a size such as 2G", argv[i]);
                     return 125;
                 }
             } else if (argv[i][0] == '-') {
                 VM_ERR("template create", "unknown option '%s' (see --help)", argv[i]);
+                return 125;
+            } else if (name) {
+                VM_ERR("template create", "one template name only ('%s' and '%s'; see --help)", name, argv[i]);
                 return 125;
             } else {
                 name = argv[i];
@@ -1008,13 +1043,17 @@ static const struct {
 
 int cmd_vm(int argc, char **argv)
 {
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        FILE *out = argc < 2 ? stderr : stdout;
+    if (argc < 2) {
+        fprintf(stderr, "berth vm: a command is needed; run 'berth vm --help' for the list\n");
+        return 125;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        FILE *out = stdout;
         fprintf(out, "Usage: berth vm COMMAND [OPTIONS]\n\nMicroVMs from images, templates and disks.\n\nCommands:\n");
         for (size_t i = 0; i < sizeof(vm_subcommands) / sizeof(vm_subcommands[0]); i++)
             fprintf(out, "  %-10s %s\n", vm_subcommands[i].name, vm_subcommands[i].summary);
         fprintf(out, "\nRun 'berth vm COMMAND --help' for a command's options.\n");
-        return argc < 2 ? 125 : 0;
+        return 0;
     }
     signal(SIGPIPE, SIG_IGN);
     for (size_t i = 0; i < sizeof(vm_subcommands) / sizeof(vm_subcommands[0]); i++)

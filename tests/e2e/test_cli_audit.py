@@ -30,3 +30,24 @@ def test_container_prune_help_does_not_prune(busybox_env):
     # docker's `container prune -f` is accepted, and prunes.
     assert berth(env, "container", "prune", "-f").stdout.split() == [cid]
     assert json.loads(berth(env, "ps", "-a", "--format", "json").stdout) == []
+
+
+def test_vm_template_help_and_bad_input(berth_env):
+    env = berth_env
+    for sub in ("create", "ls", "rm"):
+        for flag in ("--help", "-h"):
+            p = berth(env, "vm", "template", sub, flag)
+            assert p.stdout.startswith("Usage: berth vm template"), (sub, p.stdout)
+    cases = [
+        (["vm", "template"], "a subcommand is needed"),
+        (["vm"], "a command is needed"),
+        (["vm", "template", "ls", "-q"], "unknown option '-q'"),
+        (["vm", "template", "ls", "--format"], "--format needs a value"),
+        (["vm", "template", "create", "t1", "--from"], "--from needs a value"),
+        (["vm", "template", "create", "t1", "t2", "--image", "busybox"], "one template name only"),
+        (["vm", "template", "rm", "--force", "t1"], "unknown option '--force'"),
+    ]
+    for args, msg in cases:
+        one_line_error(berth(env, *args, check=False), 125, msg)
+    assert json.loads(berth(env, "vm", "template", "ls", "--format=json").stdout) == []
+    assert not os.path.exists(os.path.join(env["BERTH_ROOT"], "templates", "t1.qcow2"))

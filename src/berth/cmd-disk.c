@@ -428,13 +428,17 @@ static const struct {
 int cmd_disk(int argc, char **argv)
 {
     opterr = 0;
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        FILE *f = argc < 2 ? stderr : stdout;
+    if (argc < 2) {
+        fprintf(stderr, "berth disk: a command is needed; run 'berth disk --help' for the list\n");
+        return EXIT_USAGE;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        FILE *f = stdout;
         fprintf(f, "Usage: berth disk COMMAND [OPTIONS]\n\nDisk images (raw and qcow2) for VMs.\n\nCommands:\n");
         for (size_t i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++)
             fprintf(f, "  %-10s %s\n", subcommands[i].name, subcommands[i].summary);
         fprintf(f, "\nRun 'berth disk COMMAND --help' for a command's options.\n");
-        return argc < 2 ? EXIT_USAGE : 0;
+        return 0;
     }
     for (size_t i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++)
         if (!strcmp(argv[1], subcommands[i].name))

@@ -93,7 +93,7 @@ static void usage(FILE *out)
 int cmd_image(int argc, char **argv)
 {
     if (argc < 2) {
-        usage(stderr);
+        fprintf(stderr, "berth image: a command is needed; run 'berth image --help' for the list\n");
         return 125;
     }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {

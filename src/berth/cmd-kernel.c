@@ -24,9 +24,13 @@ static void kernel_usage(FILE *out)
 
 int cmd_kernel(int argc, char **argv)
 {
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        kernel_usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 125 : 0;
+    if (argc < 2) {
+        fprintf(stderr, "berth kernel: a subcommand is needed (prepare; see --help)\n");
+        return 125;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        kernel_usage(stdout);
+        return 0;
     }
     if (strcmp(argv[1], "prepare") != 0) {
         fprintf(stderr, "berth kernel: unknown subcommand '%s' (expected prepare)\n", argv[1]);

@@ -250,9 +250,13 @@ static int gc(int argc, char **argv)
 
 int cmd_registry(int argc, char **argv)
 {
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 125 : 0;
+    if (argc < 2) {
+        fprintf(stderr, "berth registry: a subcommand is needed (serve or gc; see --help)\n");
+        return 125;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        usage(stdout);
+        return 0;
     }
     if (!strcmp(argv[1], "serve"))
         return serve(argc - 1, argv + 1);

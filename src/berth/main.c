@@ -9,7 +9,8 @@ static void usage(FILE *out)
 {
     fprintf(out, "Usage: berth COMMAND [OPTIONS]\n\nContainers and microVMs from the same images.\n\nCommands:\n");
     for (const struct berth_command *c = berth_commands; c->name; c++)
-        fprintf(out, "  %-12s %s\n", c->name, c->summary);
+        if (strncmp(c->summary, "(internal", 9)) /* run by berth-monitor, not by users */
+            fprintf(out, "  %-12s %s\n", c->name, c->summary);
     fprintf(out, "\nRun 'berth COMMAND --help' for a command's options.\n");
 }
 
@@ -17,7 +18,7 @@ int main(int argc, char **argv)
 {
     berth_log_set_program("berth");
     if (argc < 2) {
-        usage(stderr);
+        fprintf(stderr, "berth: a command is needed; run 'berth --help' for the list\n");
         return 125;
     }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {

@@ -51,3 +51,15 @@ def test_vm_template_help_and_bad_input(berth_env):
         one_line_error(berth(env, *args, check=False), 125, msg)
     assert json.loads(berth(env, "vm", "template", "ls", "--format=json").stdout) == []
     assert not os.path.exists(os.path.join(env["BERTH_ROOT"], "templates", "t1.qcow2"))
+
+
+def test_group_verbs_alone_say_what_is_missing(berth_env):
+    """`berth image` & co. without a subcommand: one line naming what is missing, not the usage."""
+    for group in ([], ["image"], ["disk"], ["registry"], ["kernel"], ["container"], ["vm"]):
+        p = berth(berth_env, *group, check=False)
+        one_line_error(p, 125, "is needed", "--help")
+        assert p.stdout == ""
+        p = berth(berth_env, *group, "--help")
+        assert p.stdout.startswith("Usage: berth"), (group, p.stdout)
+    # The list users read shows their commands only (container-exited is berth-monitor's hook).
+    assert "container-exited" not in berth(berth_env, "--help").stdout

@@ -56,12 +56,15 @@ static int exec_process(struct ctr_record *rec, json_t *args, json_t *env, const
         json_array_foreach(env, i, x) json_array_append(penv, x);
     }
     if (user) {
-        char *end;
-        unsigned long uid = strtoul(user, &end, 10);
-        if (!*user || (*end && *end != ':'))
-            return berth_error_set(err, -EINVAL, "exec --user: expected UID[:GID]");
-        json_object_set_new(process, "user", json_pack("{s:i, s:i}", "uid", (int) uid, "gid",
-                                                        *end == ':' ? atoi(end + 1) : 0));
+        /* Names as berth run takes them, from the running container's own files. */
+        _cleanup_free_ char *rootfs = ctr_path(rec, "rootfs");
+        if (!rootfs)
+            return berth_error_set(err, -ENOMEM, "out of memory");
+        if (!*user)
+            return berth_error_set(err, -EINVAL, "--user '': expected USER[:GROUP] (names or ids)");
+        r = ctr_resolve_user(rootfs, user, process, err);
+        if (r < 0)
+            return r;
     }
     *ret = TAKE_PTR(process);
     *ret_oci = TAKE_PTR(oci);

@@ -177,7 +177,7 @@ static int lookup_id(int rootfd, const char *file, const char *name, unsigned *r
     return -ENOENT;
 }
 
-static int resolve_user(const char *rootfs, const char *user, json_t *config, struct berth_error *err)
+int ctr_resolve_user(const char *rootfs, const char *user, json_t *process, struct berth_error *err)
 {
     if (!user || !*user)
         return 0;
@@ -192,9 +192,9 @@ static int resolve_user(const char *rootfs, const char *user, json_t *config, st
         *g++ = '\0';
     unsigned uid = 0, gid = 0;
     if (lookup_id(rootfd, "/etc/passwd", u, &uid) < 0)
-        return berth_error_set(err, -EINVAL, "--user %s: no user '%s' in the image's /etc/passwd", user, u);
+        return berth_error_set(err, -EINVAL, "--user %s: no user '%s' in the container's /etc/passwd", user, u);
     if (g && lookup_id(rootfd, "/etc/group", g, &gid) < 0)
-        return berth_error_set(err, -EINVAL, "--user %s: no group '%s' in the image's /etc/group", user, g);
+        return berth_error_set(err, -EINVAL, "--user %s: no group '%s' in the container's /etc/group", user, g);
     if (!g) {
         /* The user's primary group, from the fourth field of its passwd line. */
         int fd = fs_open_in_root(rootfd, "/etc/passwd", O_RDONLY, 0, 0);
@@ -214,7 +214,7 @@ static int resolve_user(const char *rootfs, const char *user, json_t *config, st
             }
         }
     }
-    json_object_set_new(json_object_get(config, "process"), "user", json_pack("{s:i, s:i}", "uid", (int) uid, "gid", (int) gid));
+    json_object_set_new(process, "user", json_pack("{s:i, s:i}", "uid", (int) uid, "gid", (int) gid));
     return 0;
 }
 
@@ -411,7 +411,7 @@ static int ctr_prepare_config(const struct ctr_record *rec, const char *cfg_path
     _cleanup_json_ json_t *cfg = NULL;
     int r = json_load_path(cfg_path, 1 << 20, &cfg, err);
     if (r == 0)
-        r = resolve_user(rootfs, user, cfg, err);
+        r = ctr_resolve_user(rootfs, user, json_object_get(cfg, "process"), err);
     if (r == 0 && tty) {
         json_t *process = json_object_get(cfg, "process");
         json_object_set_new(process, "terminal", json_true());

@@ -43,6 +43,10 @@ int ctr_wait(struct store *s, struct ctr_record *rec, int timeout_ms, struct ber
 int ctr_remove(struct store *s, struct ctr_record *rec, bool force, struct berth_error *err);
 int ctr_pause(struct store *s, struct ctr_record *rec, bool pause, struct berth_error *err);
 
+/* Sets process.user from USER[:GROUP] (names or ids) as the container's /etc/passwd and /etc/group
+ * under rootfs define them; without a group, the user's primary group. */
+int ctr_resolve_user(const char *rootfs, const char *user, json_t *process, struct berth_error *err);
+
 /* Runs args in the running container (stdio inherited); *ret_status its exit status. With tty the
  * process gets a pty of our terminal's size, and we copy between it and our stdio (raw mode when
  * stdin is a terminal, window size changes followed) until it exits. */

@@ -12,6 +12,7 @@
 #include "attach-cli.h"
 #include "base/cleanup.h"
 #include "commands.h"
+#include "exit-status.h"
 #include "containers/run.h"
 #include "store/store.h"
 
@@ -61,7 +62,7 @@ int attach_cli_exec(struct ctr_attach *a, struct ctr_record *rec, json_t *args, 
     pid_t pid = 0, mon = 0;
     if (ctr_exec_monitored(rec, args, env, cwd, user, &a->sock, &pid, &mon, &err) < 0) {
         fprintf(stderr, "berth exec: %s\n", berth_error_message(&err));
-        return strstr(berth_error_message(&err), "No such file") ? 127 : 126;
+        return cli_start_failure_status(&err, err.code == -EINVAL ? 125 : 126);
     }
     a->tty = true;
     a->send_input = true;

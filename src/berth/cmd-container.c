@@ -17,6 +17,7 @@
 #include "base/json.h"
 #include "base/strv.h"
 #include "commands.h"
+#include "exit-status.h"
 #include "containers/run.h"
 #include "runtime/container.h"
 #include "store/store.h"
@@ -462,10 +463,25 @@ int cmd_ctr_ps(int argc, char **argv)
     return 0;
 }
 
+/* -e KEY=VALUE, or -e KEY: KEY with berth's own value, and nothing when berth has none (as docker
+ * exec and berth run do). */
+static void exec_add_env(json_t *env, const char *v)
+{
+    if (strchr(v, '=')) {
+        json_array_append_new(env, json_string(v));
+        return;
+    }
+    const char *value = getenv(v);
+    char *kv = NULL;
+    if (value && asprintf(&kv, "%s=%s", v, value) >= 0)
+        json_array_append_new(env, json_string(kv));
+    free(kv);
+}
+
 int cmd_ctr_exec(int argc, char **argv)
 {
     static const char usage[] =
-        "Usage: berth exec [-i] [-t] [--detach-keys KEYS] [-e KEY=VALUE]... [-w DIR] [-u UID[:GID]]\n"
+        "Usage: berth exec [-i] [-t] [--detach-keys KEYS] [-e KEY[=VALUE]]... [-w DIR] [-u USER[:GROUP]]\n"
         "                  NAME COMMAND [ARG...]\n\n"
         "Runs a command in a running container; the exit status is the command's. With -it the detach\n"
         "keys (default ctrl-p,ctrl-q) leave the command running in the container and berth exec exits 0;\n"
@@ -480,9 +496,11 @@ int cmd_ctr_exec(int argc, char **argv)
         "      --detach-keys KEYS   the detach sequence for -it: comma-separated characters or ctrl-X\n"
         "                           (X: a-z @ [ \\ ] ^ _); '' disables detaching. Without -t input is data\n"
         "                           and never detaches (as Docker)\n"
-        "  -e, --env KEY=VALUE      set an environment variable (repeatable)\n"
+        "  -e, --env KEY[=VALUE]    set an environment variable (repeatable; KEY alone passes berth's\n"
+        "                           own KEY, if set)\n"
         "  -w, --workdir DIR        working directory\n"
-        "  -u, --user UID[:GID]     user and group ids\n"
+        "  -u, --user USER[:GROUP]  user and group: names (from the container's /etc/passwd and\n"
+        "                           /etc/group) or ids; default the container's user\n"
         "      --help               this text\n";
     _cleanup_json_ json_t *env = json_array();
     const char *cwd = NULL, *user = NULL;
@@ -513,7 +531,7 @@ int cmd_ctr_exec(int argc, char **argv)
             }
             const char *v = argv[++i];
             if (a[2] == 'e')
-                json_array_append_new(env, json_string(v));
+                exec_add_env(env, v);
             else if (a[2] == 'w')
                 cwd = v;
             else
@@ -532,7 +550,7 @@ int cmd_ctr_exec(int argc, char **argv)
                         return 125;
                     }
                     if (*c == 'e')
-                        json_array_append_new(env, json_string(v));
+                        exec_add_env(env, v);
                     else if (*c == 'w')
                         cwd = v;
                     else
@@ -593,7 +611,9 @@ int cmd_ctr_exec(int argc, char **argv)
     ctr_record_clear(&rec);
     if (r < 0) {
         fprintf(stderr, "berth exec: %s\n", berth_error_message(&err));
-        return strstr(berth_error_message(&err), "No such file") ? 127 : 126;
+        /* A container that is not running, a bad -u or -e is berth's error (125); the runtime
+         * failing to start the process, docker's 126. */
+        return cli_start_failure_status(&err, err.code == -EINVAL ? 125 : 126);
     }
     return status;
 }

@@ -19,6 +19,7 @@
 #include "base/json.h"
 #include "base/strv.h"
 #include "commands.h"
+#include "exit-status.h"
 #include "containers/connect.h"
 #include "containers/run.h"
 #include "containers/seccomp-profile.h"
@@ -415,9 +416,7 @@ static int run_or_create(int argc, char **argv, bool run)
         struct berth_error ignored = { 0 };
         ctr_remove(s, &rec, true, &ignored);
         ctr_record_clear(&rec);
-        /* docker: 127 command not found, 126 not executable */
-        const char *m = berth_error_message(&err);
-        return strstr(m, "No such file") || strstr(m, "not found") ? 127 : strstr(m, "ermission") ? 126 : 125;
+        return cli_start_failure_status(&err, 125);
     }
     if (detach) {
         printf("%s\n", rec.id);

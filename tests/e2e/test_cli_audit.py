@@ -63,3 +63,34 @@ def test_group_verbs_alone_say_what_is_missing(berth_env):
         assert p.stdout.startswith("Usage: berth"), (group, p.stdout)
     # The list users read shows their commands only (container-exited is berth-monitor's hook).
     assert "container-exited" not in berth(berth_env, "--help").stdout
+
+
+def test_run_and_exec_exit_codes_follow_docker(busybox_env):
+    """127 not found, 126 found but not executable, 125 berth's own error; the same for exec."""
+    env = busybox_env
+    berth(env, "run", "-d", "--name", "codes", "busybox", "sleep", "600")
+    for cmd, status in (("/nonexistent", 127), ("nosuchcmd", 127), ("/etc/passwd", 126), ("/etc", 126)):
+        p = berth(env, "run", "--rm", "busybox", cmd, check=False)
+        one_line_error(p, status, "berth run:", cmd)
+        p = berth(env, "exec", "codes", cmd, check=False)
+        one_line_error(p, status, "berth exec:", cmd)
+    # berth's own errors on exec: a bad option value, a container that is not running.
+    one_line_error(berth(env, "exec", "-u", "nosuchuser", "codes", "id", check=False), 125, "nosuchuser")
+    berth(env, "create", "--name", "idle", "busybox", "true")
+    one_line_error(berth(env, "exec", "idle", "true", check=False), 125, "not running")
+    # Nothing is left of the runs that failed to start.
+    names = {c["name"] for c in json.loads(berth(env, "ps", "-a", "--format", "json").stdout)}
+    assert names == {"codes", "idle"}
+
+
+def test_exec_user_names_and_env_from_berth(busybox_env):
+    env = busybox_env
+    berth(env, "run", "-d", "--name", "ex", "busybox", "sleep", "600")
+    assert berth(env, "exec", "-u", "nobody", "ex", "id").stdout.startswith("uid=65534(nobody) gid=65534(")
+    assert berth(env, "exec", "-u", "nobody:root", "ex", "id", "-g").stdout.strip() == "0"
+    assert berth(env, "exec", "-u", "5:6", "ex", "id", "-u").stdout.strip() == "5"
+    # -e KEY takes berth's own value, and is left out when berth has none (docker exec, berth run).
+    out = berth(dict(env, AUDIT_SET="from-host"), "exec", "-e", "AUDIT_SET", "-e", "AUDIT_UNSET", "-eK=v", "ex",
+                "env").stdout.splitlines()
+    assert "AUDIT_SET=from-host" in out and "K=v" in out
+    assert not any(line.startswith("AUDIT_UNSET") for line in out)

@@ -101,6 +101,42 @@ int ctr_network_opts_get(const json_t *spec, const char *network, struct ctr_net
     return 0;
 }
 
+/* The address and aliases the container asks for on network, as attach gets them: network_opts,
+ * and for the first network a record's older top-level "ip". */
+static int opts_for(const json_t *spec, const char *network, bool first, struct net_attach_opts *ao,
+                    const char ***ret_free)
+{
+    struct ctr_network_opts no;
+    if (ctr_network_opts_get(spec, network, &no, ret_free) < 0)
+        return -ENOMEM;
+    *ao = (struct net_attach_opts){ .ip = no.ip, .aliases = no.aliases, .n_aliases = no.n_aliases };
+    if (first && !ao->ip)
+        ao->ip = json_string_value(json_object_get(spec, "ip"));
+    return 0;
+}
+
+int ctr_network_reserve(const struct ctr_record *rec, struct berth_error *err)
+{
+    _cleanup_json_ json_t *list = spec_networks(rec->spec);
+    if (!list)
+        return berth_error_set(err, -ENOMEM, "out of memory");
+    for (size_t k = 0; k < json_array_size(list); k++) {
+        const char *network = json_string_value(json_array_get(list, k));
+        if (!network || !strcmp(network, "none") || !strcmp(network, "host"))
+            continue;
+        struct net_attach_opts ao;
+        _cleanup_free_ const char **aliases = NULL;
+        if (opts_for(rec->spec, network, k == 0, &ao, &aliases) < 0)
+            return berth_error_set(err, -ENOMEM, "out of memory");
+        int r = net_reserve(network, rec->id, rec->name, "container", &ao, err);
+        if (r < 0) {
+            net_unreserve(NULL, rec->id, NULL);
+            return r;
+        }
+    }
+    return 0;
+}
+
 static ssize_t list_find(const json_t *list, const char *network)
 {
     for (size_t i = 0; i < json_array_size(list); i++)
@@ -145,30 +181,6 @@ static bool is_live(const struct ctr_record *rec)
     return !strcmp(rec->state, "running") || !strcmp(rec->state, "paused");
 }
 
-/* A stopped container is plumbed at its start, but a wrong address or alias is reported now, as
- * the start would (the network's state may still change until then). The default network may not
- * exist yet: it is created on first use. */
-static int check_stopped(const struct ctr_record *rec, const char *network, const struct ctr_network_opts *opts,
-                         struct berth_error *err)
-{
-    _cleanup_store_ struct store *ns = NULL;
-    int r = ipam_open(NULL, &ns, err);
-    if (r < 0)
-        return r;
-    struct net_network nw;
-    r = ipam_network_get(ns, network, &nw, err);
-    if (r == -ENOENT && !strcmp(network, NET_DEFAULT_NETWORK)) {
-        berth_error_clear(err);
-        return 0;
-    }
-    if (r < 0)
-        return r;
-    uint32_t ip = 0;
-    if (opts->ip && cidr_parse_ip(opts->ip, &ip, err) < 0)
-        return berth_error_prefix(err, -EINVAL, "--ip: ");
-    return ipam_request_check(ns, &nw, rec->id, ip, opts->aliases, opts->n_aliases, err);
-}
-
 int ctr_network_connect(struct store *s, struct ctr_record *rec, const char *network,
                         const struct ctr_network_opts *opts, struct berth_error *err)
 {
@@ -193,30 +205,29 @@ int ctr_network_connect(struct store *s, struct ctr_record *rec, const char *net
     if (!strcmp(first, "none"))
         json_array_clear(list);
     json_array_append_new(list, json_string(network));
+    struct net_attach_opts ao = { 0 };
+    if (opts)
+        ao = (struct net_attach_opts){ .ip = opts->ip, .aliases = opts->aliases, .n_aliases = opts->n_aliases };
+    /* The address is held from now on, also while the container is stopped (a stopped one is
+     * plumbed at its start, but a wrong address or alias is reported now, as the start would). */
+    r = net_reserve(network, rec->id, rec->name, "container", &ao, err);
+    if (r < 0)
+        return r;
     if (is_live(rec)) {
         pid_t pid = 0;
         r = running_pid(rec, &pid, err);
-        if (r < 0)
-            return r;
         struct net_attachment a;
-        struct net_attach_opts ao = { 0 };
-        if (opts)
-            ao = (struct net_attach_opts){ .ip = opts->ip, .aliases = opts->aliases, .n_aliases = opts->n_aliases };
-        r = net_attach_container(strcmp(network, NET_DEFAULT_NETWORK) ? network : NULL, rec->id, rec->name, NULL,
-                                 pid, &ao, &a, err);
-        if (r < 0)
-            return r;
-        r = rewrite_etc(rec, err);
-        if (r < 0) {
+        if (r == 0)
+            r = net_attach_container(strcmp(network, NET_DEFAULT_NETWORK) ? network : NULL, rec->id, rec->name,
+                                     NULL, pid, &ao, &a, err);
+        if (r == 0 && (r = rewrite_etc(rec, err)) < 0)
             net_detach_network(a.network, rec->id, NULL);
-            return r;
-        }
-    } else if (opts && (opts->ip || opts->n_aliases)) {
-        r = check_stopped(rec, network, opts, err);
-        if (r < 0)
-            return r;
     }
-    return spec_networks_set(s, rec, list, network, opts, err);
+    if (r == 0)
+        r = spec_networks_set(s, rec, list, network, opts, err);
+    if (r < 0 && ao.ip)
+        net_unreserve(network, rec->id, NULL);
+    return r;
 }
 
 int ctr_network_disconnect(struct store *s, struct ctr_record *rec, const char *network, struct berth_error *err)
@@ -239,5 +250,8 @@ int ctr_network_disconnect(struct store *s, struct ctr_record *rec, const char *
         if (r < 0)
             return r;
     }
-    return spec_networks_set(s, rec, list, network, NULL, err);
+    r = spec_networks_set(s, rec, list, network, NULL, err);
+    /* After the record: a crash in between leaves the address held until rm, never a record
+     * that asks for an address nobody holds for it. */
+    return r < 0 ? r : net_unreserve(network, rec->id, err);
 }

@@ -25,6 +25,12 @@ int ctr_network_opts_check(const struct ctr_network_opts *o, struct berth_error 
 json_t *ctr_network_opts_json(const struct ctr_network_opts *o);
 int ctr_network_opts_get(const json_t *spec, const char *network, struct ctr_network_opts *o, const char ***ret_free);
 
+/* Reserves the addresses the container's spec asks for (run/create --ip, network connect --ip;
+ * net_reserve) and checks its aliases, on every network it names: at create, so that no other
+ * workload is given them automatically before it starts. On failure nothing stays reserved.
+ * Released by ctr_remove (net_unreserve). */
+int ctr_network_reserve(const struct ctr_record *rec, struct berth_error *err);
+
 /* opts may be NULL. Its address and aliases are recorded with the network, so restarts keep them
  * (a running container gets them at once; errors such as a taken address then leave it unchanged). */
 int ctr_network_connect(struct store *s, struct ctr_record *rec, const char *network,

@@ -110,7 +110,11 @@ int ctr_create(struct store *s, const char *name, json_t *spec, const char *rest
     r = ctr_record_insert(s, &rec, err);
     if (r < 0)
         goto out;
-    r = ctr_build_config(spec, image_config, rec.id, &config, err);
+    /* After the record, so that a create killed from here on leaves a container whose rm
+     * releases the address; before anything else, so that a taken one fails the create. */
+    r = ctr_network_reserve(&rec, err);
+    if (r == 0)
+        r = ctr_build_config(spec, image_config, rec.id, &config, err);
     dir = ctr_dir(rec.id);
     if (r == 0 && !dir)
         r = berth_error_set(err, -ENOMEM, "out of memory");
@@ -132,6 +136,7 @@ int ctr_create(struct store *s, const char *name, json_t *spec, const char *rest
     if (r < 0) {
         if (dir)
             fs_rm_rf(dir);
+        net_unreserve(NULL, rec.id, NULL);
         ctr_record_delete(s, rec.id, NULL);
     }
 out:
@@ -724,6 +729,16 @@ int ctr_remove(struct store *s, struct ctr_record *rec, bool force, struct berth
             ctr_wait(s, rec, 10000, NULL);
         }
         lock = ctr_lock(rec, err);
+        if (lock == -ENOENT) {
+            /* No directory: a create killed before it made it (or a removal racing this one).
+             * Nothing can start such a container (a start takes the lock), so its record and
+             * what it holds (an address reservation) are removed without the lock. */
+            berth_error_clear(err);
+            r = reload_run(s, rec, err);
+            if (r < 0)
+                return r;
+            break;
+        }
         if (lock < 0)
             return lock;
         r = reload_run(s, rec, err);
@@ -746,6 +761,10 @@ int ctr_remove(struct store *s, struct ctr_record *rec, bool force, struct berth
         image_store_release(is, rec->image_digest, holder, NULL);
         image_store_free(is);
     }
+    /* Before the record: a removal killed in between leaves a record whose rm finishes the job. */
+    r = net_unreserve(NULL, rec->id, err);
+    if (r < 0)
+        return r;
     return ctr_record_delete(s, rec->id, err);
 }
 

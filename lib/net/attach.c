@@ -471,3 +471,42 @@ int net_attachment_list(const char *workload_id, struct net_attachment **ret, si
     *ret_n = n;
     return 0;
 }
+
+int net_reserve(const char *network, const char *workload_id, const char *name, const char *kind,
+                const struct net_attach_opts *opts, struct berth_error *err)
+{
+    if (!opts || (!opts->ip && opts->n_aliases == 0))
+        return 0;
+    for (size_t i = 0; i < opts->n_aliases; i++) {
+        int r = ipam_check_alias(opts->aliases[i], err);
+        if (r < 0)
+            return r;
+    }
+    uint32_t ip = 0;
+    if (opts->ip) {
+        int r = cidr_parse_ip(opts->ip, &ip, err);
+        if (r < 0)
+            return berth_error_prefix(err, r, "--ip: ");
+    }
+    /* Shared, as attaches: a reconcile does not run meanwhile. */
+    _cleanup_close_ int lk = -1;
+    _cleanup_store_ struct store *s = NULL;
+    int r = lock_and_open(&lk, &s, err);
+    if (r < 0)
+        return r;
+    struct net_network nw;
+    r = network_resolve_record(s, network, &nw, err);
+    if (r < 0)
+        return r;
+    return ipam_reserve(s, &nw, workload_id, name, kind, ip, opts->aliases, opts->n_aliases, err);
+}
+
+int net_unreserve(const char *network, const char *workload_id, struct berth_error *err)
+{
+    _cleanup_store_ struct store *s = NULL;
+    int r = ipam_open(NULL, &s, err);
+    if (r < 0)
+        return r;
+    return ipam_unreserve(s, network && *network ? network : (network ? NET_DEFAULT_NETWORK : NULL), workload_id,
+                          err);
+}

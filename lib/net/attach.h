@@ -118,6 +118,20 @@ struct net_vm_attachment {
 int net_attach_vm(const char *network, const char *vm_id, const char *name, const struct net_attach_opts *opts,
                   unsigned flags, struct net_vm_attachment *ret, struct berth_error *err);
 
+/* Reserves opts->ip on network (NULL or "": the default one, recorded if it does not exist yet,
+ * nothing brought up) for workload_id until net_unreserve, so that automatic assignment skips it
+ * while the workload is stopped, and checks opts->aliases against the names and aliases on the
+ * network now. Called at create (and network connect) time with the options the workload will be
+ * attached with; errors are those of the attach (address outside the subnet, the gateway, held or
+ * reserved by another workload, which is named; alias syntax or clash, naming the holder) and
+ * nothing is recorded then. Without an address or aliases it does nothing. Stopping a workload
+ * (net_detach) keeps its reservations. */
+int net_reserve(const char *network, const char *workload_id, const char *name, const char *kind,
+                const struct net_attach_opts *opts, struct berth_error *err);
+/* Drops workload_id's reservations on network ("" the default one) or, network NULL, on every
+ * network: at its removal (or disconnect). Unknown ids are fine. */
+int net_unreserve(const char *network, const char *workload_id, struct berth_error *err);
+
 /* Opens an existing tap by name (e.g. in berth-vmm): returns the fd (O_CLOEXEC) or -errno. */
 int net_tap_open(const char *ifname, unsigned flags, struct berth_error *err);
 

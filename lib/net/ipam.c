@@ -37,14 +37,24 @@ static const char schema_v2[] =
     "  PRIMARY KEY (network, alias COLLATE NOCASE));"
     "CREATE INDEX net_aliases_workload ON net_aliases(workload);";
 
+/* v3: addresses asked for with --ip, held from the workload's create (or connect) until its removal
+ * (or disconnect), so that automatic assignment never hands them to another workload while the
+ * one that asked is stopped. One address per workload and network. */
+static const char schema_v3[] =
+    "CREATE TABLE net_reservations ("
+    "  network TEXT NOT NULL, workload TEXT NOT NULL, name TEXT NOT NULL, kind TEXT NOT NULL,"
+    "  ip INTEGER NOT NULL, created INTEGER NOT NULL,"
+    "  PRIMARY KEY (network, workload), UNIQUE (network, ip));"
+    "CREATE INDEX net_reservations_workload ON net_reservations(workload);";
+
 int ipam_open(const char *root, struct store **ret, struct berth_error *err)
 {
     struct store *s = NULL;
     int r = store_open(root ? root : berth_root_dir(), &s, err);
     if (r < 0)
         return r;
-    static const char *const migrations[] = { schema_v1, schema_v2 };
-    r = store_ensure_migrations(s, "net", migrations, 2, err);
+    static const char *const migrations[] = { schema_v1, schema_v2, schema_v3 };
+    r = store_ensure_migrations(s, "net", migrations, 3, err);
     if (r < 0) {
         store_close(s);
         return r;
@@ -261,7 +271,11 @@ int ipam_network_delete(struct store *s, const char *name, struct berth_error *e
             goto fail;
         }
     }
-    r = exec_q(s, "DELETE FROM net_networks WHERE name = ?", name, NULL, NULL, err);
+    /* Reservations go with the network: a stopped workload that asked for an address there
+     * fails at its start on the missing network, as it did before reservations. */
+    r = exec_q(s, "DELETE FROM net_reservations WHERE network = ?", name, NULL, NULL, err);
+    if (r == 0)
+        r = exec_q(s, "DELETE FROM net_networks WHERE name = ?", name, NULL, NULL, err);
     if (r < 0)
         goto fail;
     return store_commit(s, err);
@@ -359,7 +373,11 @@ static int cmp_u32(const void *a, const void *b)
 static int pick_ip(struct store *s, const struct net_network *nw, uint32_t *ret, struct berth_error *err)
 {
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
-    int r = store_prepare(s, "SELECT ip FROM net_leases WHERE network = ? ORDER BY ip", &st, err);
+    /* Reserved addresses are skipped like held ones: they wait for the workload that asked. */
+    int r = store_prepare(s,
+                          "SELECT ip FROM net_leases WHERE network = ?1 UNION SELECT ip FROM net_reservations"
+                          " WHERE network = ?1 ORDER BY ip",
+                          &st, err);
     if (r < 0)
         return r;
     sqlite3_bind_text(st, 1, nw->name, -1, SQLITE_STATIC);
@@ -421,20 +439,35 @@ static int check_want_ip(struct store *s, const struct net_network *nw, const ch
                                cidr_format_ip(want_ip, ipbuf), nw->name, (const char *) sqlite3_column_text(st, 0));
     if (rc != SQLITE_DONE)
         return berth_error_set(err, store_errno(rc), "state database: %s", sqlite3_errmsg(store_db(s)));
+    _cleanup_stmt_ sqlite3_stmt *rs = NULL;
+    r = store_prepare(s, "SELECT name FROM net_reservations WHERE network = ? AND ip = ? AND workload != ?", &rs, err);
+    if (r < 0)
+        return r;
+    sqlite3_bind_text(rs, 1, nw->name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(rs, 2, want_ip);
+    sqlite3_bind_text(rs, 3, workload, -1, SQLITE_STATIC);
+    rc = sqlite3_step(rs);
+    if (rc == SQLITE_ROW)
+        return berth_error_set(err, -EADDRINUSE, "address %s on network '%s' is already reserved by %s (its --ip)",
+                               cidr_format_ip(want_ip, ipbuf), nw->name, (const char *) sqlite3_column_text(rs, 0));
+    if (rc != SQLITE_DONE)
+        return berth_error_set(err, store_errno(rc), "state database: %s", sqlite3_errmsg(store_db(s)));
     return 0;
 }
 
 /* Who other than workload answers to name on the network, as its name or as an alias (the
- * resolver could not tell two apart): 1 with *holder (to free) and *as_alias, 0 when nobody. */
+ * resolver could not tell two apart): 1 with *holder (its name, to free) and *as_alias, 0 when
+ * nobody. */
 static int name_holder(struct store *s, const char *network, const char *workload, const char *name, char **holder,
                        bool *as_alias, struct berth_error *err)
 {
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
     int r = store_prepare(s,
-                          "SELECT workload, 0 FROM net_leases WHERE network = ?1 AND workload != ?2"
+                          "SELECT name, 0 FROM net_leases WHERE network = ?1 AND workload != ?2"
                           " AND name = ?3 COLLATE NOCASE"
-                          " UNION ALL SELECT workload, 1 FROM net_aliases WHERE network = ?1 AND workload != ?2"
-                          " AND alias = ?3 COLLATE NOCASE LIMIT 1",
+                          " UNION ALL SELECT coalesce((SELECT l.name FROM net_leases l WHERE l.network = a.network"
+                          " AND l.workload = a.workload), a.workload), 1 FROM net_aliases a WHERE a.network = ?1"
+                          " AND a.workload != ?2 AND a.alias = ?3 COLLATE NOCASE LIMIT 1",
                           &st, err);
     if (r < 0)
         return r;
@@ -889,4 +922,82 @@ int ipam_request_check(struct store *s, const struct net_network *nw, const char
             r = alias_clash(s, nw->name, workload, aliases[i], err);
     }
     return r;
+}
+
+int ipam_reserve(struct store *s, const struct net_network *nw, const char *workload, const char *name,
+                 const char *kind, uint32_t ip, const char *const *aliases, size_t n, struct berth_error *err)
+{
+    if (!workload || !*workload || strlen(workload) >= NET_WORKLOAD_MAX)
+        return berth_error_set(err, -EINVAL, "workload id must be 1 to %d characters", NET_WORKLOAD_MAX - 1);
+    int r = store_begin(s, err);
+    if (r < 0)
+        return r;
+    r = ipam_request_check(s, nw, workload, ip, aliases, n, err);
+    if (r == 0 && ip) {
+        /* Its former address on this network (a connect again) is given up for the new one. */
+        r = exec_q(s, "DELETE FROM net_reservations WHERE network = ? AND workload = ?", nw->name, workload, NULL, err);
+        _cleanup_stmt_ sqlite3_stmt *ins = NULL;
+        if (r == 0)
+            r = store_prepare(s,
+                              "INSERT INTO net_reservations (network, workload, name, kind, ip, created)"
+                              " VALUES (?, ?, ?, ?, ?, ?)",
+                              &ins, err);
+        if (r == 0) {
+            sqlite3_bind_text(ins, 1, nw->name, -1, SQLITE_STATIC);
+            sqlite3_bind_text(ins, 2, workload, -1, SQLITE_STATIC);
+            sqlite3_bind_text(ins, 3, name && *name ? name : workload, -1, SQLITE_STATIC);
+            sqlite3_bind_text(ins, 4, kind, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(ins, 5, ip);
+            sqlite3_bind_int64(ins, 6, (int64_t) time(NULL));
+            r = step_done(s, ins, err);
+        }
+    }
+    if (r < 0) {
+        store_rollback(s);
+        return r;
+    }
+    return store_commit(s, err);
+}
+
+int ipam_unreserve(struct store *s, const char *network, const char *workload, struct berth_error *err)
+{
+    if (network)
+        return exec_q(s, "DELETE FROM net_reservations WHERE network = ? AND workload = ?", network, workload, NULL,
+                      err);
+    return exec_q(s, "DELETE FROM net_reservations WHERE workload = ?", workload, NULL, NULL, err);
+}
+
+int ipam_reservation_list(struct store *s, const char *network, const char *workload, struct net_reservation **ret,
+                          size_t *ret_n, struct berth_error *err)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int r = store_prepare(s,
+                          "SELECT network, workload, name, kind, ip FROM net_reservations"
+                          " WHERE (?1 IS NULL OR network = ?1) AND (?2 IS NULL OR workload = ?2) ORDER BY network, ip",
+                          &st, err);
+    if (r < 0)
+        return r;
+    if (network)
+        sqlite3_bind_text(st, 1, network, -1, SQLITE_STATIC);
+    if (workload)
+        sqlite3_bind_text(st, 2, workload, -1, SQLITE_STATIC);
+    _cleanup_free_ struct net_reservation *v = NULL;
+    size_t n = 0, cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (ARRAY_RESERVE(v, cap, n + 1, 8) < 0)
+            return berth_error_set(err, -ENOMEM, "out of memory");
+        struct net_reservation *x = &v[n++];
+        memset(x, 0, sizeof(*x));
+        copy_col(x->network, sizeof(x->network), st, 0);
+        copy_col(x->workload, sizeof(x->workload), st, 1);
+        copy_col(x->name, sizeof(x->name), st, 2);
+        copy_col(x->kind, sizeof(x->kind), st, 3);
+        x->ip = (uint32_t) sqlite3_column_int64(st, 4);
+    }
+    if (rc != SQLITE_DONE)
+        return berth_error_set(err, store_errno(rc), "state database: %s", sqlite3_errmsg(store_db(s)));
+    *ret = TAKE_PTR(v);
+    *ret_n = n;
+    return 0;
 }

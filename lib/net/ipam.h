@@ -38,6 +38,15 @@ struct net_lease {
     char ifname[IFNAMSIZ];
 };
 
+/* An address asked for with --ip, held for workload while it is stopped (see ipam_reserve). */
+struct net_reservation {
+    char network[NET_NAME_MAX];
+    char workload[NET_WORKLOAD_MAX];
+    char name[NET_NAME_MAX];
+    char kind[16];
+    uint32_t ip;
+};
+
 struct net_port_claim {
     struct net_port port;
     char workload[NET_WORKLOAD_MAX];
@@ -94,6 +103,20 @@ int ipam_alias_set(struct store *s, const char *network, const char *workload, c
 int ipam_request_check(struct store *s, const struct net_network *nw, const char *workload, uint32_t want_ip,
                        const char *const *aliases, size_t n, struct berth_error *err);
 int ipam_alias_list(struct store *s, const char *network, const char *workload, char ***ret, struct berth_error *err);
+
+/* Reservations: an address a workload asked for (--ip) is held for it from its create (or connect)
+ * until its removal (or disconnect), across stops, so that automatic assignment (which skips
+ * reserved addresses) never hands it to another workload first. ipam_reserve checks, in one
+ * transaction, what ipam_request_check checks (want_ip is then also refused when another workload
+ * reserved it, naming that workload) and records ip for workload on nw (replacing an earlier one
+ * there); ip 0 only checks the aliases. Leases and ipam_lease_release leave reservations alone:
+ * ipam_unreserve drops the workload's (network NULL: on every network). */
+int ipam_reserve(struct store *s, const struct net_network *nw, const char *workload, const char *name,
+                 const char *kind, uint32_t ip, const char *const *aliases, size_t n, struct berth_error *err);
+int ipam_unreserve(struct store *s, const char *network, const char *workload, struct berth_error *err);
+/* All reservations of a workload and/or network (NULL: any). Caller frees *ret. */
+int ipam_reservation_list(struct store *s, const char *network, const char *workload, struct net_reservation **ret,
+                          size_t *ret_n, struct berth_error *err);
 
 /* Claims host ports for workload (all or none). -EADDRINUSE names the port and its holder. */
 int ipam_port_claim(struct store *s, const char *workload, const char *network, uint32_t ip,

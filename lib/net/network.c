@@ -96,8 +96,9 @@ int network_ensure_up(struct nl *nl, const struct net_network *nw, struct berth_
 
 int network_default_subnet(struct net_cidr *ret, struct berth_error *err);
 
-int network_create(struct store *s, const char *name, const struct net_create_opts *opts, struct net_network *ret,
-                   struct berth_error *err)
+/* The record of a new network (validated, subnet chosen), nothing brought up yet. */
+static int network_define(struct store *s, const char *name, const struct net_create_opts *opts,
+                          struct net_network *ret, struct berth_error *err)
 {
     struct net_network nw;
     memset(&nw, 0, sizeof(nw));
@@ -130,6 +131,17 @@ int network_create(struct store *s, const char *name, const struct net_create_op
     nw.internal = opts && opts->internal;
     nw.mtu = opts ? opts->mtu : 0;
     r = ipam_network_insert(s, &nw, err);
+    if (r < 0)
+        return r;
+    *ret = nw;
+    return 0;
+}
+
+int network_create(struct store *s, const char *name, const struct net_create_opts *opts, struct net_network *ret,
+                   struct berth_error *err)
+{
+    struct net_network nw;
+    int r = network_define(s, name, opts, &nw, err);
     if (r < 0)
         return r;
     _cleanup_nl_ struct nl *nl = NULL;
@@ -185,6 +197,24 @@ int network_resolve(struct store *s, const char *name, struct net_network *ret, 
     r = network_create(s, name, NULL, ret, err);
     if (r == -EEXIST) {
         /* Another berth created it first. */
+        berth_error_clear(err);
+        return ipam_network_get(s, name, ret, err);
+    }
+    return r;
+}
+
+int network_resolve_record(struct store *s, const char *name, struct net_network *ret, struct berth_error *err)
+{
+    if (!name || !*name)
+        name = NET_DEFAULT_NETWORK;
+    struct berth_error inner = { 0 };
+    int r = ipam_network_get(s, name, ret, &inner);
+    if (r == 0)
+        return 0;
+    if (r != -ENOENT || strcmp(name, NET_DEFAULT_NETWORK))
+        return berth_error_set(err, r, "%s", inner.msg);
+    r = network_define(s, name, NULL, ret, err);
+    if (r == -EEXIST) {
         berth_error_clear(err);
         return ipam_network_get(s, name, ret, err);
     }

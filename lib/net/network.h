@@ -24,6 +24,11 @@ int network_remove(struct store *s, const char *name, struct berth_error *err);
 /* The network called name (NULL: the default one, created on first use from berth.conf). */
 int network_resolve(struct store *s, const char *name, struct net_network *ret, struct berth_error *err);
 
+/* As network_resolve, but a default network created here is only recorded: its bridge, rules and
+ * resolver come with its first attach (network_ensure_up). For checks and reservations made
+ * before any workload runs (a create --ip). */
+int network_resolve_record(struct store *s, const char *name, struct net_network *ret, struct berth_error *err);
+
 /* Makes sure bridge, address, sysctls and rules exist (after a reboot they do not); cheap when
  * the bridge is there. Then makes sure the DNS resolver runs. */
 int network_ensure_up(struct nl *nl, const struct net_network *nw, struct berth_error *err);

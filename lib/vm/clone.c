@@ -14,6 +14,7 @@
 #include "base/fs.h"
 #include "base/strv.h"
 #include "image/image.h"
+#include "net/attach.h"
 #include "store/store.h"
 #include "vm/lifecycle.h"
 #include "vm/template.h"
@@ -44,6 +45,13 @@ int vm_clone(struct store *s, const char *template_name, unsigned count, const c
     int r = vm_network_choose(base->network, NULL, network, err);
     if (r < 0)
         return r;
+    r = vm_net_opts_check(base, network, err);
+    if (r < 0)
+        return r;
+    /* An address, and an alias, name one workload on a network. */
+    if (count > 1 && (base->ip || base->n_aliases))
+        return berth_error_set(err, -EINVAL, "%s names one VM: clone with --count 1 to use it",
+                               base->ip ? "--ip" : "--network-alias");
     struct qcow2_create_opts copts = { .backing = backing, .backing_format = "qcow2" };
     struct qcow2_template *t = NULL;
     r = qcow2_template_new(&copts, NULL, &t, err);
@@ -76,6 +84,7 @@ int vm_clone(struct store *s, const char *template_name, unsigned count, const c
         rec.cmdline_extra = op->cmdline_extra ? strdup(op->cmdline_extra) : NULL;
         snprintf(rec.network, sizeof(rec.network), "%s", network);
         rec.balloon = op->balloon;
+        vm_record_set_net_opts(op, &rec);
         struct berth_error ierr = { 0 };
         r = vm_record_insert(s, &rec, &ierr);
         if (r == -EEXIST) {
@@ -86,6 +95,13 @@ int vm_clone(struct store *s, const char *template_name, unsigned count, const c
         if (r < 0) {
             vm_record_clear(&rec);
             r = berth_error_set(err, r, "%s", berth_error_message(&ierr));
+            break;
+        }
+        /* As vm_create: after the record (its rm releases it), before the disk. */
+        r = vm_net_reserve(&rec, err);
+        if (r < 0) {
+            vm_record_delete(s, rec.id, NULL);
+            vm_record_clear(&rec);
             break;
         }
         _cleanup_free_ char *dir = vm_dir(rec.id);
@@ -99,6 +115,7 @@ int vm_clone(struct store *s, const char *template_name, unsigned count, const c
         if (r < 0) {
             if (dir)
                 fs_rm_rf(dir);
+            net_unreserve(NULL, rec.id, NULL);
             vm_record_delete(s, rec.id, NULL);
         } else {
             made++;

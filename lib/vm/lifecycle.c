@@ -19,6 +19,8 @@
 #include "image/defaults.h"
 #include "image/image.h"
 #include "net/attach.h"
+#include "net/cidr.h"
+#include "net/ipam.h"
 #include "runtime/cgroup.h"
 #include "sandbox/agent-proto.h"
 #include "store/store.h"
@@ -75,6 +77,7 @@ static void fill_record(const struct vm_create_opts *o, struct vm_record *rec)
     rec->cmdline_extra = o->cmdline_extra ? strdup(o->cmdline_extra) : NULL;
     rec->ports = o->ports && json_array_size(o->ports) ? json_incref(o->ports) : NULL;
     rec->balloon = o->balloon;
+    vm_record_set_net_opts(o, rec);
 }
 
 /* The image's command when none was given: entrypoint + cmd; none at all means boot its init. */
@@ -110,6 +113,56 @@ static int image_args(struct image_store *is, const struct image *img, json_t **
     return 0;
 }
 
+void vm_record_set_net_opts(const struct vm_create_opts *o, struct vm_record *rec)
+{
+    /* Recorded in canonical form (checked by vm_net_opts_check before). */
+    uint32_t ip = 0;
+    rec->ip[0] = 0;
+    if (o->ip && cidr_parse_ip(o->ip, &ip, NULL) == 0)
+        cidr_format_ip(ip, rec->ip);
+    if (o->n_aliases) {
+        rec->aliases = json_array();
+        for (size_t i = 0; rec->aliases && i < o->n_aliases; i++)
+            json_array_append_new(rec->aliases, json_string(o->aliases[i]));
+    }
+}
+
+int vm_net_opts_check(const struct vm_create_opts *o, const char *network, struct berth_error *err)
+{
+    if (!o->ip && !o->n_aliases)
+        return 0;
+    const char *opt = o->ip ? "--ip" : "--network-alias";
+    if (!*network)
+        return berth_error_set(err, -EINVAL, "%s needs a network: add --network NET (a berth network, not none)", opt);
+    if (o->ip) {
+        uint32_t ip;
+        /* A valid address is never longer than the record's field. */
+        int r = cidr_parse_ip(o->ip, &ip, err);
+        if (r < 0)
+            return berth_error_prefix(err, r, "--ip: ");
+    }
+    for (size_t i = 0; i < o->n_aliases; i++) {
+        int r = ipam_check_alias(o->aliases[i], err);
+        if (r < 0)
+            return berth_error_prefix(err, r, "--network-alias: ");
+    }
+    return 0;
+}
+
+int vm_net_reserve(const struct vm_record *rec, struct berth_error *err)
+{
+    if (!rec->network[0] || (!rec->ip[0] && !json_array_size(rec->aliases)))
+        return 0;
+    size_t n = json_array_size(rec->aliases);
+    _cleanup_free_ const char **al = n ? calloc(n, sizeof(*al)) : NULL;
+    if (n && !al)
+        return berth_error_set(err, -ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        al[i] = json_string_value(json_array_get(rec->aliases, i)) ?: "";
+    struct net_attach_opts ao = { .ip = rec->ip[0] ? rec->ip : NULL, .aliases = al, .n_aliases = n };
+    return net_reserve(rec->network, rec->id, rec->name, "vm", &ao, err);
+}
+
 int vm_network_choose(const char *network, const json_t *ports, char ret[VM_NETWORK_MAX], struct berth_error *err)
 {
     char name[NET_NAME_MAX];
@@ -138,6 +191,9 @@ int vm_create(struct store *s, const struct vm_create_opts *o, struct vm_record 
         return r;
     char network[VM_NETWORK_MAX];
     r = vm_network_choose(o->network, o->ports, network, err);
+    if (r < 0)
+        return r;
+    r = vm_net_opts_check(o, network, err);
     if (r < 0)
         return r;
     struct vm_record rec;
@@ -175,6 +231,13 @@ int vm_create(struct store *s, const struct vm_create_opts *o, struct vm_record 
         r = vm_record_insert(s, &rec, err);
     if (r < 0)
         goto out;
+    /* After the record, so that a create killed from here on leaves a VM whose rm releases the
+     * address; before the disk, so that a taken address or alias fails the create at once. */
+    r = vm_net_reserve(&rec, err);
+    if (r < 0) {
+        vm_record_delete(s, rec.id, NULL);
+        goto out;
+    }
 
     dir = vm_dir(rec.id);
     disk = dir ? fs_path_join(dir, "disk.qcow2") : NULL;
@@ -193,6 +256,7 @@ int vm_create(struct store *s, const struct vm_create_opts *o, struct vm_record 
         /* Nothing half-made stays behind: the row and the directory go. */
         if (dir)
             fs_rm_rf(dir);
+        net_unreserve(NULL, rec.id, NULL);
         vm_record_delete(s, rec.id, NULL);
         goto out;
     }
@@ -388,7 +452,15 @@ int vm_start(struct store *s, struct vm_record *rec, char *ret_why, struct berth
             r = berth_error_set(err, -ENOMEM, "out of memory");
         for (size_t i = 0; r == 0 && i < n_ports; i++)
             r = net_port_parse(json_string_value(json_array_get(rec->ports, i)) ?: "", &ports[i], err);
-        struct net_attach_opts nopts = { .mac = rec->mac, .ports = ports, .n_ports = n_ports };
+        size_t n_aliases = json_array_size(rec->aliases);
+        _cleanup_free_ const char **aliases = n_aliases ? calloc(n_aliases, sizeof(*aliases)) : NULL;
+        if (n_aliases && !aliases)
+            r = berth_error_set(err, -ENOMEM, "out of memory");
+        for (size_t i = 0; r == 0 && i < n_aliases; i++)
+            aliases[i] = json_string_value(json_array_get(rec->aliases, i)) ?: "";
+        struct net_attach_opts nopts = { .mac = rec->mac, .ports = ports, .n_ports = n_ports,
+                                         .ip = rec->ip[0] ? rec->ip : NULL, .aliases = aliases,
+                                         .n_aliases = n_aliases };
         if (r == 0)
             r = net_attach_vm(strcmp(rec->network, NET_DEFAULT_NETWORK) ? rec->network : NULL, rec->id, rec->name, &nopts,
                           0, &net, err);
@@ -528,6 +600,10 @@ int vm_remove(struct store *s, struct vm_record *rec, bool force, struct berth_e
             image_free(img);
         image_store_free(is);
     }
+    /* Before the record: a removal killed in between leaves a record whose rm finishes the job. */
+    r = net_unreserve(NULL, rec->id, err);
+    if (r < 0)
+        return r;
     return vm_record_delete(s, rec->id, err);
 }
 

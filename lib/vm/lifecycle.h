@@ -28,14 +28,28 @@ struct vm_create_opts {
     const char *network;        /* a berth network ("berth": the default one), "none": no network, NULL:
                                  * [network] default_network of berth.conf ("berth" when unset) */
     json_t *ports;              /* -p specs to publish on the network (needs network) */
+    const char *ip;             /* --ip: a static address on the network (needs network), reserved for the
+                                 * VM from its create to its removal; NULL: the next free one at each start */
+    const char *const *aliases; /* --network-alias: more DNS names of the VM on the network (needs network) */
+    size_t n_aliases;
     bool balloon;               /* a virtio-balloon device (berth-vmm backend only) */
 };
 
+/* Errors of --ip and --network-alias (syntax; address outside the subnet, the gateway, held or
+ * reserved by another workload; alias clash, naming the holder) come from here, with nothing left
+ * behind: no record, no files, no reservation. */
 int vm_create(struct store *s, const struct vm_create_opts *o, struct vm_record *ret, struct berth_error *err);
 
 /* The network a new VM records from --network (NULL: berth.conf's default_network; its "host"
  * means none for a VM, an explicit "host" is refused): "" for none. Refuses -p without one. */
 int vm_network_choose(const char *network, const json_t *ports, char ret[VM_NETWORK_MAX], struct berth_error *err);
+
+/* --ip and --network-alias of o for a VM on network ("": none): syntax, and a network to apply
+ * them to. vm_record_set_net_opts copies them into rec; vm_net_reserve reserves rec's address and
+ * checks its aliases on its network (net_reserve), a no-op without either. */
+int vm_net_opts_check(const struct vm_create_opts *o, const char *network, struct berth_error *err);
+void vm_record_set_net_opts(const struct vm_create_opts *o, struct vm_record *rec);
+int vm_net_reserve(const struct vm_record *rec, struct berth_error *err);
 
 /* Starts a created or stopped VM. *ret_why (may be NULL, 256 bytes): which backend and why. */
 int vm_start(struct store *s, struct vm_record *rec, char *ret_why, struct berth_error *err);
@@ -44,7 +58,7 @@ int vm_start(struct store *s, struct vm_record *rec, char *ret_why, struct berth
  * monitor (force: kill at once). */
 int vm_stop(struct store *s, struct vm_record *rec, bool force, int timeout_s, struct berth_error *err);
 
-/* Removes a VM and its files; a running VM needs force. */
+/* Removes a VM, its files and its address reservation; a running VM needs force. */
 int vm_remove(struct store *s, struct vm_record *rec, bool force, struct berth_error *err);
 
 /* Runs args in a running VM through its agent. */

@@ -37,6 +37,8 @@ int vm_store_open(struct store **ret, struct berth_error *err)
         "ALTER TABLE vms ADD COLUMN network TEXT NOT NULL DEFAULT '';",
         "ALTER TABLE vms ADD COLUMN ports TEXT;",
         "ALTER TABLE vms ADD COLUMN balloon INTEGER NOT NULL DEFAULT 0;",
+        "ALTER TABLE vms ADD COLUMN ip TEXT NOT NULL DEFAULT '';"
+        "ALTER TABLE vms ADD COLUMN aliases TEXT;",
     };
     r = store_ensure_migrations(s, "vm", migrations, (int) (sizeof(migrations) / sizeof(migrations[0])), err);
     if (r < 0) {
@@ -78,7 +80,7 @@ static json_t *json_column(sqlite3_stmt *st, int col)
 #define VM_COLUMNS                                                                                                \
     "id, name, backend, image, template, kernel_version, hostname, mac, machine_id, cid, cpus, memory_mib,"     \
     " disk_size, args, env, cmdline_extra, created, state, pid, running_backend, started, finished, exit_status,"     \
-    " network, ports, balloon"
+    " network, ports, balloon, ip, aliases"
 
 static void row_to_record(sqlite3_stmt *st, struct vm_record *r)
 {
@@ -110,6 +112,8 @@ static void row_to_record(sqlite3_stmt *st, struct vm_record *r)
     copy_text(r->network, sizeof(r->network), sqlite3_column_text(st, 23));
     r->ports = json_column(st, 24);
     r->balloon = sqlite3_column_int(st, 25) != 0;
+    copy_text(r->ip, sizeof(r->ip), sqlite3_column_text(st, 26));
+    r->aliases = json_column(st, 27);
 }
 
 static void bind_json(sqlite3_stmt *st, int col, json_t *v)
@@ -156,7 +160,7 @@ int vm_record_insert(struct store *s, struct vm_record *rec, struct berth_error 
         }
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
         int r = store_prepare(s,
-                              "INSERT INTO vms (" VM_COLUMNS ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                              "INSERT INTO vms (" VM_COLUMNS ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                               &st, err);
         if (r < 0)
             return r;
@@ -189,6 +193,8 @@ int vm_record_insert(struct store *s, struct vm_record *rec, struct berth_error 
         sqlite3_bind_text(st, 24, rec->network, -1, SQLITE_STATIC);
         bind_json(st, 25, rec->ports);
         sqlite3_bind_int(st, 26, rec->balloon);
+        sqlite3_bind_text(st, 27, rec->ip, -1, SQLITE_STATIC);
+        bind_json(st, 28, json_array_size(rec->aliases) ? rec->aliases : NULL);
         int rc = sqlite3_step(st);
         if (rc == SQLITE_DONE)
             return 0;
@@ -272,8 +278,9 @@ void vm_record_clear(struct vm_record *rec)
     json_decref(rec->args);
     json_decref(rec->env);
     json_decref(rec->ports);
+    json_decref(rec->aliases);
     free(rec->cmdline_extra);
-    rec->args = rec->env = rec->ports = NULL;
+    rec->args = rec->env = rec->ports = rec->aliases = NULL;
     rec->cmdline_extra = NULL;
 }
 
@@ -315,6 +322,10 @@ json_t *vm_record_to_json(const struct vm_record *r)
     json_object_set_new(o, "network", r->network[0] ? json_string(r->network) : json_null());
     json_object_set(o, "ports", r->ports ? r->ports : json_null());
     json_object_set_new(o, "balloon", json_boolean(r->balloon));
+    /* What was asked for (--ip, --network-alias); "ip" below is the address it has while it runs,
+     * else the one it will get. */
+    json_object_set_new(o, "static_ip", r->ip[0] ? json_string(r->ip) : json_null());
+    json_object_set_new(o, "aliases", r->aliases ? json_deep_copy(r->aliases) : json_array());
     _cleanup_free_ char *dir = vm_dir(r->id);
     if (dir)
         json_object_set_new(o, "dir", json_string(dir));
@@ -325,7 +336,7 @@ json_t *vm_record_to_json(const struct vm_record *r)
         json_object_set(o, "ip", json_object_get(net, "ip"));
         json_decref(net);
     } else {
-        json_object_set_new(o, "ip", json_null());
+        json_object_set_new(o, "ip", r->ip[0] ? json_string(r->ip) : json_null());
     }
     return o;
 }

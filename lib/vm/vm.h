@@ -35,6 +35,8 @@ struct vm_record {
     char *cmdline_extra;    /* appended to the kernel command line, may be NULL */
     char network[VM_NETWORK_MAX]; /* a berth network ("berth": the default one), "" for none */
     json_t *ports;          /* published ports, "[HOSTIP:]HOSTPORT:PORT[/proto]" strings (may be NULL) */
+    char ip[16];            /* --ip: its address on network, reserved from create to rm ("": the next free one) */
+    json_t *aliases;        /* --network-alias: more DNS names on network (array of strings, may be NULL) */
     bool balloon;           /* a virtio-balloon device (berth-vmm backend; berth vm balloon) */
     int64_t created;
     /* runtime */

@@ -20,6 +20,7 @@
 #include "net/dns-server.h"
 #include "net/ipam.h"
 #include "net/network.h"
+#include "vm/vm.h"
 
 static const char usage_text[] =
     "Usage: berth network COMMAND [OPTIONS]\n"
@@ -35,7 +36,8 @@ static const char usage_text[] =
     "                  show networks with their workloads and published ports\n"
     "  rm NAME...      remove networks (refused while workloads are attached)\n"
     "  connect [--ip IP] [--alias NAME]... NETWORK CONTAINER\n"
-    "                  put a container on another network (at once if it runs)\n"
+    "                  put a container on another network (at once if it runs); a VM's\n"
+    "                  network is given at berth vm create (--network, --ip, --network-alias)\n"
     "  disconnect NETWORK CONTAINER\n"
     "                  take a container off a network\n"
     "  reconcile       clean up after crashes and recreate networks after a reboot\n"
@@ -383,6 +385,31 @@ static int cmd_rm(int argc, char **argv)
 }
 
 /* connect / disconnect NETWORK CONTAINER: the container verbs' record plus the network hooks. */
+/* A VM's network interface is fixed when it is created: berth-vmm and berth's QEMU command line
+ * have no NIC hot-plug, and a VM record has one network. Says so, and what to do instead, when
+ * name is a VM (true), rather than "no such container". */
+static bool vm_refuse_connect(const char *verb, const char *name, bool connect)
+{
+    _cleanup_store_ struct store *vs = NULL;
+    struct vm_record vm;
+    struct berth_error ignore = { 0 };
+    if (vm_store_open(&vs, &ignore) < 0 || vm_record_find(vs, name, &vm, &ignore) < 0)
+        return false;
+    if (connect)
+        fprintf(stderr,
+                "berth network connect: %s is a VM: a VM's network is set when it is created (no network interface "
+                "hot-plug); create it with berth vm create --network NETWORK [--ip ADDR] [--network-alias NAME]\n",
+                vm.name);
+    else
+        fprintf(stderr,
+                "berth network disconnect: %s is a VM: a VM's network is set when it is created (no network "
+                "interface hot-plug); remove it (berth vm rm) and create it again with --network none or another "
+                "network\n",
+                vm.name);
+    vm_record_clear(&vm);
+    return true;
+}
+
 static int cmd_connect(int argc, char **argv, bool connect)
 {
     static const struct option opts[] = {
@@ -416,8 +443,9 @@ static int cmd_connect(int argc, char **argv, bool connect)
                        "NETWORK as well. A running container gets the next interface (eth1, ...) at once, an\n"
                        "address, and its /etc/hosts and /etc/resolv.conf rewritten; a stopped one joins at its next "
                        "start. A container\non 'none' moves to NETWORK. Restarts keep the network, the address and "
-                       "the aliases.\n\n"
-                       "  --ip IP        this address on NETWORK (inside its subnet, not the gateway, not taken)\n"
+                       "the aliases.\nA VM's network is given when it is created (berth vm create --network, --ip, --network-alias).\n\n"
+                       "  --ip IP        this address on NETWORK (inside its subnet, not the gateway, not taken),\n"
+                       "                 reserved for the container until it is disconnected or removed\n"
                        "  --alias NAME   another name the container has in NETWORK's DNS, for the workloads on\n"
                        "                 NETWORK only (repeatable; container name rules; unique on the network)\n");
             else
@@ -445,7 +473,12 @@ static int cmd_connect(int argc, char **argv, bool connect)
     }
     _cleanup_store_ struct store *s = NULL;
     struct ctr_record rec = { 0 };
-    if (ctr_store_open(&s, &err) < 0 || ctr_record_find(s, container, &rec, &err) < 0)
+    int found = ctr_store_open(&s, &err);
+    if (found == 0)
+        found = ctr_record_find(s, container, &rec, &err);
+    if (found == -ENOENT && vm_refuse_connect(verb, container, connect))
+        return 1;
+    if (found < 0)
         return fail(verb, &err);
     int r = connect ? ctr_network_connect(s, &rec, network, &no, &err) : ctr_network_disconnect(s, &rec, network, &err);
     ctr_record_clear(&rec);

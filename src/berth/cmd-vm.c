@@ -83,16 +83,21 @@ static const char create_usage[] =
     "  --network NET        a berth network for a virtio-net interface, or none (default: berth.conf's\n"
     "                       default_network, else the network 'berth', created on first use)\n"
     "  -p, --publish [HOSTIP:]HOSTPORT:PORT[/tcp|udp]  publish a guest port (needs a network)\n"
+    "  --ip ADDR            a static address on that network (inside its subnet, not its gateway),\n"
+    "                       reserved for the VM from now until berth vm rm, across stops\n"
+    "  --network-alias NAME another DNS name of the VM on that network, for the containers and VMs\n"
+    "                       there (repeatable; container name rules; unique on the network)\n"
     "  --balloon            a memory balloon device (virtio-balloon, driven by berth vm balloon)\n"
     "  --start              start it right away\n"
     "  --format text|json   output\n"
     "  --help               this text\n";
 
+/* *aliases (a strv the caller frees) holds the --network-alias values o->aliases points to. */
 static int parse_create_opts(const char *sub, int argc, char **argv, struct vm_create_opts *o, bool *start,
-                             const char **format, json_t **args, const char *usage)
+                             const char **format, json_t **args, char ***aliases, const char *usage)
 {
     enum { O_IMAGE = 256, O_DISK, O_TEMPLATE, O_CPUS, O_MEMORY, O_DISK_SIZE, O_BACKEND, O_KERNEL, O_CMDLINE,
-           O_HOSTNAME, O_START, O_FORMAT, O_COUNT, O_PREFIX, O_NETWORK, O_BALLOON };
+           O_HOSTNAME, O_START, O_FORMAT, O_COUNT, O_PREFIX, O_NETWORK, O_BALLOON, O_IP, O_NETWORK_ALIAS };
     static const struct option opts[] = {
         { "image", required_argument, NULL, O_IMAGE },       { "disk", required_argument, NULL, O_DISK },
         { "template", required_argument, NULL, O_TEMPLATE }, { "cpus", required_argument, NULL, O_CPUS },
@@ -101,7 +106,8 @@ static int parse_create_opts(const char *sub, int argc, char **argv, struct vm_c
         { "cmdline", required_argument, NULL, O_CMDLINE },   { "hostname", required_argument, NULL, O_HOSTNAME },
         { "start", no_argument, NULL, O_START },             { "format", required_argument, NULL, O_FORMAT },
         { "network", required_argument, NULL, O_NETWORK }, { "publish", required_argument, NULL, 'p' },
-        { "balloon", no_argument, NULL, O_BALLOON },
+        { "balloon", no_argument, NULL, O_BALLOON },         { "ip", required_argument, NULL, O_IP },
+        { "network-alias", required_argument, NULL, O_NETWORK_ALIAS },
         { "help", no_argument, NULL, 'h' },                  { NULL, 0, NULL, 0 },
     };
     int c;
@@ -158,6 +164,17 @@ static int parse_create_opts(const char *sub, int argc, char **argv, struct vm_c
             break;
         case O_BALLOON:
             o->balloon = true;
+            break;
+        case O_IP:
+            o->ip = optarg;
+            break;
+        case O_NETWORK_ALIAS:
+            if (strv_push(aliases, optarg) < 0) {
+                VM_ERR(sub, "out of memory");
+                return 125;
+            }
+            o->aliases = (const char *const *) *aliases;
+            o->n_aliases = strv_length(*aliases);
             break;
         case 'p': {
             struct net_port port;
@@ -232,7 +249,8 @@ static int vm_cmd_create(int argc, char **argv)
     bool start = false;
     const char *format = "text";
     _cleanup_json_ json_t *args = NULL;
-    int r = parse_create_opts("create", argc, argv, &o, &start, &format, &args, create_usage);
+    _cleanup_strv_ char **aliases = NULL;
+    int r = parse_create_opts("create", argc, argv, &o, &start, &format, &args, &aliases, create_usage);
     _cleanup_json_ json_t *ports = o.ports;
     if (r)
         return r < 0 ? 0 : r;
@@ -833,10 +851,13 @@ static int vm_cmd_balloon(int argc, char **argv)
 
 static const char clone_usage[] =
     "Usage: berth vm clone TEMPLATE --count N [--name-prefix P] [--cpus N] [--memory MIB] [--backend B] [--balloon]\n"
-    "                      [--start]\n\n"
+    "                      [--network NET [--ip ADDR] [--network-alias NAME]...] [--start]\n\n"
     "Creates N VMs from a template, named P-1, P-2, ... (the first free numbers; P defaults to the\n"
     "template's name). Each is a thin overlay with its own identity: hostname, MAC address, vsock CID,\n"
-    "machine-id, and a fresh random seed at every boot.\n";
+    "machine-id, and a fresh random seed at every boot.\n\n"
+    "  --network NET          the berth network of every clone, or none (default: as berth vm create)\n"
+    "  --ip ADDR              a static address on it, reserved until berth vm rm (--count 1 only)\n"
+    "  --network-alias NAME   another DNS name on it (repeatable; --count 1 only)\n";
 
 static int vm_cmd_clone(int argc, char **argv)
 {
@@ -862,7 +883,9 @@ static int vm_cmd_clone(int argc, char **argv)
     struct vm_create_opts o = { 0 };
     bool start = false;
     const char *format = "text";
-    int r = parse_create_opts("clone", (int) strv_length(rest), rest, &o, &start, &format, NULL, clone_usage);
+    _cleanup_strv_ char **aliases = NULL;
+    int r = parse_create_opts("clone", (int) strv_length(rest), rest, &o, &start, &format, NULL, &aliases,
+                              clone_usage);
     if (r)
         return r < 0 ? 0 : r;
     if (optind >= (int) strv_length(rest)) {

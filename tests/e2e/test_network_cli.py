@@ -104,7 +104,7 @@ def test_attach_refuses_host_namespace_and_duplicate_names(ns):
     w1, w2 = ns.spawn("/bin/busybox", "sleep", "60"), ns.spawn("/bin/busybox", "sleep", "60")
     ns.berth("network", "attach", "dup", "--id", "one", "--name", "db", "--pid", str(w1.pid))
     p = ns.berth("network", "attach", "dup", "--id", "two", "--name", "DB", "--pid", str(w2.pid), check=False)
-    assert p.returncode != 0 and "name 'DB' is already used on network 'dup' by one" in p.stderr
+    assert p.returncode != 0 and "name 'DB' is already used on network 'dup' by db" in p.stderr
     assert len(ns.links("bv")) == 1
     ns.berth("network", "detach", "one")
     ns.berth("network", "rm", "dup")

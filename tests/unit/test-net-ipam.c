@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "base/cleanup.h"
 #include "base/fs.h"
 #include "base/strv.h"
 #include "net/ipam.h"
@@ -172,7 +173,7 @@ static void test_static_ip_and_mac(void **state)
     berth_error_clear(&err);
     /* Names are unique per network (case-insensitively, like DNS). */
     assert_int_equal(ipam_lease_alloc(f->s, &nw, "b", "a", "container", 0, NULL, NULL, &b, &err), -EEXIST);
-    assert_non_null(strstr(err.msg, "name 'a' is already used on network 'st' by a"));
+    assert_non_null(strstr(err.msg, "name 'a' is already used on network 'st' by A"));
     berth_error_clear(&err);
     /* Names resolve for the DNS. */
     uint32_t got;
@@ -370,11 +371,11 @@ static void test_aliases(void **state)
     /* Clashes: another workload's name or alias; a bad name; nothing changes on failure. */
     const char *clash_name[] = { "cache", "DB" };
     assert_int_equal(ipam_alias_set(f->s, "aa", "w-web", clash_name, 2, &err), -EEXIST);
-    assert_non_null(strstr(err.msg, "alias 'DB' is already used on network 'aa' by w-db (its name)"));
+    assert_non_null(strstr(err.msg, "alias 'DB' is already used on network 'aa' by db (its name)"));
     berth_error_clear(&err);
     const char *clash_alias[] = { "front" };
     assert_int_equal(ipam_alias_set(f->s, "aa", "w-db", clash_alias, 1, &err), -EEXIST);
-    assert_non_null(strstr(err.msg, "by w-web (an alias)"));
+    assert_non_null(strstr(err.msg, "by web (an alias)"));
     berth_error_clear(&err);
     const char *bad_one[] = { "ok", "no way" };
     assert_int_equal(ipam_alias_set(f->s, "aa", "w-db", bad_one, 2, &err), -EINVAL);
@@ -401,7 +402,7 @@ static void test_aliases(void **state)
     berth_error_clear(&err);
     struct net_lease x;
     assert_int_equal(ipam_lease_alloc(f->s, &a, "w-x", "front", "container", 0, NULL, NULL, &x, &err), -EEXIST);
-    assert_non_null(strstr(err.msg, "as an alias of w-web"));
+    assert_non_null(strstr(err.msg, "as an alias of web"));
     berth_error_clear(&err);
     /* The same alias on another network is another name. */
     assert_int_equal(ipam_lease_alloc(f->s, &b, "w-web", "web", "container", 0, NULL, NULL, &web_b, &err), 0);
@@ -469,6 +470,127 @@ static void test_schema_v1_migrates(void **state)
     fs_rm_rf(dir);
 }
 
+/* --ip reservations: held from create to removal, skipped by automatic assignment, refused to
+ * others naming the holder, kept across lease release (a stop), dropped by ipam_unreserve. */
+static void test_reservations(void **state)
+{
+    struct fixture *f = *state;
+    struct net_network a, b;
+    make_network(f->s, "ra", "10.240.0.0/29", &a); /* .1 gateway, .2 to .6 hosts */
+    make_network(f->s, "rb", "10.241.0.0/24", &b);
+    struct berth_error err = { 0 };
+    uint32_t base = (10u << 24) | (240u << 16);
+    /* c1 asks for .2, the first address automatic assignment would hand out. */
+    assert_int_equal(ipam_reserve(f->s, &a, "w-c1", "c1", "container", base + 2, NULL, 0, &err), 0);
+    struct net_lease l1, l2, l3;
+    assert_int_equal(ipam_lease_alloc(f->s, &a, "w-o1", "o1", "container", 0, NULL, NULL, &l1, &err), 0);
+    assert_int_equal(l1.ip, base + 3);
+    /* Another workload asking for it is refused, by name; its holder gets it. */
+    assert_int_equal(ipam_lease_alloc(f->s, &a, "w-o2", "o2", "container", base + 2, NULL, NULL, &l2, &err),
+                     -EADDRINUSE);
+    assert_non_null(strstr(err.msg, "address 10.240.0.2 on network 'ra' is already reserved by c1"));
+    berth_error_clear(&err);
+    assert_int_equal(ipam_reserve(f->s, &a, "w-v1", "v1", "vm", base + 2, NULL, 0, &err), -EADDRINUSE);
+    assert_non_null(strstr(err.msg, "already reserved by c1"));
+    berth_error_clear(&err);
+    /* ... also when the address is a lease (a running workload's), naming it. */
+    assert_int_equal(ipam_reserve(f->s, &a, "w-v1", "v1", "vm", base + 3, NULL, 0, &err), -EADDRINUSE);
+    assert_non_null(strstr(err.msg, "already in use by o1"));
+    berth_error_clear(&err);
+    /* Outside the subnet, the gateway: refused, nothing recorded. */
+    assert_int_equal(ipam_reserve(f->s, &a, "w-v1", "v1", "vm", base + 9, NULL, 0, &err), -EINVAL);
+    berth_error_clear(&err);
+    assert_int_equal(ipam_reserve(f->s, &a, "w-v1", "v1", "vm", base + 1, NULL, 0, &err), -EADDRINUSE);
+    berth_error_clear(&err);
+    /* An alias clash refuses the whole reservation. */
+    const char *clash[] = { "O1" };
+    assert_int_equal(ipam_reserve(f->s, &a, "w-v1", "v1", "vm", base + 5, clash, 1, &err), -EEXIST);
+    assert_non_null(strstr(err.msg, "alias 'O1' is already used on network 'ra' by o1"));
+    berth_error_clear(&err);
+    _cleanup_free_ struct net_reservation *rv = NULL;
+    size_t n = 0;
+    assert_int_equal(ipam_reservation_list(f->s, "ra", NULL, &rv, &n, &err), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(rv[0].workload, "w-c1");
+    assert_string_equal(rv[0].name, "c1");
+    assert_int_equal(rv[0].ip, base + 2);
+    free(rv);
+    rv = NULL;
+    /* Reserving again (the same or another address) is idempotent, one per workload and network. */
+    assert_int_equal(ipam_reserve(f->s, &a, "w-c1", "c1", "container", base + 2, NULL, 0, &err), 0);
+    assert_int_equal(ipam_lease_alloc(f->s, &a, "w-c1", "c1", "container", base + 2, NULL, NULL, &l2, &err), 0);
+    /* A stop releases the lease, not the reservation: the address still waits for c1. */
+    assert_int_equal(ipam_lease_release(f->s, "ra", "w-c1", &err), 0);
+    assert_int_equal(ipam_lease_alloc(f->s, &a, "w-o3", "o3", "container", 0, NULL, NULL, &l3, &err), 0);
+    assert_int_not_equal(l3.ip, base + 2);
+    /* Full: .2 reserved, .3 .4 leased; .5 .6 left, then none even though .2 has no lease. */
+    struct net_lease l4, l5, l6;
+    assert_int_equal(ipam_lease_alloc(f->s, &a, "w-o4", "o4", "container", 0, NULL, NULL, &l4, &err), 0);
+    assert_int_equal(ipam_lease_alloc(f->s, &a, "w-o5", "o5", "container", 0, NULL, NULL, &l5, &err), 0);
+    assert_int_equal(ipam_lease_alloc(f->s, &a, "w-o6", "o6", "container", 0, NULL, NULL, &l6, &err), -ENOSPC);
+    berth_error_clear(&err);
+    /* The same address on another network is another address. */
+    assert_int_equal(ipam_reserve(f->s, &b, "w-x", "x", "vm", (10u << 24) | (241u << 16) | 2, NULL, 0, &err), 0);
+    /* rm: the address is free for automatic assignment again. */
+    assert_int_equal(ipam_unreserve(f->s, NULL, "w-c1", &err), 0);
+    assert_int_equal(ipam_lease_alloc(f->s, &a, "w-o6", "o6", "container", 0, NULL, NULL, &l6, &err), 0);
+    assert_int_equal(l6.ip, base + 2);
+    assert_int_equal(ipam_unreserve(f->s, "rb", "w-x", &err), 0);
+    assert_int_equal(ipam_reservation_list(f->s, NULL, NULL, &rv, &n, &err), 0);
+    assert_int_equal(n, 0);
+    /* Deleting a network drops its reservations (its leases must be gone first). */
+    assert_int_equal(ipam_reserve(f->s, &b, "w-y", "y", "vm", (10u << 24) | (241u << 16) | 7, NULL, 0, &err), 0);
+    assert_int_equal(ipam_network_delete(f->s, "rb", &err), 0);
+    free(rv);
+    rv = NULL;
+    assert_int_equal(ipam_reservation_list(f->s, NULL, "w-y", &rv, &n, &err), 0);
+    assert_int_equal(n, 0);
+}
+
+/* A database of net schema v2 (before reservations) gains the table on open and keeps its data. */
+static void test_schema_v2_migrates(void **state)
+{
+    (void) state;
+    char dir[64];
+    snprintf(dir, sizeof(dir), "/tmp/berth-test-ipam-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    struct berth_error err = { 0 };
+    struct store *s = NULL;
+    assert_int_equal(store_open(dir, &s, &err), 0);
+    assert_int_equal(store_ensure_schema(s, "net", 2,
+                                         "CREATE TABLE net_networks (name TEXT PRIMARY KEY, bridge TEXT NOT NULL UNIQUE,"
+                                         " subnet INTEGER NOT NULL, prefix INTEGER NOT NULL, gateway INTEGER NOT NULL,"
+                                         " internal INTEGER NOT NULL, mtu INTEGER NOT NULL, created INTEGER NOT NULL,"
+                                         " next_ip INTEGER NOT NULL);"
+                                         "CREATE TABLE net_leases (network TEXT NOT NULL, workload TEXT NOT NULL,"
+                                         " name TEXT NOT NULL, kind TEXT NOT NULL, ip INTEGER NOT NULL, mac TEXT NOT NULL,"
+                                         " host_ifname TEXT NOT NULL UNIQUE, ifname TEXT NOT NULL, seq INTEGER NOT NULL,"
+                                         " PRIMARY KEY (network, ip));"
+                                         "CREATE TABLE net_ports (host_ip TEXT NOT NULL, host_port INTEGER NOT NULL,"
+                                         " proto INTEGER NOT NULL, port INTEGER NOT NULL, workload TEXT NOT NULL,"
+                                         " network TEXT NOT NULL, ip INTEGER NOT NULL, PRIMARY KEY (host_ip, host_port, proto));"
+                                         "CREATE TABLE net_aliases (network TEXT NOT NULL, workload TEXT NOT NULL,"
+                                         " alias TEXT NOT NULL, PRIMARY KEY (network, alias COLLATE NOCASE));"
+                                         "INSERT INTO net_networks VALUES ('old', 'berth7', 183500800, 24, 183500801, 0,"
+                                         " 1500, 0, 183500802);",
+                                         &err),
+                     0);
+    store_close(s);
+    s = NULL;
+    assert_int_equal(ipam_open(dir, &s, &err), 0);
+    struct net_network nw;
+    assert_int_equal(ipam_network_get(s, "old", &nw, &err), 0);
+    assert_int_equal(ipam_reserve(s, &nw, "w", "w", "vm", nw.gateway + 1, NULL, 0, &err), 0);
+    struct net_lease l;
+    assert_int_equal(ipam_lease_alloc(s, &nw, "o", "o", "container", 0, NULL, NULL, &l, &err), 0);
+    assert_int_equal(l.ip, nw.gateway + 2);
+    store_close(s);
+    /* Opening again does not migrate twice. */
+    assert_int_equal(ipam_open(dir, &s, &err), 0);
+    store_close(s);
+    fs_rm_rf(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -483,6 +605,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lookup_name_via_shared_network, setup, teardown),
         cmocka_unit_test_setup_teardown(test_aliases, setup, teardown),
         cmocka_unit_test(test_schema_v1_migrates),
+        cmocka_unit_test_setup_teardown(test_reservations, setup, teardown),
+        cmocka_unit_test(test_schema_v2_migrates),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

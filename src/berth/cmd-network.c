@@ -275,6 +275,20 @@ static json_t *inspect_json(struct store *s, const struct net_network *nw, struc
                                                claims[i].port.port, "ip", cidr_format_ip(claims[i].ip, ip), "workload",
                                                claims[i].workload));
     }
+    /* Addresses held for workloads that asked for them (--ip), running or not. */
+    json_t *res = json_array();
+    json_object_set_new(o, "reservations", res);
+    _cleanup_free_ struct net_reservation *rv = NULL;
+    size_t nr = 0;
+    if (ipam_reservation_list(s, nw->name, NULL, &rv, &nr, err) < 0) {
+        json_decref(o);
+        return NULL;
+    }
+    for (size_t i = 0; i < nr; i++) {
+        char ip[INET_ADDRSTRLEN];
+        json_array_append_new(res, json_pack("{s:s, s:s, s:s, s:s}", "ip", cidr_format_ip(rv[i].ip, ip), "id",
+                                             rv[i].workload, "name", rv[i].name, "kind", rv[i].kind));
+    }
     return o;
 }
 
@@ -293,7 +307,7 @@ static int cmd_inspect(int argc, char **argv)
             break;
         case 'h':
             printf("Usage: berth network inspect NAME... [--format text|json]\n\nShows networks with their "
-                   "attached workloads and published ports. JSON output is an array.\n");
+                   "attached workloads, published ports and reserved addresses (--ip). JSON output is an array.\n");
             return 0;
         default:
             return 125;
@@ -352,6 +366,10 @@ static int cmd_inspect(int argc, char **argv)
                    json_integer_value(json_object_get(w, "port")), json_string_value(json_object_get(w, "protocol")),
                    json_string_value(json_object_get(w, "workload")));
         }
+        json_array_foreach(json_object_get(o, "reservations"), k, w)
+            printf("reserved:  %s %s %s %s\n", json_string_value(json_object_get(w, "ip")),
+                   json_string_value(json_object_get(w, "kind")), json_string_value(json_object_get(w, "name")),
+                   json_string_value(json_object_get(w, "id")));
         if (i + 1 < json_array_size(all))
             putchar('\n');
     }

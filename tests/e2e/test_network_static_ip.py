@@ -157,6 +157,9 @@ def test_vm_ip_and_aliases(ns, tmp_path):
     assert p.returncode != 0 and "--ip needs a network" in p.stderr, p.stderr
     assert names(ns, "vm") == ["v1"]
     assert reservations(ns) == [("vmnet", "v1", "10.86.0.3")]
+    res = ns.berth_json("network", "inspect", "vmnet")[0]["reservations"]
+    assert [(r["ip"], r["kind"], r["name"], r["id"]) for r in res] == [("10.86.0.3", "vm", "v1", v["id"])]
+    assert f"reserved:  10.86.0.3 vm v1 {v['id']}" in ns.berth("network", "inspect", "vmnet").stdout
     assert ns.links("bt") == []
     # Automatic assignment skips the VM's address while it is not running.
     ns.berth("run", "-d", "--name", "c1", "--network", "vmnet", "busybox", "sleep", "300")

@@ -46,7 +46,9 @@ def test_vm_and_container_reach_each_other_by_name(ns, berth_env):
     # network, both land on the default network "berth".
     os.unlink(berth_env["BERTH_ROOT"] + "/berth.conf")
     port = free_port()
+    # With a static address and aliases (kept in the VM's record, applied at its start).
     ns.berth("vm", "create", "dbvm", "--image", "busybox", "-p", f"{port}:80", "--memory", "192",
+             "--ip", "10.89.0.200", "--network-alias", "store", "--network-alias", "Cache",
              "--", "/bin/sh",
              "-c", "echo served-by-vm > /var/www/index.html; exec httpd -f -p 80 -h /var/www")
     assert json.loads(ns.berth("vm", "inspect", "dbvm").stdout)[0]["network"] == "berth"
@@ -55,8 +57,10 @@ def test_vm_and_container_reach_each_other_by_name(ns, berth_env):
              "echo served-by-container > /var/www/index.html; exec httpd -f -p 80 -h /var/www")
     # Container -> VM, by the VM's name (the VM gets its lease before it boots).
     vm_ip = address_of(ns.berth("exec", "web", "nslookup", "dbvm").stdout)
-    assert vm_ip and vm_ip.startswith("10.89.")
+    assert vm_ip == "10.89.0.200"
     assert vm_ip == json.loads(ns.berth("vm", "inspect", "dbvm").stdout)[0]["ip"]
+    for alias in ("store", "cache", "STORE.berth"):
+        assert address_of(ns.berth("exec", "web", "nslookup", alias).stdout) == vm_ip, alias
     deadline = time.time() + 240
     while True:
         p = ns.berth("exec", "web", "sh", "-c", GET.format("dbvm"), check=False)
@@ -64,6 +68,8 @@ def test_vm_and_container_reach_each_other_by_name(ns, berth_env):
             break
         time.sleep(1)
     assert p.stdout == "served-by-vm\n", p.stderr
+    # ... and by its alias.
+    assert ns.berth("exec", "web", "sh", "-c", GET.format("store")).stdout == "served-by-vm\n"
     # Published on the (test) host's loopback.
     out = ns.run("curl", "-s", "-m", "10", f"http://127.0.0.1:{port}/", check=False)
     assert out.stdout == "served-by-vm\n", out.stderr

@@ -261,6 +261,22 @@ int vm_record_update_runtime(struct store *s, const struct vm_record *rec, struc
     return 0;
 }
 
+int vm_record_update_network(struct store *s, const struct vm_record *rec, struct berth_error *err)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int r = store_prepare(s, "UPDATE vms SET network = ?, ip = ?, aliases = ?, ports = ? WHERE id = ?", &st, err);
+    if (r < 0)
+        return r;
+    sqlite3_bind_text(st, 1, rec->network, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, rec->ip, -1, SQLITE_STATIC);
+    bind_json(st, 3, json_array_size(rec->aliases) ? rec->aliases : NULL);
+    bind_json(st, 4, json_array_size(rec->ports) ? rec->ports : NULL);
+    sqlite3_bind_text(st, 5, rec->id, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        return berth_error_set(err, -EIO, "state database: %s", sqlite3_errmsg(store_db(s)));
+    return 0;
+}
+
 int vm_record_delete(struct store *s, const char *id, struct berth_error *err)
 {
     _cleanup_stmt_ sqlite3_stmt *st = NULL;

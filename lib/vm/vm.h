@@ -56,6 +56,8 @@ int vm_record_insert(struct store *s, struct vm_record *rec, struct berth_error 
 int vm_record_find(struct store *s, const char *what, struct vm_record *ret, struct berth_error *err);
 int vm_record_list(struct store *s, struct vm_record **ret, size_t *ret_n, struct berth_error *err);
 int vm_record_update_runtime(struct store *s, const struct vm_record *rec, struct berth_error *err);
+/* Writes network, ip, aliases and ports (berth network connect/disconnect of a stopped VM). */
+int vm_record_update_network(struct store *s, const struct vm_record *rec, struct berth_error *err);
 int vm_record_delete(struct store *s, const char *id, struct berth_error *err);
 void vm_record_clear(struct vm_record *rec);
 void vm_record_list_free(struct vm_record *list, size_t n);

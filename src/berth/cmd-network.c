@@ -20,6 +20,7 @@
 #include "net/dns-server.h"
 #include "net/ipam.h"
 #include "net/network.h"
+#include "vm/connect.h"
 #include "vm/vm.h"
 
 static const char usage_text[] =
@@ -35,11 +36,11 @@ static const char usage_text[] =
     "  inspect NAME... [--format text|json]\n"
     "                  show networks with their workloads and published ports\n"
     "  rm NAME...      remove networks (refused while workloads are attached)\n"
-    "  connect [--ip IP] [--alias NAME]... NETWORK CONTAINER\n"
-    "                  put a container on another network (at once if it runs); a VM's\n"
-    "                  network is given at berth vm create (--network, --ip, --network-alias)\n"
-    "  disconnect NETWORK CONTAINER\n"
-    "                  take a container off a network\n"
+    "  connect [--ip IP] [--alias NAME]... NETWORK CONTAINER|VM\n"
+    "                  put a container on another network (at once if it runs), or a stopped\n"
+    "                  VM without a network on one\n"
+    "  disconnect NETWORK CONTAINER|VM\n"
+    "                  take a container (or a stopped VM) off a network\n"
     "  reconcile       clean up after crashes and recreate networks after a reboot\n"
     "\n"
     "Debugging and tests:\n"
@@ -402,32 +403,24 @@ static int cmd_rm(int argc, char **argv)
     return rc;
 }
 
-/* connect / disconnect NETWORK CONTAINER: the container verbs' record plus the network hooks. */
-/* A VM's network interface is fixed when it is created: berth-vmm and berth's QEMU command line
- * have no NIC hot-plug, and a VM record has one network. Says so, and what to do instead, when
- * name is a VM (true), rather than "no such container". */
-static bool vm_refuse_connect(const char *verb, const char *name, bool connect)
+/* berth network connect|disconnect NETWORK VM: only a VM that does not run can change networks
+ * (lib/vm/connect.h). Returns the exit status, or -1 when name is no VM (the caller then reports
+ * the missing container). */
+static int vm_connect_cli(const char *verb, const char *network, const char *name, const struct ctr_network_opts *no,
+                          bool connect)
 {
     _cleanup_store_ struct store *vs = NULL;
     struct vm_record vm;
-    struct berth_error ignore = { 0 };
-    if (vm_store_open(&vs, &ignore) < 0 || vm_record_find(vs, name, &vm, &ignore) < 0)
-        return false;
-    if (connect)
-        fprintf(stderr,
-                "berth network connect: %s is a VM: a VM's network is set when it is created (no network interface "
-                "hot-plug); create it with berth vm create --network NETWORK [--ip ADDR] [--network-alias NAME]\n",
-                vm.name);
-    else
-        fprintf(stderr,
-                "berth network disconnect: %s is a VM: a VM's network is set when it is created (no network "
-                "interface hot-plug); remove it (berth vm rm) and create it again with --network none or another "
-                "network\n",
-                vm.name);
+    struct berth_error err = { 0 };
+    if (vm_store_open(&vs, &err) < 0 || vm_record_find(vs, name, &vm, &err) < 0)
+        return -1;
+    int r = connect ? vm_network_connect(vs, &vm, network, no->ip, no->aliases, no->n_aliases, &err)
+                    : vm_network_disconnect(vs, &vm, network, &err);
     vm_record_clear(&vm);
-    return true;
+    return r < 0 ? fail(verb, &err) : 0;
 }
 
+/* connect / disconnect NETWORK CONTAINER: the container verbs' record plus the network hooks. */
 static int cmd_connect(int argc, char **argv, bool connect)
 {
     static const struct option opts[] = {
@@ -457,19 +450,23 @@ static int cmd_connect(int argc, char **argv, bool connect)
             break;
         case 'h':
             if (connect)
-                printf("Usage: berth network connect [--ip IP] [--alias NAME]... NETWORK CONTAINER\n\nPuts CONTAINER on "
+                printf("Usage: berth network connect [--ip IP] [--alias NAME]... NETWORK CONTAINER|VM\n\nPuts CONTAINER on "
                        "NETWORK as well. A running container gets the next interface (eth1, ...) at once, an\n"
                        "address, and its /etc/hosts and /etc/resolv.conf rewritten; a stopped one joins at its next "
                        "start. A container\non 'none' moves to NETWORK. Restarts keep the network, the address and "
-                       "the aliases.\nA VM's network is given when it is created (berth vm create --network, --ip, --network-alias).\n\n"
+                       "the aliases.\n"
+                       "A VM has one network interface and no hot-plug: a VM that does not run and has no network "
+                       "(created with\n--network none, or disconnected) joins NETWORK at its next start; a running VM "
+                       "is refused.\n\n"
                        "  --ip IP        this address on NETWORK (inside its subnet, not the gateway, not taken),\n"
-                       "                 reserved for the container until it is disconnected or removed\n"
-                       "  --alias NAME   another name the container has in NETWORK's DNS, for the workloads on\n"
+                       "                 reserved for it until it is disconnected or removed\n"
+                       "  --alias NAME   another name the container (or VM) has in NETWORK's DNS, for the workloads on\n"
                        "                 NETWORK only (repeatable; container name rules; unique on the network)\n");
             else
-                printf("Usage: berth network disconnect NETWORK CONTAINER\n\nTakes CONTAINER off NETWORK: its "
+                printf("Usage: berth network disconnect NETWORK CONTAINER|VM\n\nTakes CONTAINER off NETWORK: its "
                        "interface, address, aliases and the ports published there. Off its last network it keeps "
-                       "loopback only.\n");
+                       "loopback only.\nA VM that does not run loses its network interface, address, aliases and "
+                       "published ports from its next start;\na running VM is refused (no hot-plug).\n");
             return 0;
         default:
         unknown:
@@ -478,7 +475,7 @@ static int cmd_connect(int argc, char **argv, bool connect)
         }
     }
     if (argc - optind != 2) {
-        fprintf(stderr, "berth network %s: expected NETWORK CONTAINER (see --help)\n", verb);
+        fprintf(stderr, "berth network %s: expected NETWORK CONTAINER|VM (see --help)\n", verb);
         return 125;
     }
     const char *network = argv[optind], *container = argv[optind + 1];
@@ -494,8 +491,11 @@ static int cmd_connect(int argc, char **argv, bool connect)
     int found = ctr_store_open(&s, &err);
     if (found == 0)
         found = ctr_record_find(s, container, &rec, &err);
-    if (found == -ENOENT && vm_refuse_connect(verb, container, connect))
-        return 1;
+    if (found == -ENOENT) {
+        int rc = vm_connect_cli(verb, network, container, &no, connect);
+        if (rc >= 0)
+            return rc;
+    }
     if (found < 0)
         return fail(verb, &err);
     int r = connect ? ctr_network_connect(s, &rec, network, &no, &err) : ctr_network_disconnect(s, &rec, network, &err);

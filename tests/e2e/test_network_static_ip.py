@@ -176,11 +176,14 @@ def test_vm_ip_and_aliases(ns, tmp_path):
     net = ns.berth_json("network", "inspect", "vmnet")[0]
     wl = {w["name"]: w for w in net["workloads"]}
     assert wl["v1"]["ip"] == "10.86.0.3" and wl["v1"]["aliases"] == ["db", "Primary"], wl
-    # A VM cannot be connected or disconnected: a clear message that says what to do instead.
-    for verb in ("connect", "disconnect"):
-        p = ns.berth("network", verb, "vmnet", "v1", check=False)
-        assert p.returncode == 1 and "v1 is a VM" in p.stderr and "--network" in p.stderr, p.stderr
+    # A running VM cannot change networks (no NIC hot-plug): a clear message that says what to do.
+    for verb, net in (("connect", "berth"), ("disconnect", "vmnet")):
+        p = ns.berth("network", verb, net, "v1", check=False)
+        assert p.returncode == 1 and "VM v1 is running and cannot" in p.stderr and "stop it first" in p.stderr \
+            and "--network" in p.stderr, p.stderr
         assert len(p.stderr.strip().splitlines()) == 1
+    p = ns.berth("network", "connect", "vmnet", "v1", check=False)
+    assert p.returncode == 1 and "VM v1 is already connected to network 'vmnet'" in p.stderr, p.stderr
     # Stopped, the VM keeps its address; started again, it has it and its aliases again.
     ns.berth("vm", "stop", "--force", "v1")
     assert answers(ns, "c1", "db") == []
@@ -188,6 +191,25 @@ def test_vm_ip_and_aliases(ns, tmp_path):
     assert addr_of(ns, "c2") == "10.86.0.5"
     ns.berth("vm", "start", "v1")
     assert answers(ns, "c1", "primary") == ["10.86.0.3"]
+    ns.berth("vm", "stop", "--force", "v1")
+    # Stopped, it can leave its network (address, aliases and reservation go) and join one.
+    p = ns.berth("network", "connect", "berth", "v1", check=False)
+    assert p.returncode == 1 and "on network 'vmnet' already and a VM has one network interface" in p.stderr
+    ns.berth("network", "disconnect", "vmnet", "v1")
+    v = vm_inspect(ns, "v1")
+    assert (v["network"], v["static_ip"], v["ip"], v["aliases"]) == (None, None, None, [])
+    assert reservations(ns) == []
+    p = ns.berth("network", "connect", "--ip", "10.86.0.2", "vmnet", "v1", check=False)
+    assert p.returncode == 1 and "already in use by peer" in p.stderr, p.stderr
+    p = ns.berth("network", "connect", "nosuchnet", "v1", check=False)
+    assert p.returncode == 1 and "network 'nosuchnet' does not exist" in p.stderr, p.stderr
+    assert vm_inspect(ns, "v1")["network"] is None
+    ns.berth("network", "connect", "--ip", "10.86.0.3", "--alias", "db2", "vmnet", "v1")
+    v = vm_inspect(ns, "v1")
+    assert (v["network"], v["static_ip"], v["aliases"]) == ("vmnet", "10.86.0.3", ["db2"])
+    assert reservations(ns) == [("vmnet", "v1", "10.86.0.3")]
+    ns.berth("vm", "start", "v1")
+    assert answers(ns, "c1", "db2") == ["10.86.0.3"] and answers(ns, "c1", "db") == []
     ns.berth("vm", "stop", "--force", "v1")
     # clone: the same options for one clone; refused for several.
     ns.berth("vm", "template", "create", "tpl", "--from", "v1")

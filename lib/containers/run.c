@@ -311,13 +311,10 @@ static int ctr_network_attach(const struct ctr_record *rec, pid_t init, const ch
         opts.aliases = no.aliases;
         opts.n_aliases = no.n_aliases;
         /* Held from create on; this makes sure for containers created before reservations
-         * existed (a no-op for the others). */
-        if (opts.ip) {
-            struct net_attach_opts ro = { .ip = opts.ip };
-            r = net_reserve(network, rec->id, rec->name, "container", &ro, err);
-            if (r < 0)
-                break;
-        }
+         * existed (the same request again for the others). */
+        r = net_reserve(network, rec->id, rec->name, "container", &opts, err);
+        if (r < 0)
+            break;
         r = net_attach_container(strcmp(network, NET_DEFAULT_NETWORK) ? network : NULL, rec->id, rec->name, NULL,
                                  init, &opts, &att[k], err);
     }

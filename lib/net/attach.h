@@ -118,10 +118,10 @@ struct net_vm_attachment {
 int net_attach_vm(const char *network, const char *vm_id, const char *name, const struct net_attach_opts *opts,
                   unsigned flags, struct net_vm_attachment *ret, struct berth_error *err);
 
-/* Reserves opts->ip on network (NULL or "": the default one, recorded if it does not exist yet,
- * nothing brought up) for workload_id until net_unreserve, so that automatic assignment skips it
- * while the workload is stopped, and checks opts->aliases against the names and aliases on the
- * network now. Called at create (and network connect) time with the options the workload will be
+/* Reserves opts->ip and opts->aliases on network (NULL or "": the default one, recorded if it
+ * does not exist yet, nothing brought up) for workload_id until net_unreserve, so that automatic
+ * assignment skips the address while the workload is stopped and no other workload takes the
+ * aliases (see ipam_reserve). Called at create (and network connect) time with the options the workload will be
  * attached with; errors are those of the attach (address outside the subnet, the gateway, held or
  * reserved by another workload, which is named; alias syntax or clash, naming the holder) and
  * nothing is recorded then. Without an address or aliases it does nothing. Stopping a workload

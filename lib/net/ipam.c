@@ -47,14 +47,23 @@ static const char schema_v3[] =
     "  PRIMARY KEY (network, workload), UNIQUE (network, ip));"
     "CREATE INDEX net_reservations_workload ON net_reservations(workload);";
 
+/* v4: aliases asked for (--network-alias, connect --alias) are held the same way, so that two
+ * workloads that are not running yet cannot both be given one (the resolver could answer only
+ * one). net_aliases keeps what the resolver answers (workloads with a lease). */
+static const char schema_v4[] =
+    "CREATE TABLE net_alias_reservations ("
+    "  network TEXT NOT NULL, workload TEXT NOT NULL, name TEXT NOT NULL, alias TEXT NOT NULL,"
+    "  PRIMARY KEY (network, alias COLLATE NOCASE));"
+    "CREATE INDEX net_alias_reservations_workload ON net_alias_reservations(workload);";
+
 int ipam_open(const char *root, struct store **ret, struct berth_error *err)
 {
     struct store *s = NULL;
     int r = store_open(root ? root : berth_root_dir(), &s, err);
     if (r < 0)
         return r;
-    static const char *const migrations[] = { schema_v1, schema_v2, schema_v3 };
-    r = store_ensure_migrations(s, "net", migrations, 3, err);
+    static const char *const migrations[] = { schema_v1, schema_v2, schema_v3, schema_v4 };
+    r = store_ensure_migrations(s, "net", migrations, 4, err);
     if (r < 0) {
         store_close(s);
         return r;
@@ -275,6 +284,8 @@ int ipam_network_delete(struct store *s, const char *name, struct berth_error *e
      * fails at its start on the missing network, as it did before reservations. */
     r = exec_q(s, "DELETE FROM net_reservations WHERE network = ?", name, NULL, NULL, err);
     if (r == 0)
+        r = exec_q(s, "DELETE FROM net_alias_reservations WHERE network = ?", name, NULL, NULL, err);
+    if (r == 0)
         r = exec_q(s, "DELETE FROM net_networks WHERE name = ?", name, NULL, NULL, err);
     if (r < 0)
         goto fail;
@@ -455,9 +466,9 @@ static int check_want_ip(struct store *s, const struct net_network *nw, const ch
     return 0;
 }
 
-/* Who other than workload answers to name on the network, as its name or as an alias (the
- * resolver could not tell two apart): 1 with *holder (its name, to free) and *as_alias, 0 when
- * nobody. */
+/* Who other than workload answers to name on the network, as its name or as an alias, or holds
+ * it as a reserved alias (the resolver could not tell two apart): 1 with *holder (its name, to
+ * free) and *as_alias, 0 when nobody. */
 static int name_holder(struct store *s, const char *network, const char *workload, const char *name, char **holder,
                        bool *as_alias, struct berth_error *err)
 {
@@ -467,7 +478,9 @@ static int name_holder(struct store *s, const char *network, const char *workloa
                           " AND name = ?3 COLLATE NOCASE"
                           " UNION ALL SELECT coalesce((SELECT l.name FROM net_leases l WHERE l.network = a.network"
                           " AND l.workload = a.workload), a.workload), 1 FROM net_aliases a WHERE a.network = ?1"
-                          " AND a.workload != ?2 AND a.alias = ?3 COLLATE NOCASE LIMIT 1",
+                          " AND a.workload != ?2 AND a.alias = ?3 COLLATE NOCASE"
+                          " UNION ALL SELECT name, 1 FROM net_alias_reservations WHERE network = ?1 AND workload != ?2"
+                          " AND alias = ?3 COLLATE NOCASE LIMIT 1",
                           &st, err);
     if (r < 0)
         return r;
@@ -933,12 +946,27 @@ int ipam_reserve(struct store *s, const struct net_network *nw, const char *work
     if (r < 0)
         return r;
     r = ipam_request_check(s, nw, workload, ip, aliases, n, err);
+    /* What it reserved on this network before is replaced by this request. */
+    if (r == 0)
+        r = ipam_unreserve(s, nw->name, workload, err);
+    for (size_t i = 0; r == 0 && i < n; i++) {
+        _cleanup_stmt_ sqlite3_stmt *al = NULL;
+        /* OR IGNORE: the same alias twice (in any case) is one alias. */
+        r = store_prepare(s,
+                          "INSERT OR IGNORE INTO net_alias_reservations (network, workload, name, alias)"
+                          " VALUES (?, ?, ?, ?)",
+                          &al, err);
+        if (r == 0) {
+            sqlite3_bind_text(al, 1, nw->name, -1, SQLITE_STATIC);
+            sqlite3_bind_text(al, 2, workload, -1, SQLITE_STATIC);
+            sqlite3_bind_text(al, 3, name && *name ? name : workload, -1, SQLITE_STATIC);
+            sqlite3_bind_text(al, 4, aliases[i], -1, SQLITE_STATIC);
+            r = step_done(s, al, err);
+        }
+    }
     if (r == 0 && ip) {
-        /* Its former address on this network (a connect again) is given up for the new one. */
-        r = exec_q(s, "DELETE FROM net_reservations WHERE network = ? AND workload = ?", nw->name, workload, NULL, err);
         _cleanup_stmt_ sqlite3_stmt *ins = NULL;
-        if (r == 0)
-            r = store_prepare(s,
+        r = store_prepare(s,
                               "INSERT INTO net_reservations (network, workload, name, kind, ip, created)"
                               " VALUES (?, ?, ?, ?, ?, ?)",
                               &ins, err);
@@ -961,10 +989,24 @@ int ipam_reserve(struct store *s, const struct net_network *nw, const char *work
 
 int ipam_unreserve(struct store *s, const char *network, const char *workload, struct berth_error *err)
 {
-    if (network)
-        return exec_q(s, "DELETE FROM net_reservations WHERE network = ? AND workload = ?", network, workload, NULL,
-                      err);
-    return exec_q(s, "DELETE FROM net_reservations WHERE workload = ?", workload, NULL, NULL, err);
+    /* ?1 NULL: on every network. */
+    static const char *const sql[] = {
+        "DELETE FROM net_reservations WHERE (?1 IS NULL OR network = ?1) AND workload = ?2",
+        "DELETE FROM net_alias_reservations WHERE (?1 IS NULL OR network = ?1) AND workload = ?2",
+    };
+    for (size_t i = 0; i < 2; i++) {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r = store_prepare(s, sql[i], &st, err);
+        if (r < 0)
+            return r;
+        if (network)
+            sqlite3_bind_text(st, 1, network, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, workload, -1, SQLITE_STATIC);
+        r = step_done(s, st, err);
+        if (r < 0)
+            return r;
+    }
+    return 0;
 }
 
 int ipam_reservation_list(struct store *s, const char *network, const char *workload, struct net_reservation **ret,

@@ -104,17 +104,19 @@ int ipam_request_check(struct store *s, const struct net_network *nw, const char
                        const char *const *aliases, size_t n, struct berth_error *err);
 int ipam_alias_list(struct store *s, const char *network, const char *workload, char ***ret, struct berth_error *err);
 
-/* Reservations: an address a workload asked for (--ip) is held for it from its create (or connect)
- * until its removal (or disconnect), across stops, so that automatic assignment (which skips
- * reserved addresses) never hands it to another workload first. ipam_reserve checks, in one
- * transaction, what ipam_request_check checks (want_ip is then also refused when another workload
- * reserved it, naming that workload) and records ip for workload on nw (replacing an earlier one
- * there); ip 0 only checks the aliases. Leases and ipam_lease_release leave reservations alone:
- * ipam_unreserve drops the workload's (network NULL: on every network). */
+/* Reservations: an address (--ip) and aliases a workload asked for are held for it from its create
+ * (or connect) until its removal (or disconnect), across stops, so that automatic assignment
+ * (which skips reserved addresses) never hands the address to another workload first, and no
+ * other workload is given the alias (or named like it) meanwhile. ipam_reserve checks, in one
+ * transaction, what ipam_request_check checks (the address is then also refused when another
+ * workload reserved it, and an alias when another reserved it, both naming that workload) and
+ * records ip (0: none) and the aliases for workload on nw, replacing what it had reserved there.
+ * Leases and ipam_lease_release leave reservations alone: ipam_unreserve drops the workload's
+ * (network NULL: on every network). */
 int ipam_reserve(struct store *s, const struct net_network *nw, const char *workload, const char *name,
                  const char *kind, uint32_t ip, const char *const *aliases, size_t n, struct berth_error *err);
 int ipam_unreserve(struct store *s, const char *network, const char *workload, struct berth_error *err);
-/* All reservations of a workload and/or network (NULL: any). Caller frees *ret. */
+/* The address reservations of a workload and/or network (NULL: any). Caller frees *ret. */
 int ipam_reservation_list(struct store *s, const char *network, const char *workload, struct net_reservation **ret,
                           size_t *ret_n, struct berth_error *err);
 

@@ -73,7 +73,8 @@ def vm_inspect(ns, name):
 def test_create_ip_is_reserved_until_rm(ns):
     # The default network does not exist yet: the create records it (nothing brought up) to reserve
     # the address automatic assignment would hand out first.
-    ns.berth("create", "--name", "c1", "--network", "berth", "--ip", "10.89.0.2", "busybox", "sleep", "120")
+    ns.berth("create", "--name", "c1", "--network", "berth", "--ip", "10.89.0.2", "--network-alias", "front",
+             "busybox", "sleep", "120")
     assert ns.links("berth0") == []
     ns.berth("run", "-d", "--name", "c2", "--network", "berth", "busybox", "sleep", "120")
     assert addr_of(ns, "c2") != "10.89.0.2"
@@ -90,9 +91,14 @@ def test_create_ip_is_reserved_until_rm(ns):
     p = ns.berth("run", "-d", "--name", "c3", "--network", "berth", "--ip", "10.89.0.2", "busybox", "true",
                  check=False)
     assert p.returncode != 0 and "10.89.0.2 on network 'berth' is already reserved by c1" in p.stderr, p.stderr
+    # ... and its alias.
+    p = ns.berth("run", "-d", "--name", "c3", "--network", "berth", "--network-alias", "FRONT", "busybox", "true",
+                 check=False)
+    assert p.returncode != 0 and "alias 'FRONT' is already used on network 'berth' by c1" in p.stderr, p.stderr
     assert names(ns, "ctr") == ["c1", "c2", "c4"]
     ns.berth("start", "c1")
     assert addr_of(ns, "c1") == "10.89.0.2"
+    assert answers(ns, "c2", "front") == ["10.89.0.2"]
     # rm releases it.
     ns.berth("rm", "-f", "c1")
     assert reservations(ns) == []
@@ -150,7 +156,9 @@ def test_vm_ip_and_aliases(ns, tmp_path):
                       (("--ip", "10.86.0.300"), "--ip"),
                       (("--network-alias", "PEER"), "alias 'PEER' is already used on network 'vmnet' by peer"),
                       (("--network-alias", "peeralias"), "alias 'peeralias' is already used on network 'vmnet' by peer"),
-                      (("--network-alias", "bad/alias"), "alias 'bad/alias'")):
+                      (("--network-alias", "bad/alias"), "alias 'bad/alias'"),
+                      # v1 does not run: its aliases are held for it all the same.
+                      (("--network-alias", "PRIMARY"), "alias 'PRIMARY' is already used on network 'vmnet' by v1")):
         p = ns.berth("vm", "create", "v2", *vmopts, *args, check=False)
         assert p.returncode != 0 and msg in p.stderr and len(p.stderr.strip().splitlines()) == 1, (args, p.stderr)
     p = ns.berth("vm", "create", "v2", "--disk", str(disk), "--network", "none", "--ip", "10.86.0.4", check=False)

@@ -538,6 +538,27 @@ static void test_reservations(void **state)
     assert_int_equal(ipam_unreserve(f->s, "rb", "w-x", &err), 0);
     assert_int_equal(ipam_reservation_list(f->s, NULL, NULL, &rv, &n, &err), 0);
     assert_int_equal(n, 0);
+    /* Aliases are held too: another workload asking for one (or named like it) is refused, naming
+     * the holder; the holder itself may ask again; unreserve frees them. */
+    const char *api[] = { "api", "API", "v2" };
+    assert_int_equal(ipam_reserve(f->s, &a, "w-c9", "c9", "container", 0, api, 3, &err), 0);
+    const char *api_upper[] = { "Api" };
+    assert_int_equal(ipam_reserve(f->s, &a, "w-v9", "v9", "vm", 0, api_upper, 1, &err), -EEXIST);
+    assert_non_null(strstr(err.msg, "alias 'Api' is already used on network 'ra' by c9"));
+    berth_error_clear(&err);
+    assert_int_equal(ipam_reserve(f->s, &b, "w-v9", "v9", "vm", 0, api_upper, 1, &err), 0); /* other network */
+    struct net_lease named;
+    assert_int_equal(ipam_lease_alloc(f->s, &a, "w-n", "API", "container", 0, NULL, NULL, &named, &err), -EEXIST);
+    assert_non_null(strstr(err.msg, "as an alias of c9"));
+    berth_error_clear(&err);
+    assert_int_equal(ipam_reserve(f->s, &a, "w-c9", "c9", "container", 0, api, 3, &err), 0);
+    assert_int_equal(ipam_unreserve(f->s, "ra", "w-c9", &err), 0);
+    assert_int_equal(ipam_reserve(f->s, &a, "w-v9", "v9", "vm", 0, api_upper, 1, &err), 0);
+    /* A reserved alias is not an answer of the resolver: only attached workloads' are. */
+    uint32_t got = 0;
+    assert_int_equal(ipam_lookup_name(f->s, "ra", "api", &got), -ENOENT);
+    assert_int_equal(ipam_unreserve(f->s, NULL, "w-v9", &err), 0);
+
     /* Deleting a network drops its reservations (its leases must be gone first). */
     assert_int_equal(ipam_reserve(f->s, &b, "w-y", "y", "vm", (10u << 24) | (241u << 16) | 7, NULL, 0, &err), 0);
     assert_int_equal(ipam_network_delete(f->s, "rb", &err), 0);
@@ -547,7 +568,8 @@ static void test_reservations(void **state)
     assert_int_equal(n, 0);
 }
 
-/* A database of net schema v2 (before reservations) gains the table on open and keeps its data. */
+/* A database of net schema v2 (before reservations) gains the tables (v3, v4) on open and keeps
+ * its data. */
 static void test_schema_v2_migrates(void **state)
 {
     (void) state;
@@ -584,6 +606,10 @@ static void test_schema_v2_migrates(void **state)
     struct net_lease l;
     assert_int_equal(ipam_lease_alloc(s, &nw, "o", "o", "container", 0, NULL, NULL, &l, &err), 0);
     assert_int_equal(l.ip, nw.gateway + 2);
+    const char *al[] = { "held" };
+    assert_int_equal(ipam_reserve(s, &nw, "w", "w", "vm", nw.gateway + 1, al, 1, &err), 0);
+    assert_int_equal(ipam_reserve(s, &nw, "x", "x", "vm", 0, al, 1, &err), -EEXIST);
+    berth_error_clear(&err);
     store_close(s);
     /* Opening again does not migrate twice. */
     assert_int_equal(ipam_open(dir, &s, &err), 0);

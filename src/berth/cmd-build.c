@@ -11,6 +11,7 @@
 #include "base/strv.h"
 #include "build/build.h"
 #include "cmd-image.h"
+#include "cli-getopt.h"
 #include "commands.h"
 
 static void build_usage(FILE *out)
@@ -64,7 +65,7 @@ int cmd_build(int argc, char **argv)
     bool quiet = false;
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "f:t:qh", opts, NULL)) != -1) {
+    while ((c = cli_getopt("berth build", argc, argv, "f:t:qh", opts)) != -1) {
         switch (c) {
         case 'f':
             bo.file = optarg;
@@ -95,8 +96,7 @@ int cmd_build(int argc, char **argv)
         case 'h':
             build_usage(stdout);
             return 0;
-        default:
-            build_usage(stderr);
+        default: /* cli_getopt said what was wrong */
             return 125;
         }
     }

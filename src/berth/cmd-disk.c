@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli-getopt.h"
 #include "base/cleanup.h"
 #include "commands.h"
 #include "vmm/disk/disk-tools.h"
@@ -27,13 +28,6 @@ static int usage_error(const char *sub, const char *msg)
 }
 
 /* getopt's own message would name the subcommand alone ("resize: invalid option"). */
-static int bad_option(const char *sub, const char *arg)
-{
-    fprintf(stderr, "berth disk %s: unknown option or missing argument near '%s'; see 'berth disk %s --help'\n", sub,
-            arg, sub);
-    return EXIT_USAGE;
-}
-
 /* The options of every subcommand, parsed in one place: each subcommand says which it takes. */
 enum {
     OPT_DISK_FORMAT = 1 << 0,    /* -f, --disk-format raw|qcow2 (the input's; absent: probed) */
@@ -96,7 +90,9 @@ static int disk_parse_args(struct disk_args *a, int argc, char **argv)
     strcat(shortopts, "h");
     optind = 1;
     int c;
-    while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+    char cmd[64];
+    snprintf(cmd, sizeof(cmd), "berth disk %s", a->sub);
+    while ((c = cli_getopt(cmd, argc, argv, shortopts, longopts)) != -1) {
         switch (c) {
         case 'f':
             if (!is_disk_format(optarg))
@@ -153,7 +149,7 @@ static int disk_parse_args(struct disk_args *a, int argc, char **argv)
             fputs(a->usage, stdout);
             return 0;
         default:
-            return bad_option(a->sub, argv[optind - 1]);
+            return EXIT_USAGE; /* cli_getopt said what was wrong */
         }
     }
     return -1;

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli-getopt.h"
 #include "commands.h"
 
 /* The long options of the verbs image_cli_run runs; the shared ones have IMAGE_OPT_ codes. */
@@ -138,7 +139,9 @@ int image_cli_parse(const struct image_cli_verb *verb, int argc, char **argv, st
 {
     int c, r;
     optind = 1;
-    while ((c = getopt_long(argc, argv, verb->shortopts, verb->longopts, NULL)) != -1) {
+    char cmd[64];
+    snprintf(cmd, sizeof(cmd), "berth %s", verb->name);
+    while ((c = cli_getopt(cmd, argc, argv, verb->shortopts, verb->longopts)) != -1) {
         bool *flag = c == 'a'                  ? &opt->all
                      : c == 'f'                ? &opt->force
                      : c == 'q'                ? &opt->quiet
@@ -154,8 +157,7 @@ int image_cli_parse(const struct image_cli_verb *verb, int argc, char **argv, st
         } else if (c == 'h') {
             fputs(verb->help, stdout);
             return 0;
-        } else if (c == '?' || !verb->option) { /* getopt said what was wrong */
-            fputs(verb->help, stderr);
+        } else if (c == '?' || !verb->option) { /* cli_getopt said what was wrong */
             return 125;
         } else if ((r = verb->option(c, optarg, data)) != 0) {
             return r;

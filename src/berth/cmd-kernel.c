@@ -9,6 +9,7 @@
 
 #include "base/fs.h"
 #include "base/process.h"
+#include "cli-getopt.h"
 #include "commands.h"
 #include "store/store.h"
 #include "vm/backend.h"
@@ -45,7 +46,7 @@ int cmd_kernel(int argc, char **argv)
     };
     int c;
     optind = 1;
-    while ((c = getopt_long(argc - 1, argv + 1, "v:f:h", opts, NULL)) != -1) {
+    while ((c = cli_getopt("berth kernel prepare", argc - 1, argv + 1, "v:f:h", opts)) != -1) {
         switch (c) {
         case 'v':
             version = optarg;

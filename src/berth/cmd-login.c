@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base/cleanup.h"
+#include "cli-getopt.h"
 #include "commands.h"
 #include "registry-cli.h"
 
@@ -40,7 +41,7 @@ static int run(int argc, char **argv, bool login)
     };
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, login ? "u:p:h" : "h", opts, NULL)) != -1) {
+    while ((c = cli_getopt(login ? "berth login" : "berth logout", argc, argv, login ? "u:p:h" : "h", opts)) != -1) {
         int r = registry_cli_option(&cli, verb, c, optarg);
         if (r < 0)
             goto usage_error;

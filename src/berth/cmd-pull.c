@@ -9,6 +9,7 @@
 
 #include "base/cleanup.h"
 #include "base/fs.h"
+#include "cli-getopt.h"
 #include "commands.h"
 #include "registry-cli.h"
 #include "image/image.h"
@@ -42,7 +43,7 @@ int cmd_pull(int argc, char **argv)
     };
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
+    while ((c = cli_getopt("berth pull", argc, argv, "qh", opts)) != -1) {
         int r = registry_cli_option(&cli, "pull", c, optarg);
         if (r < 0)
             goto usage_error;

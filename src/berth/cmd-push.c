@@ -9,6 +9,7 @@
 
 #include "base/cleanup.h"
 #include "base/fs.h"
+#include "cli-getopt.h"
 #include "commands.h"
 #include "registry-cli.h"
 #include "image/image.h"
@@ -40,7 +41,7 @@ int cmd_push(int argc, char **argv)
     };
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
+    while ((c = cli_getopt("berth push", argc, argv, "qh", opts)) != -1) {
         int r = registry_cli_option(&cli, "push", c, optarg);
         if (r < 0)
             goto usage_error;

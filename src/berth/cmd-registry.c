@@ -10,6 +10,7 @@
 
 #include "base/log.h"
 #include "image/image.h"
+#include "cli-getopt.h"
 #include "commands.h"
 #include "registry/server.h"
 #include "registry/storage.h"
@@ -88,7 +89,7 @@ static int serve(int argc, char **argv)
     };
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = cli_getopt("berth registry serve", argc, argv, "h", opts)) != -1) {
         switch (c) {
         case 'a': cfg.addr = optarg; break;
         case 'r': cfg.root = optarg; break;
@@ -189,7 +190,7 @@ static int gc(int argc, char **argv)
     };
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = cli_getopt("berth registry gc", argc, argv, "h", opts)) != -1) {
         char *end;
         switch (c) {
         case 'r': root = optarg; break;

@@ -18,6 +18,7 @@
 #include "base/fs.h"
 #include "base/json.h"
 #include "base/strv.h"
+#include "cli-getopt.h"
 #include "commands.h"
 #include "exit-status.h"
 #include "containers/connect.h"
@@ -146,8 +147,10 @@ static int parse_run(int argc, char **argv, json_t *spec, const char **name, boo
     _cleanup_strv_ char **aliases = NULL;
     int c;
     optind = 1;
+    char verb[32];
+    snprintf(verb, sizeof(verb), "berth %s", argv[0]); /* run or create */
     /* "+": options stop at the image, so the command's own options stay the command's. */
-    while ((c = getopt_long(argc, argv, "+de:v:w:u:m:h:itp:", opts, NULL)) != -1) {
+    while ((c = cli_getopt(verb, argc, argv, "+de:v:w:u:m:h:itp:", opts)) != -1) {
         char *end = NULL;
         switch (c) {
         case 'd':

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli-getopt.h"
 #include "commands.h"
 
 int cmd_version(int argc, char **argv)
@@ -15,7 +16,7 @@ int cmd_version(int argc, char **argv)
     };
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "f:h", opts, NULL)) != -1) {
+    while ((c = cli_getopt("berth version", argc, argv, "f:h", opts)) != -1) {
         switch (c) {
         case 'f':
             format = optarg;

@@ -20,6 +20,7 @@
 #include "base/json.h"
 #include "base/strv.h"
 #include "base/tty.h"
+#include "cli-getopt.h"
 #include "commands.h"
 #include "net/attach.h"
 #include "runtime/cgroup.h"
@@ -43,6 +44,13 @@ static int check_format(const char *sub, const char *format)
         return -1;
     }
     return 0;
+}
+
+static int vm_getopt(const char *sub, int argc, char **argv, const char *shortopts, const struct option *longopts)
+{
+    char cmd[64];
+    snprintf(cmd, sizeof(cmd), "berth vm %s", sub);
+    return cli_getopt(cmd, argc, argv, shortopts, longopts);
 }
 
 static void print_json(json_t *v)
@@ -113,7 +121,7 @@ static int parse_create_opts(const char *sub, int argc, char **argv, struct vm_c
     };
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "hp:", opts, NULL)) != -1) {
+    while ((c = vm_getopt(sub, argc, argv, "hp:", opts)) != -1) {
         char *end = NULL;
         switch (c) {
         case O_IMAGE:
@@ -282,7 +290,7 @@ static int simple_opts(const char *sub, int argc, char **argv, const char *usage
     };
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "ft:h", opts, NULL)) != -1) {
+    while ((c = vm_getopt(sub, argc, argv, "ft:h", opts)) != -1) {
         switch (c) {
         case 'f':
             if (!(accept & VM_OPT_FORCE))
@@ -431,7 +439,7 @@ static int vm_cmd_ls(int argc, char **argv)
         { "format", required_argument, NULL, 'F' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = vm_getopt("ls", argc, argv, "h", opts)) != -1) {
         if (c == 'h') {
             fputs(usage, stdout);
             return 0;
@@ -506,7 +514,7 @@ static int vm_cmd_exec(int argc, char **argv)
         { "workdir", required_argument, NULL, 'w' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "+ie:w:h", opts, NULL)) != -1) {
+    while ((c = vm_getopt("exec", argc, argv, "+ie:w:h", opts)) != -1) {
         switch (c) {
         case 'i':
             interactive = true;
@@ -567,7 +575,7 @@ static int vm_cmd_logs(int argc, char **argv)
         { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "fn:h", opts, NULL)) != -1) {
+    while ((c = vm_getopt("logs", argc, argv, "fn:h", opts)) != -1) {
         char *end;
         switch (c) {
         case 'f':

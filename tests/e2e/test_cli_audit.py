@@ -94,3 +94,34 @@ def test_exec_user_names_and_env_from_berth(busybox_env):
                 "env").stdout.splitlines()
     assert "AUDIT_SET=from-host" in out and "K=v" in out
     assert not any(line.startswith("AUDIT_UNSET") for line in out)
+
+
+BAD_OPTIONS = [
+    (["build", "--bogus", "."], "berth build: unknown option '--bogus'"),
+    (["build", "-f"], "berth build: -f needs a value"),
+    (["images", "-z"], "berth images: unknown option '-z'"),
+    (["image", "import", "--bogus", "x"], "berth image import: unknown option '--bogus'"),
+    (["pull", "--bogus", "x"], "berth pull: unknown option '--bogus'"),
+    (["push", "--bogus", "x", "y"], "berth push: unknown option '--bogus'"),
+    (["login", "--bogus", "h"], "berth login: unknown option '--bogus'"),
+    (["kernel", "prepare", "--bogus"], "berth kernel prepare: unknown option '--bogus'"),
+    (["registry", "serve", "--bogus"], "berth registry serve: unknown option '--bogus'"),
+    (["registry", "gc", "--bogus"], "berth registry gc: unknown option '--bogus'"),
+    (["version", "--bogus"], "berth version: unknown option '--bogus'"),
+    (["vm", "ls", "-q"], "berth vm ls: unknown option '-q'"),
+    (["vm", "logs", "--tail"], "berth vm logs: --tail needs a value"),
+    (["vm", "stop", "--bogus", "x"], "berth vm stop: unknown option '--bogus'"),
+    (["disk", "create", "-b"], "berth disk create: -b needs a value"),
+    (["disk", "info", "--bogus", "x"], "berth disk info: unknown option '--bogus'"),
+    (["run", "--memory"], "berth run: --memory needs a value"),
+    (["run", "-dz", "busybox"], "berth run: unknown option '-z'"),
+    (["create", "--rm=1", "busybox"], "berth create: '--rm=1': the option takes no value"),
+]
+
+
+def test_bad_options_are_one_line_naming_berth_and_the_option(berth_env):
+    """Not glibc's "ls: invalid option -- 'q'" (which names no berth verb), nor the whole usage."""
+    for args, msg in BAD_OPTIONS:
+        p = berth(berth_env, *args, check=False)
+        one_line_error(p, 125, msg)
+    assert json.loads(berth(berth_env, "ps", "-a", "--format", "json").stdout) == []

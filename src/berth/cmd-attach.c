@@ -142,7 +142,7 @@ int cmd_ctr_attach(int argc, char **argv)
     bool want_input = true;
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {
-        if (!strcmp(argv[i], "--help")) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             fputs(usage, stdout);
             return 0;
         } else if (!strcmp(argv[i], "--detach-keys") && i + 1 < argc) {

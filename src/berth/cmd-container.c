@@ -300,10 +300,11 @@ static int for_each_named(const struct ctr_verb *v, int first, int argc, char **
     return rc;
 }
 
+/* --help or -h anywhere, as docker takes them (none of these verbs has another -h). */
 static bool wants_help(int argc, char **argv, const char *usage)
 {
     for (int i = 1; i < argc; i++)
-        if (!strcmp(argv[i], "--help")) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             fputs(usage, stdout);
             return true;
         }
@@ -348,9 +349,15 @@ static void status_text(const struct ctr_record *r, char *buf, size_t cap)
         snprintf(buf, cap, "Created");
 }
 
+/* How `berth ps` prints its rows. */
+struct ps_opts {
+    bool all, json, quiet, no_trunc;
+};
+
 /* The VM rows of `berth ps --all-kinds`. */
-static void list_vms(json_t *arr, bool all, bool json)
+static void list_vms(json_t *arr, const struct ps_opts *po)
 {
+    bool all = po->all, json = po->json;
     struct berth_error err = { 0 };
     _cleanup_store_ struct store *s = NULL;
     struct vm_record *vms = NULL;
@@ -370,6 +377,10 @@ static void list_vms(json_t *arr, bool all, bool json)
             json_array_append_new(arr, j);
             continue;
         }
+        if (po->quiet) {
+            printf("%.*s\n", po->no_trunc ? 64 : 12, vms[i].id);
+            continue;
+        }
         char status[64], command[64] = "";
         time_t now = time(NULL);
         if (running)
@@ -384,7 +395,8 @@ static void list_vms(json_t *arr, bool all, bool json)
             size_t len = strlen(command);
             snprintf(command + len, sizeof(command) - len, "%s%s", k ? " " : "", json_string_value(x));
         }
-        printf("%-9s  %-12.12s  %-24.24s  %-24.24s  %-24s  %s\n", "vm", vms[i].id,
+        printf("%-9s  %-*.*s  %-24.24s  %-24.24s  %-24s  %s\n", "vm", po->no_trunc ? 64 : 12,
+               po->no_trunc ? 64 : 12, vms[i].id,
                vms[i].image[0] ? vms[i].image : vms[i].template_name, command, status, vms[i].name);
     }
     vm_record_list_free(vms, n);
@@ -393,24 +405,49 @@ static void list_vms(json_t *arr, bool all, bool json)
 int cmd_ctr_ps(int argc, char **argv)
 {
     static const char usage[] =
-        "Usage: berth ps [-a] [--all-kinds] [--format text|json]\n\nLists running containers (-a: all);\n"
-        "--all-kinds lists VMs in the same table (KIND column).\n";
+        "Usage: berth ps [-a] [-q] [--no-trunc] [--all-kinds] [--format text|json]\n\n"
+        "Lists running containers.\n\n"
+        "Options:\n"
+        "  -a, --all            also containers that are not running\n"
+        "  -q, --quiet          ids only, one per line\n"
+        "      --no-trunc       full ids\n"
+        "      --all-kinds      VMs in the same table (KIND column)\n"
+        "      --format FORMAT  text (default) or json\n"
+        "  -h, --help           this text\n";
     if (wants_help(argc, argv, usage))
         return 0;
-    bool all = false, kinds = false;
+    bool kinds = false;
+    struct ps_opts po = { 0 };
     const char *format = "text";
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "-a") || !strcmp(argv[i], "--all"))
-            all = true;
-        else if (!strcmp(argv[i], "--all-kinds"))
+        const char *a = argv[i];
+        if (!strcmp(a, "--all"))
+            po.all = true;
+        else if (!strcmp(a, "--quiet"))
+            po.quiet = true;
+        else if (!strcmp(a, "--no-trunc"))
+            po.no_trunc = true;
+        else if (!strcmp(a, "--all-kinds"))
             kinds = true;
-        else if (!strcmp(argv[i], "--format") && i + 1 < argc)
+        else if (!strncmp(a, "--format=", 9))
+            format = a + 9;
+        else if (!strcmp(a, "--format")) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "berth ps: --format needs a value (text or json)\n");
+                return 125;
+            }
             format = argv[++i];
-        else {
-            fprintf(stderr, "berth ps: unknown option '%s' (see --help)\n", argv[i]);
+        } else if (a[0] == '-' && a[1] && a[1] != '-' && strspn(a + 1, "aq") == strlen(a + 1)) {
+            /* -a, -q and docker's habitual bundles -aq, -qa */
+            po.all |= strchr(a, 'a') != NULL;
+            po.quiet |= strchr(a, 'q') != NULL;
+        } else {
+            fprintf(stderr, "berth ps: unknown %s '%s' (see --help)\n", a[0] == '-' ? "option" : "argument", a);
             return 125;
         }
     }
+    bool all = po.all;
+    po.json = !strcmp(format, "json");
     if (strcmp(format, "text") && strcmp(format, "json")) {
         fprintf(stderr, "berth ps: unknown --format '%s' (expected text or json)\n", format);
         return 125;
@@ -424,10 +461,14 @@ int cmd_ctr_ps(int argc, char **argv)
         return 125;
     }
     json_t *arr = json_array();
-    if (!strcmp(format, "text") && kinds)
-        printf("%-9s  %-12s  %-24s  %-24s  %-24s  %s\n", "KIND", "ID", "IMAGE", "COMMAND", "STATUS", "NAMES");
+    if (po.quiet && !po.json)
+        ; /* no header */
+    else if (!strcmp(format, "text") && kinds)
+        printf("%-9s  %-*s  %-24s  %-24s  %-24s  %s\n", "KIND", po.no_trunc ? 64 : 12, "ID", "IMAGE", "COMMAND",
+               "STATUS", "NAMES");
     else if (!strcmp(format, "text"))
-        printf("%-12s  %-24s  %-24s  %-24s  %s\n", "CONTAINER ID", "IMAGE", "COMMAND", "STATUS", "NAMES");
+        printf("%-*s  %-24s  %-24s  %-24s  %s\n", po.no_trunc ? 64 : 12, "CONTAINER ID", "IMAGE", "COMMAND", "STATUS",
+               "NAMES");
     for (size_t i = 0; i < n; i++) {
         ctr_refresh(s, &list[i], NULL);
         if (!all && strcmp(list[i].state, "running") && strcmp(list[i].state, "paused"))
@@ -437,6 +478,10 @@ int cmd_ctr_ps(int argc, char **argv)
             if (kinds)
                 json_object_set_new(j, "kind", json_string("container"));
             json_array_append_new(arr, j);
+            continue;
+        }
+        if (po.quiet) {
+            printf("%.*s\n", po.no_trunc ? 64 : 12, list[i].id);
             continue;
         }
         char status[64], command[64] = "";
@@ -450,10 +495,11 @@ int cmd_ctr_ps(int argc, char **argv)
         }
         if (kinds)
             printf("%-9s  ", "container");
-        printf("%-12.12s  %-24.24s  %-24.24s  %-24s  %s\n", list[i].id, list[i].image, command, status, list[i].name);
+        printf("%-*.*s  %-24.24s  %-24.24s  %-24s  %s\n", po.no_trunc ? 64 : 12, po.no_trunc ? 64 : 12, list[i].id,
+               list[i].image, command, status, list[i].name);
     }
     if (kinds)
-        list_vms(arr, all, !strcmp(format, "json"));
+        list_vms(arr, &po);
     if (!strcmp(format, "json")) {
         json_dumpf(arr, stdout, JSON_INDENT(2));
         putchar('\n');
@@ -509,7 +555,7 @@ int cmd_ctr_exec(int argc, char **argv)
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {
         const char *a = argv[i];
-        if (!strcmp(a, "--help")) {
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             fputs(usage, stdout);
             return 0;
         } else if (!strncmp(a, "--detach-keys=", 14)) {

@@ -181,7 +181,7 @@ int cmd_ctr_stats(int argc, char **argv)
     const char *format = "text";
     int first = 1;
     for (; first < argc && argv[first][0] == '-'; first++) {
-        if (!strcmp(argv[first], "--help")) {
+        if (!strcmp(argv[first], "--help") || !strcmp(argv[first], "-h")) {
             fputs(usage, stdout);
             return 0;
         } else if (!strcmp(argv[first], "--no-stream")) {

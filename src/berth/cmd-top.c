@@ -184,7 +184,7 @@ int cmd_ctr_top(int argc, char **argv)
     const char *format = "text";
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {
-        if (!strcmp(argv[i], "--help")) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             fputs(usage, stdout);
             return 0;
         } else if (!strcmp(argv[i], "--format") && i + 1 < argc) {

@@ -125,3 +125,23 @@ def test_bad_options_are_one_line_naming_berth_and_the_option(berth_env):
         p = berth(berth_env, *args, check=False)
         one_line_error(p, 125, msg)
     assert json.loads(berth(berth_env, "ps", "-a", "--format", "json").stdout) == []
+
+
+def test_ps_quiet_and_no_trunc_as_docker(busybox_env):
+    env = busybox_env
+    up = berth(env, "run", "-d", "--name", "up", "busybox", "sleep", "600").stdout.strip()
+    done = berth(env, "create", "--name", "done", "busybox", "true").stdout.strip()
+    assert berth(env, "ps", "-q").stdout.split() == [up[:12]]
+    for flags in (["-aq"], ["-qa"], ["-a", "--quiet"]):
+        assert sorted(berth(env, "ps", *flags).stdout.split()) == sorted([up[:12], done[:12]]), flags
+    assert berth(env, "ps", "-q", "--no-trunc").stdout.split() == [up]
+    rows = berth(env, "ps", "--no-trunc").stdout.splitlines()
+    assert rows[0].startswith("CONTAINER ID") and rows[1].startswith(up + " ")
+    assert [c["id"] for c in json.loads(berth(env, "ps", "--format=json").stdout)] == [up]
+    assert berth(env, "ps", "-h").stdout.startswith("Usage: berth ps")
+    one_line_error(berth(env, "ps", "--format", check=False), 125, "--format needs a value")
+    one_line_error(berth(env, "ps", "-x", check=False), 125, "unknown option '-x'")
+    one_line_error(berth(env, "ps", "extra", check=False), 125, "unknown argument 'extra'")
+    # -h is help for the verbs where docker has it so (not run/create, where it is --hostname).
+    for verb in ("attach", "exec", "inspect", "kill", "logs", "rm", "start", "stats", "stop", "top", "wait"):
+        assert berth(env, verb, "-h").stdout.startswith(f"Usage: berth {verb}"), verb

@@ -37,6 +37,8 @@ struct registry_server {
     pthread_mutex_t sessions_lock;
     struct upload_session *sessions;
     time_t stored_swept;     /* last sessions_expire_stored, under sessions_lock */
+    bool started;            /* MHD_start_daemon returned: its messages go to the log from then on */
+    char start_error[256];   /* its first message before that, for the one-line start error */
 };
 
 enum body_kind {

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "base/array.h"
 #include "base/cleanup.h"
@@ -418,14 +420,20 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum 
 static void mhd_logger(void *cls, const char *fmt, va_list ap)
 {
     struct registry_server *s = cls;
-    if (!s->cfg.log)
-        return;
     char line[1024];
     vsnprintf(line, sizeof(line), fmt, ap);
     size_t n = strlen(line);
     while (n && line[n - 1] == '\n')
         line[--n] = '\0';
-    s->cfg.log(s->cfg.log_userdata, line);
+    if (!__atomic_load_n(&s->started, __ATOMIC_ACQUIRE)) {
+        /* A start that fails is reported once, with this reason in it (the first message is the
+         * precise one; the library follows it with a generic one). */
+        if (!s->start_error[0])
+            snprintf(s->start_error, sizeof(s->start_error), "%.*s", (int) sizeof(s->start_error) - 1, line);
+        return;
+    }
+    if (s->cfg.log)
+        s->cfg.log(s->cfg.log_userdata, line);
 }
 
 static int parse_addr(const char *addr, struct sockaddr_storage *ss, socklen_t *len, struct berth_error *err)
@@ -477,11 +485,35 @@ static int parse_addr(const char *addr, struct sockaddr_storage *ss, socklen_t *
     return 0;
 }
 
+/* The listening socket is made here rather than by libmicrohttpd, so that an address in use or not
+ * ours is one message with its reason (the library only logs "Failed to bind to port 0", whatever
+ * the port, and then fails without saying why). */
+static int listen_on(const struct sockaddr_storage *ss, socklen_t len, const char *addr, uint16_t *ret_port,
+                     struct berth_error *err)
+{
+    _cleanup_close_ int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return berth_error_errno(err, -errno, "cannot listen on %s: socket", addr);
+    int one = 1;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+        (ss->ss_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0))
+        return berth_error_errno(err, -errno, "cannot listen on %s: setsockopt", addr);
+    if (bind(fd, (const struct sockaddr *) ss, len) < 0 || listen(fd, SOMAXCONN) < 0)
+        return berth_error_errno(err, -errno, "cannot listen on %s", addr);
+    struct sockaddr_storage bound;
+    socklen_t blen = sizeof(bound);
+    if (getsockname(fd, (struct sockaddr *) &bound, &blen) < 0)
+        return berth_error_errno(err, -errno, "cannot listen on %s: getsockname", addr);
+    *ret_port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *) &bound)->sin6_port
+                                                  : ((struct sockaddr_in *) &bound)->sin_port);
+    return TAKE_FD(fd);
+}
+
 int registry_server_start(const struct registry_server_config *cfg, struct registry_server **ret,
                           struct berth_error *err)
 {
     struct sockaddr_storage ss;
-    socklen_t sslen;
+    socklen_t sslen = 0;
     int r = parse_addr(cfg->addr ? cfg->addr : "127.0.0.1:5000", &ss, &sslen, err);
     if (r < 0)
         return r;
@@ -510,6 +542,12 @@ int registry_server_start(const struct registry_server_config *cfg, struct regis
         goto fail;
     sessions_expire_stored(s);
     s->stored_swept = time(NULL);
+    const char *addr = cfg->addr ? cfg->addr : "127.0.0.1:5000";
+    int lfd = listen_on(&ss, sslen, addr, &s->port, err);
+    if (lfd < 0) {
+        r = lfd;
+        goto fail;
+    }
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
@@ -523,7 +561,7 @@ int registry_server_start(const struct registry_server_config *cfg, struct regis
     struct MHD_OptionItem no_opts[] = { { MHD_OPTION_END, 0, NULL } };
     s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, handler, s,
                                  MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, s,
-                                 MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &ss,
+                                 MHD_OPTION_LISTEN_SOCKET, lfd,
                                  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) CONNECTION_MEMORY,
                                  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) CONNECTION_TIMEOUT,
                                  MHD_OPTION_CONNECTION_LIMIT, (unsigned) CONNECTION_LIMIT,
@@ -531,12 +569,15 @@ int registry_server_start(const struct registry_server_config *cfg, struct regis
                                  MHD_OPTION_ARRAY, s->tls ? tls_opts : no_opts,
                                  MHD_OPTION_END);
     if (!s->daemon) {
-        r = berth_error_set(err, -EADDRINUSE, "cannot listen on %s (address in use, or bad TLS key/certificate)",
-                            cfg->addr ? cfg->addr : "127.0.0.1:5000");
+        /* The socket is ours until the daemon exists, and the address was free: what is left is TLS. */
+        close(lfd);
+        r = s->tls ? berth_error_set(err, -EINVAL, "cannot serve HTTPS on %s with %s and %s: %s", addr, cfg->tls_cert,
+                                     cfg->tls_key, s->start_error[0] ? s->start_error : "unusable key or certificate")
+                   : berth_error_set(err, -EIO, "cannot serve on %s: %s", addr,
+                                     s->start_error[0] ? s->start_error : "the HTTP server did not start");
         goto fail;
     }
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    s->port = di ? di->port : 0;
+    __atomic_store_n(&s->started, true, __ATOMIC_RELEASE);
     *ret = s;
     return 0;
 fail:

@@ -145,3 +145,19 @@ def test_ps_quiet_and_no_trunc_as_docker(busybox_env):
     # -h is help for the verbs where docker has it so (not run/create, where it is --hostname).
     for verb in ("attach", "exec", "inspect", "kill", "logs", "rm", "start", "stats", "stop", "top", "wait"):
         assert berth(env, verb, "-h").stdout.startswith(f"Usage: berth {verb}"), verb
+
+
+def test_registry_serve_says_why_it_cannot_listen(berth_env, tmp_path):
+    import socket
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        addr = "127.0.0.1:%d" % busy.getsockname()[1]
+        p = berth(berth_env, "registry", "serve", "--addr", addr, "--root", str(tmp_path / "r"), check=False,
+                  timeout=10)
+        one_line_error(p, 1, f"cannot listen on {addr}", "Address already in use")
+    bad = tmp_path / "bad.pem"
+    bad.write_text("not a certificate\n")
+    p = berth(berth_env, "registry", "serve", "--addr", "127.0.0.1:0", "--root", str(tmp_path / "r"),
+              "--tls-cert", str(bad), "--tls-key", str(bad), check=False, timeout=10)
+    one_line_error(p, 1, "cannot serve HTTPS on 127.0.0.1:0", str(bad))

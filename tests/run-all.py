@@ -3,7 +3,9 @@
 
 1. Unit tests and bounded fuzz runs (every `meson test` of suites unit and fuzz) in the regular
    build (`build`, warnings as errors) and again in an ASan+UBSan build (`build-asan`).
-2. End-to-end tests (pytest, tests/e2e) against the regular build's binaries.
+2. A clang build of everything (`build-clang`, warnings as errors), which counts as one test:
+   clang catches what gcc lets through (a goto past a cleanup variable, format attributes).
+3. End-to-end tests (pytest, tests/e2e) against the regular build's binaries.
 Every cmocka test case counts as one test (TAP output); a program without TAP output counts once.
 """
 import json
@@ -18,8 +20,8 @@ TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 UNIT_SUITES = {"unit", "fuzz"}
 
 
-def build(dirname, asan):
-    env = dict(os.environ, ASAN="1" if asan else "0")
+def build(dirname, asan, clang=False):
+    env = dict(os.environ, ASAN="1" if asan else "0", CLANG="1" if clang else "0")
     r = subprocess.run([os.path.join(TOP, "scripts/build.sh"), dirname], cwd=TOP, env=env)
     return r.returncode == 0
 
@@ -103,6 +105,11 @@ def main():
         p, f, s, fl = run_meson_tests(builddir, label)
         totals = [totals[0] + p, totals[1] + f, totals[2] + s]
         failures += fl
+    if build("build-clang", False, clang=True):
+        totals[0] += 1
+    else:
+        totals[1] += 1
+        failures.append("build of build-clang (clang, warnings as errors)")
     if os.path.exists(os.path.join(TOP, "build")):
         p, f, s, fl = run_pytest("build")
         totals = [totals[0] + p, totals[1] + f, totals[2] + s]

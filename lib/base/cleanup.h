@@ -34,6 +34,9 @@ static inline void closedirp(DIR **d)
 }
 
 #define _cleanup_(f) __attribute__((cleanup(f)))
+/* For a variable that exists only to be released at scope exit (it owns what another name uses,
+ * or holds a lock): clang would call it unused. */
+#define _owner_ __attribute__((unused))
 #define _cleanup_free_ _cleanup_(freep)
 #define _cleanup_close_ _cleanup_(closep)
 #define _cleanup_fclose_ _cleanup_(fclosep)

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+__attribute__((format(printf, 4, 0)))
 static int error_vset(struct berth_error *err, int code, int with_errno, const char *fmt, va_list ap)
 {
     if (!err || err->code != 0)

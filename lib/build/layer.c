@@ -181,7 +181,7 @@ static int add_children(struct layer_writer *lw, int dir_fd, const char *name, c
         close(fd);
         return berth_error_errno(lw->err, -errno, "opening %s", dest);
     }
-    _cleanup_closedir_ DIR *dp = d;
+    _cleanup_closedir_ _owner_ DIR *dp = d;
     char **names = NULL;
     size_t n = 0, cap = 0;
     int r = 0;

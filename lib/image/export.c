@@ -128,12 +128,13 @@ static int export_to(struct export_ctx *c, struct image **imgs, char **names, si
     archive_write_set_format_pax_restricted(c->out);
     archive_write_set_bytes_in_last_block(c->out, 1);
     int r = 0;
+    /* before the first goto: a jump past a cleanup variable's initialisation would free garbage */
+    _cleanup_json_ json_t *index = json_pack("{s:i, s:s, s:[]}", "schemaVersion", 2, "mediaType", MEDIA_OCI_INDEX,
+                                             "manifests");
     if (archive_write_open_fd(c->out, fd) != ARCHIVE_OK) {
         r = berth_error_set(c->err, -EIO, "%s", archive_error_string(c->out));
         goto out;
     }
-    _cleanup_json_ json_t *index = json_pack("{s:i, s:s, s:[]}", "schemaVersion", 2, "mediaType", MEDIA_OCI_INDEX,
-                                             "manifests");
     if (!index) {
         r = berth_error_set(c->err, -ENOMEM, "out of memory");
         goto out;

@@ -366,7 +366,7 @@ int dns_serve(const char *network, struct berth_error *err)
     int r = ipam_open(NULL, &sv.store, err);
     if (r < 0)
         return r;
-    _cleanup_store_ struct store *store = sv.store;
+    _cleanup_store_ _owner_ struct store *store = sv.store;
     r = ipam_network_get(sv.store, network, &sv.nw, err);
     if (r < 0)
         return r;

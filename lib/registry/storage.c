@@ -89,7 +89,7 @@ static void unlockp(pthread_mutex_t **m)
     if (*m)
         pthread_mutex_unlock(*m);
 }
-#define LOCKED(s) _cleanup_(unlockp) pthread_mutex_t *_held = (pthread_mutex_lock(&(s)->lock), &(s)->lock)
+#define LOCKED(s) _cleanup_(unlockp) _owner_ pthread_mutex_t *_held = (pthread_mutex_lock(&(s)->lock), &(s)->lock)
 
 static int prep(struct registry_storage *s, const char *sql, sqlite3_stmt **st, struct berth_error *err)
 {

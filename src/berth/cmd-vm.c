@@ -260,7 +260,7 @@ static int vm_cmd_create(int argc, char **argv)
     _cleanup_json_ json_t *args = NULL;
     _cleanup_strv_ char **aliases = NULL;
     int r = parse_create_opts("create", argc, argv, &o, &start, &format, &args, &aliases, create_usage);
-    _cleanup_json_ json_t *ports = o.ports;
+    _cleanup_json_ _owner_ json_t *ports = o.ports;
     if (r)
         return r < 0 ? 0 : r;
     struct berth_error err = { 0 };

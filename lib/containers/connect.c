@@ -9,8 +9,6 @@
 #include "base/json.h"
 #include "containers/run.h"
 #include "net/attach.h"
-#include "net/cidr.h"
-#include "net/ipam.h"
 #include "runtime/container.h"
 
 /* The spec's networks as a fresh array (older records have only "network"). */
@@ -46,20 +44,7 @@ static int spec_networks_set(struct store *s, struct ctr_record *rec, json_t *li
 
 int ctr_network_opts_check(const struct ctr_network_opts *o, struct berth_error *err)
 {
-    if (!o)
-        return 0;
-    if (o->ip) {
-        uint32_t ip;
-        int r = cidr_parse_ip(o->ip, &ip, err);
-        if (r < 0)
-            return berth_error_prefix(err, r, "--ip: ");
-    }
-    for (size_t i = 0; i < o->n_aliases; i++) {
-        int r = ipam_check_alias(o->aliases[i], err);
-        if (r < 0)
-            return r;
-    }
-    return 0;
+    return o ? net_request_check_syntax(o->ip, o->aliases, o->n_aliases, NULL, err) : 0;
 }
 
 json_t *ctr_network_opts_json(const struct ctr_network_opts *o)

@@ -472,22 +472,34 @@ int net_attachment_list(const char *workload_id, struct net_attachment **ret, si
     return 0;
 }
 
+int net_request_check_syntax(const char *ip, const char *const *aliases, size_t n_aliases, uint32_t *ret_ip,
+                             struct berth_error *err)
+{
+    uint32_t addr = 0;
+    if (ip) {
+        int r = cidr_parse_ip(ip, &addr, err);
+        if (r < 0)
+            return berth_error_prefix(err, r, "--ip: ");
+    }
+    for (size_t i = 0; i < n_aliases; i++) {
+        int r = ipam_check_alias(aliases[i], err);
+        if (r < 0)
+            return r;
+    }
+    if (ret_ip)
+        *ret_ip = addr;
+    return 0;
+}
+
 int net_reserve(const char *network, const char *workload_id, const char *name, const char *kind,
                 const struct net_attach_opts *opts, struct berth_error *err)
 {
     if (!opts || (!opts->ip && opts->n_aliases == 0))
         return 0;
-    for (size_t i = 0; i < opts->n_aliases; i++) {
-        int r = ipam_check_alias(opts->aliases[i], err);
-        if (r < 0)
-            return r;
-    }
     uint32_t ip = 0;
-    if (opts->ip) {
-        int r = cidr_parse_ip(opts->ip, &ip, err);
-        if (r < 0)
-            return berth_error_prefix(err, r, "--ip: ");
-    }
+    int r0 = net_request_check_syntax(opts->ip, opts->aliases, opts->n_aliases, &ip, err);
+    if (r0 < 0)
+        return r0;
     /* Shared, as attaches: a reconcile does not run meanwhile. */
     _cleanup_close_ int lk = -1;
     _cleanup_store_ struct store *s = NULL;

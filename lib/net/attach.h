@@ -118,6 +118,12 @@ struct net_vm_attachment {
 int net_attach_vm(const char *network, const char *vm_id, const char *name, const struct net_attach_opts *opts,
                   unsigned flags, struct net_vm_attachment *ret, struct berth_error *err);
 
+/* The syntax of a requested address (--ip: "--ip: ..." errors) and aliases (ipam_check_alias), as
+ * every workload's options are checked before anything is made; *ret_ip (may be NULL) the address,
+ * 0 for none. */
+int net_request_check_syntax(const char *ip, const char *const *aliases, size_t n_aliases, uint32_t *ret_ip,
+                             struct berth_error *err);
+
 /* Reserves opts->ip and opts->aliases on network (NULL or "": the default one, recorded if it
  * does not exist yet, nothing brought up) for workload_id until net_unreserve, so that automatic
  * assignment skips the address while the workload is stopped and no other workload takes the

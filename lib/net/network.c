@@ -184,7 +184,9 @@ int network_remove(struct store *s, const char *name, struct berth_error *err)
     return 0;
 }
 
-int network_resolve(struct store *s, const char *name, struct net_network *ret, struct berth_error *err)
+/* The network called name; the default one is made when missing, brought up or (up false) only
+ * recorded. */
+static int resolve(struct store *s, const char *name, bool up, struct net_network *ret, struct berth_error *err)
 {
     if (!name || !*name)
         name = NET_DEFAULT_NETWORK;
@@ -194,7 +196,7 @@ int network_resolve(struct store *s, const char *name, struct net_network *ret, 
         return 0;
     if (r != -ENOENT || strcmp(name, NET_DEFAULT_NETWORK))
         return berth_error_set(err, r, "%s", inner.msg);
-    r = network_create(s, name, NULL, ret, err);
+    r = up ? network_create(s, name, NULL, ret, err) : network_define(s, name, NULL, ret, err);
     if (r == -EEXIST) {
         /* Another berth created it first. */
         berth_error_clear(err);
@@ -203,22 +205,14 @@ int network_resolve(struct store *s, const char *name, struct net_network *ret, 
     return r;
 }
 
+int network_resolve(struct store *s, const char *name, struct net_network *ret, struct berth_error *err)
+{
+    return resolve(s, name, true, ret, err);
+}
+
 int network_resolve_record(struct store *s, const char *name, struct net_network *ret, struct berth_error *err)
 {
-    if (!name || !*name)
-        name = NET_DEFAULT_NETWORK;
-    struct berth_error inner = { 0 };
-    int r = ipam_network_get(s, name, ret, &inner);
-    if (r == 0)
-        return 0;
-    if (r != -ENOENT || strcmp(name, NET_DEFAULT_NETWORK))
-        return berth_error_set(err, r, "%s", inner.msg);
-    r = network_define(s, name, NULL, ret, err);
-    if (r == -EEXIST) {
-        berth_error_clear(err);
-        return ipam_network_get(s, name, ret, err);
-    }
-    return r;
+    return resolve(s, name, false, ret, err);
 }
 
 struct link_scan {

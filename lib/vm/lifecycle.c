@@ -20,7 +20,6 @@
 #include "image/image.h"
 #include "net/attach.h"
 #include "net/cidr.h"
-#include "net/ipam.h"
 #include "runtime/cgroup.h"
 #include "sandbox/agent-proto.h"
 #include "store/store.h"
@@ -134,19 +133,7 @@ int vm_net_opts_check(const struct vm_create_opts *o, const char *network, struc
     const char *opt = o->ip ? "--ip" : "--network-alias";
     if (!*network)
         return berth_error_set(err, -EINVAL, "%s needs a network: add --network NET (a berth network, not none)", opt);
-    if (o->ip) {
-        uint32_t ip;
-        /* A valid address is never longer than the record's field. */
-        int r = cidr_parse_ip(o->ip, &ip, err);
-        if (r < 0)
-            return berth_error_prefix(err, r, "--ip: ");
-    }
-    for (size_t i = 0; i < o->n_aliases; i++) {
-        int r = ipam_check_alias(o->aliases[i], err);
-        if (r < 0)
-            return berth_error_prefix(err, r, "--network-alias: ");
-    }
-    return 0;
+    return net_request_check_syntax(o->ip, o->aliases, o->n_aliases, NULL, err);
 }
 
 int vm_net_reserve(const struct vm_record *rec, struct berth_error *err)

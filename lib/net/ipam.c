@@ -650,42 +650,73 @@ int ipam_lease_release(struct store *s, const char *network, const char *workloa
     return exec_q(s, "DELETE FROM net_leases WHERE network = ? AND workload = ?", network, workload, NULL, err);
 }
 
-int ipam_lease_list(struct store *s, const char *network, const char *workload, struct net_lease **ret,
-                    size_t *ret_n, struct berth_error *err)
+/* A statement whose ?1 is a network and ?2 a workload, each NULL for any ("?1 IS NULL OR ..."). */
+static int prepare_by(struct store *s, const char *sql, const char *network, const char *workload,
+                      sqlite3_stmt **ret, struct berth_error *err)
 {
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
-    int r = store_prepare(s,
-                          "SELECT network, workload, name, kind, ip, mac, host_ifname, ifname FROM net_leases"
-                          " WHERE (?1 IS NULL OR network = ?1) AND (?2 IS NULL OR workload = ?2) ORDER BY seq, network, ip",
-                          &st, err);
+    int r = store_prepare(s, sql, ret, err);
     if (r < 0)
         return r;
     if (network)
-        sqlite3_bind_text(st, 1, network, -1, SQLITE_STATIC);
+        sqlite3_bind_text(*ret, 1, network, -1, SQLITE_STATIC);
     if (workload)
-        sqlite3_bind_text(st, 2, workload, -1, SQLITE_STATIC);
-    _cleanup_free_ struct net_lease *v = NULL;
+        sqlite3_bind_text(*ret, 2, workload, -1, SQLITE_STATIC);
+    return 0;
+}
+
+/* Every row of st, each turned by fill into an element of size elem of a new array (*ret). */
+static int collect_rows(struct store *s, sqlite3_stmt *st, size_t elem, void (*fill)(sqlite3_stmt *st, void *out),
+                        void **ret, size_t *ret_n, struct berth_error *err)
+{
+    _cleanup_free_ char *v = NULL;
     size_t n = 0, cap = 0;
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (ARRAY_RESERVE(v, cap, n + 1, 8) < 0)
+        if (array_reserve(&v, &cap, n + 1, elem, 8) < 0)
             return berth_error_set(err, -ENOMEM, "out of memory");
-        struct net_lease *l = &v[n++];
-        memset(l, 0, sizeof(*l));
-        copy_col(l->network, sizeof(l->network), st, 0);
-        copy_col(l->workload, sizeof(l->workload), st, 1);
-        copy_col(l->name, sizeof(l->name), st, 2);
-        copy_col(l->kind, sizeof(l->kind), st, 3);
-        l->ip = (uint32_t) sqlite3_column_int64(st, 4);
-        copy_col(l->mac, sizeof(l->mac), st, 5);
-        copy_col(l->host_ifname, sizeof(l->host_ifname), st, 6);
-        copy_col(l->ifname, sizeof(l->ifname), st, 7);
+        memset(v + n * elem, 0, elem);
+        fill(st, v + n * elem);
+        n++;
     }
     if (rc != SQLITE_DONE)
         return berth_error_set(err, store_errno(rc), "state database: %s", sqlite3_errmsg(store_db(s)));
     *ret = TAKE_PTR(v);
     *ret_n = n;
     return 0;
+}
+
+static void fill_reservation(sqlite3_stmt *st, void *out)
+{
+    struct net_reservation *x = out;
+    copy_col(x->network, sizeof(x->network), st, 0);
+    copy_col(x->workload, sizeof(x->workload), st, 1);
+    copy_col(x->name, sizeof(x->name), st, 2);
+    copy_col(x->kind, sizeof(x->kind), st, 3);
+    x->ip = (uint32_t) sqlite3_column_int64(st, 4);
+}
+
+static void fill_lease(sqlite3_stmt *st, void *out)
+{
+    struct net_lease *l = out;
+    copy_col(l->network, sizeof(l->network), st, 0);
+    copy_col(l->workload, sizeof(l->workload), st, 1);
+    copy_col(l->name, sizeof(l->name), st, 2);
+    copy_col(l->kind, sizeof(l->kind), st, 3);
+    l->ip = (uint32_t) sqlite3_column_int64(st, 4);
+    copy_col(l->mac, sizeof(l->mac), st, 5);
+    copy_col(l->host_ifname, sizeof(l->host_ifname), st, 6);
+    copy_col(l->ifname, sizeof(l->ifname), st, 7);
+}
+
+int ipam_lease_list(struct store *s, const char *network, const char *workload, struct net_lease **ret,
+                    size_t *ret_n, struct berth_error *err)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int r = prepare_by(s,
+                       "SELECT network, workload, name, kind, ip, mac, host_ifname, ifname FROM net_leases"
+                       " WHERE (?1 IS NULL OR network = ?1) AND (?2 IS NULL OR workload = ?2) ORDER BY seq, network, ip",
+                       network, workload, &st, err);
+    return r < 0 ? r : collect_rows(s, st, sizeof(**ret), fill_lease, (void **) ret, ret_n, err);
 }
 
 int ipam_lookup_name(struct store *s, const char *network, const char *name, uint32_t *ret_ip)
@@ -996,13 +1027,9 @@ int ipam_unreserve(struct store *s, const char *network, const char *workload, s
     };
     for (size_t i = 0; i < 2; i++) {
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
-        int r = store_prepare(s, sql[i], &st, err);
-        if (r < 0)
-            return r;
-        if (network)
-            sqlite3_bind_text(st, 1, network, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, workload, -1, SQLITE_STATIC);
-        r = step_done(s, st, err);
+        int r = prepare_by(s, sql[i], network, workload, &st, err);
+        if (r == 0)
+            r = step_done(s, st, err);
         if (r < 0)
             return r;
     }
@@ -1013,33 +1040,9 @@ int ipam_reservation_list(struct store *s, const char *network, const char *work
                           size_t *ret_n, struct berth_error *err)
 {
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
-    int r = store_prepare(s,
-                          "SELECT network, workload, name, kind, ip FROM net_reservations"
-                          " WHERE (?1 IS NULL OR network = ?1) AND (?2 IS NULL OR workload = ?2) ORDER BY network, ip",
-                          &st, err);
-    if (r < 0)
-        return r;
-    if (network)
-        sqlite3_bind_text(st, 1, network, -1, SQLITE_STATIC);
-    if (workload)
-        sqlite3_bind_text(st, 2, workload, -1, SQLITE_STATIC);
-    _cleanup_free_ struct net_reservation *v = NULL;
-    size_t n = 0, cap = 0;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (ARRAY_RESERVE(v, cap, n + 1, 8) < 0)
-            return berth_error_set(err, -ENOMEM, "out of memory");
-        struct net_reservation *x = &v[n++];
-        memset(x, 0, sizeof(*x));
-        copy_col(x->network, sizeof(x->network), st, 0);
-        copy_col(x->workload, sizeof(x->workload), st, 1);
-        copy_col(x->name, sizeof(x->name), st, 2);
-        copy_col(x->kind, sizeof(x->kind), st, 3);
-        x->ip = (uint32_t) sqlite3_column_int64(st, 4);
-    }
-    if (rc != SQLITE_DONE)
-        return berth_error_set(err, store_errno(rc), "state database: %s", sqlite3_errmsg(store_db(s)));
-    *ret = TAKE_PTR(v);
-    *ret_n = n;
-    return 0;
+    int r = prepare_by(s,
+                       "SELECT network, workload, name, kind, ip FROM net_reservations"
+                       " WHERE (?1 IS NULL OR network = ?1) AND (?2 IS NULL OR workload = ?2) ORDER BY network, ip",
+                       network, workload, &st, err);
+    return r < 0 ? r : collect_rows(s, st, sizeof(**ret), fill_reservation, (void **) ret, ret_n, err);
 }

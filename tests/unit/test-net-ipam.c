@@ -430,6 +430,20 @@ static void test_aliases(void **state)
     assert_int_equal(ipam_lease_alloc(f->s, &a, "w-x", "front", "container", 0, NULL, NULL, &x, &err), 0);
 }
 
+/* The tables of net schema v1, as berth made them then. */
+#define NET_SCHEMA_V1                                                                                              \
+    "CREATE TABLE net_networks (name TEXT PRIMARY KEY, bridge TEXT NOT NULL UNIQUE,"                              \
+    " subnet INTEGER NOT NULL, prefix INTEGER NOT NULL, gateway INTEGER NOT NULL,"                                \
+    " internal INTEGER NOT NULL, mtu INTEGER NOT NULL, created INTEGER NOT NULL,"                                 \
+    " next_ip INTEGER NOT NULL);"                                                                                 \
+    "CREATE TABLE net_leases (network TEXT NOT NULL, workload TEXT NOT NULL,"                                     \
+    " name TEXT NOT NULL, kind TEXT NOT NULL, ip INTEGER NOT NULL, mac TEXT NOT NULL,"                            \
+    " host_ifname TEXT NOT NULL UNIQUE, ifname TEXT NOT NULL, seq INTEGER NOT NULL,"                              \
+    " PRIMARY KEY (network, ip));"                                                                                \
+    "CREATE TABLE net_ports (host_ip TEXT NOT NULL, host_port INTEGER NOT NULL,"                                  \
+    " proto INTEGER NOT NULL, port INTEGER NOT NULL, workload TEXT NOT NULL,"                                     \
+    " network TEXT NOT NULL, ip INTEGER NOT NULL, PRIMARY KEY (host_ip, host_port, proto));"
+
 /* A database made before aliases (net schema v1) gains the table on open. */
 static void test_schema_v1_migrates(void **state)
 {
@@ -441,17 +455,7 @@ static void test_schema_v1_migrates(void **state)
     struct store *s = NULL;
     assert_int_equal(store_open(dir, &s, &err), 0);
     assert_int_equal(store_ensure_schema(s, "net", 1,
-                                         "CREATE TABLE net_networks (name TEXT PRIMARY KEY, bridge TEXT NOT NULL UNIQUE,"
-                                         " subnet INTEGER NOT NULL, prefix INTEGER NOT NULL, gateway INTEGER NOT NULL,"
-                                         " internal INTEGER NOT NULL, mtu INTEGER NOT NULL, created INTEGER NOT NULL,"
-                                         " next_ip INTEGER NOT NULL);"
-                                         "CREATE TABLE net_leases (network TEXT NOT NULL, workload TEXT NOT NULL,"
-                                         " name TEXT NOT NULL, kind TEXT NOT NULL, ip INTEGER NOT NULL, mac TEXT NOT NULL,"
-                                         " host_ifname TEXT NOT NULL UNIQUE, ifname TEXT NOT NULL, seq INTEGER NOT NULL,"
-                                         " PRIMARY KEY (network, ip));"
-                                         "CREATE TABLE net_ports (host_ip TEXT NOT NULL, host_port INTEGER NOT NULL,"
-                                         " proto INTEGER NOT NULL, port INTEGER NOT NULL, workload TEXT NOT NULL,"
-                                         " network TEXT NOT NULL, ip INTEGER NOT NULL, PRIMARY KEY (host_ip, host_port, proto));",
+                                         NET_SCHEMA_V1,
                                          &err),
                      0);
     store_close(s);
@@ -580,17 +584,7 @@ static void test_schema_v2_migrates(void **state)
     struct store *s = NULL;
     assert_int_equal(store_open(dir, &s, &err), 0);
     assert_int_equal(store_ensure_schema(s, "net", 2,
-                                         "CREATE TABLE net_networks (name TEXT PRIMARY KEY, bridge TEXT NOT NULL UNIQUE,"
-                                         " subnet INTEGER NOT NULL, prefix INTEGER NOT NULL, gateway INTEGER NOT NULL,"
-                                         " internal INTEGER NOT NULL, mtu INTEGER NOT NULL, created INTEGER NOT NULL,"
-                                         " next_ip INTEGER NOT NULL);"
-                                         "CREATE TABLE net_leases (network TEXT NOT NULL, workload TEXT NOT NULL,"
-                                         " name TEXT NOT NULL, kind TEXT NOT NULL, ip INTEGER NOT NULL, mac TEXT NOT NULL,"
-                                         " host_ifname TEXT NOT NULL UNIQUE, ifname TEXT NOT NULL, seq INTEGER NOT NULL,"
-                                         " PRIMARY KEY (network, ip));"
-                                         "CREATE TABLE net_ports (host_ip TEXT NOT NULL, host_port INTEGER NOT NULL,"
-                                         " proto INTEGER NOT NULL, port INTEGER NOT NULL, workload TEXT NOT NULL,"
-                                         " network TEXT NOT NULL, ip INTEGER NOT NULL, PRIMARY KEY (host_ip, host_port, proto));"
+                                         NET_SCHEMA_V1
                                          "CREATE TABLE net_aliases (network TEXT NOT NULL, workload TEXT NOT NULL,"
                                          " alias TEXT NOT NULL, PRIMARY KEY (network, alias COLLATE NOCASE));"
                                          "INSERT INTO net_networks VALUES ('old', 'berth7', 183500800, 24, 183500801, 0,"

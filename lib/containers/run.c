@@ -702,6 +702,8 @@ int ctr_pause(struct store *s, struct ctr_record *rec, bool pause, struct berth_
     int r = ctr_refresh(s, rec, err);
     if (r < 0)
         return r;
+    if (pause && !strcmp(rec->state, "paused"))
+        return berth_error_set(err, -EINVAL, "container %s is already paused", rec->name);
     if (pause && strcmp(rec->state, "running"))
         return berth_error_set(err, -EINVAL, "container %s is not running", rec->name);
     if (!pause && strcmp(rec->state, "paused"))

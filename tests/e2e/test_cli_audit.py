@@ -161,3 +161,20 @@ def test_registry_serve_says_why_it_cannot_listen(berth_env, tmp_path):
     p = berth(berth_env, "registry", "serve", "--addr", "127.0.0.1:0", "--root", str(tmp_path / "r"),
               "--tls-cert", str(bad), "--tls-key", str(bad), check=False, timeout=10)
     one_line_error(p, 1, "cannot serve HTTPS on 127.0.0.1:0", str(bad))
+
+
+def test_pause_unpause_states_and_messages(busybox_env):
+    env = busybox_env
+    berth(env, "run", "-d", "--name", "pz", "busybox", "sh", "-c", "trap 'exit 7' TERM; while true; do sleep 0.1; done")
+    assert berth(env, "pause", "pz").stdout.strip() == "pz"
+    assert "(Paused)" in berth(env, "ps").stdout
+    assert json.loads(berth(env, "inspect", "pz").stdout)[0]["state"] == "paused"
+    one_line_error(berth(env, "pause", "pz", check=False), 1, "container pz is already paused")
+    berth(env, "unpause", "pz")
+    one_line_error(berth(env, "unpause", "pz", check=False), 1, "container pz is not paused")
+    berth(env, "pause", "pz")
+    # A paused container stops as docker's does: thawed, its TERM handler runs.
+    berth(env, "stop", "pz")
+    info = json.loads(berth(env, "inspect", "pz").stdout)[0]
+    assert info["state"] == "exited" and info["exit_code"] == 7
+    one_line_error(berth(env, "pause", "pz", check=False), 1, "container pz is not running")

@@ -17,12 +17,12 @@
 #define CONTROL_TIMEOUT_MS 5000
 #define CONTROL_REPLY_MAX (64 * 1024)
 
-/* What each request needs: a running berth-vmm VM created with a balloon. */
+/* What each request needs: a running VM created with a balloon (either backend). */
 static int check_balloon(const struct vm_record *rec, struct berth_error *err)
 {
     if (!rec->balloon)
         return berth_error_set(err, -ENODEV, "VM %s has no balloon device: create it with "
-                                             "'berth vm create --balloon' (berth-vmm backend)", rec->name);
+                                             "'berth vm create --balloon'", rec->name);
     if (strcmp(rec->state, "running"))
         return berth_error_set(err, -EINVAL, "VM %s is not running (start it first)", rec->name);
     return 0;

@@ -27,7 +27,13 @@ static int usage_error(const char *sub, const char *msg)
     return EXIT_USAGE;
 }
 
-/* getopt's own message would name the subcommand alone ("resize: invalid option"). */
+static int bad_size(const char *sub, const char *value, const char *examples)
+{
+    fprintf(stderr, "berth disk %s: SIZE '%s' is not a size (e.g. %s); see 'berth disk %s --help'\n", sub, value,
+            examples, sub);
+    return EXIT_USAGE;
+}
+
 /* The options of every subcommand, parsed in one place: each subcommand says which it takes. */
 enum {
     OPT_DISK_FORMAT = 1 << 0,    /* -f, --disk-format raw|qcow2 (the input's; absent: probed) */
@@ -183,7 +189,7 @@ static int disk_create(int argc, char **argv)
     const char *path = argv[optind];
     bool has_size = optind + 1 < argc;
     if (has_size && parse_size_operand(argv[optind + 1], NULL, &a.create.size) < 0)
-        return usage_error("create", "SIZE is not a size (e.g. 10G, 512M, 1048576)");
+        return bad_size("create", argv[optind + 1], "10G, 512M, 1048576");
     struct berth_error err = {0};
     if (!strcmp(a.disk_format, "raw")) {
         if (a.create.backing)
@@ -324,7 +330,7 @@ static int disk_resize_cmd(int argc, char **argv)
     bool rel;
     uint64_t size;
     if (parse_size_operand(argv[optind + 1], &rel, &size) < 0)
-        return usage_error("resize", "SIZE is not a size (e.g. 20G, +1G)");
+        return bad_size("resize", argv[optind + 1], "20G, +1G");
     struct berth_error err = {0};
     if (rel) {
         _cleanup_disk_ struct disk *d = NULL;

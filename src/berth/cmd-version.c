@@ -28,6 +28,10 @@ int cmd_version(int argc, char **argv)
             return 125;
         }
     }
+    if (optind < argc) {
+        fprintf(stderr, "berth version: unexpected argument '%s' (see --help)\n", argv[optind]);
+        return 125;
+    }
     if (!strcmp(format, "json")) {
         json_t *o = json_pack("{s:s}", "version", BERTH_VERSION);
         json_dumpf(o, stdout, JSON_COMPACT);

@@ -178,3 +178,19 @@ def test_pause_unpause_states_and_messages(busybox_env):
     info = json.loads(berth(env, "inspect", "pz").stdout)[0]
     assert info["state"] == "exited" and info["exit_code"] == 7
     one_line_error(berth(env, "pause", "pz", check=False), 1, "container pz is not running")
+
+
+def test_small_messages_name_the_value(busybox_env, tmp_path):
+    env = busybox_env
+    one_line_error(berth(env, "disk", "create", str(tmp_path / "x.qcow2"), "lots", check=False), 125, "SIZE 'lots'")
+    assert not (tmp_path / "x.qcow2").exists()
+    berth(env, "disk", "create", str(tmp_path / "y.qcow2"), "1M")
+    one_line_error(berth(env, "disk", "resize", str(tmp_path / "y.qcow2"), "+x", check=False), 125, "SIZE '+x'")
+    one_line_error(berth(env, "version", "extra", check=False), 125, "unexpected argument 'extra'")
+    # Either backend has a balloon (docs/vm.md): the advice does not send users to berth-vmm only.
+    berth(env, "vm", "create", "nob", "--image", "busybox", "--network", "none", "--", "/bin/true")
+    try:
+        line = one_line_error(berth(env, "vm", "balloon", "nob", "16M", check=False), 1, "has no balloon device")
+        assert "berth-vmm" not in line
+    finally:
+        berth(env, "vm", "rm", "nob")

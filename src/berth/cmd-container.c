@@ -329,6 +329,8 @@ int cmd_ctr_each(int argc, char **argv)
         }
         return attach_cli_start(argv[first], o.flags & CO_INTERACTIVE, o.keys);
     }
+    if (v->action == act_inspect && first < argc)
+        o.out = json_array(); /* printed even when no name was found: "[]", as docker and berth image inspect */
     r = for_each_named(v, first, argc, argv, &o);
     if (o.out) {
         json_dumpf(o.out, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);

@@ -194,3 +194,12 @@ def test_small_messages_name_the_value(busybox_env, tmp_path):
         assert "berth-vmm" not in line
     finally:
         berth(env, "vm", "rm", "nob")
+
+
+def test_inspect_of_unknown_names_still_prints_json(berth_env):
+    """Programs parse stdout: "[]" and the error on stderr, as docker and `berth image inspect` do."""
+    for args in (["inspect", "ghost"], ["image", "inspect", "ghost"], ["vm", "inspect", "ghost"]):
+        p = berth(berth_env, *args, check=False)
+        one_line_error(p, 1, "ghost")
+        assert json.loads(p.stdout) == [], args
+    one_line_error(berth(berth_env, "inspect", check=False), 125, "a container name or id is needed")

@@ -20,6 +20,13 @@ static json_t *image_json(const struct image *img)
                      (json_int_t) img->added, "layers", (int) img->n_layers, "containers", (int) img->n_holds);
 }
 
+/* filter is "docker.io/library/busybox:" (any tag) or a full "name:tag". */
+static bool name_matches(const char *name, const char *filter)
+{
+    size_t n = strlen(filter);
+    return filter[n - 1] == ':' ? !strncmp(name, filter, n) : !strcmp(name, filter);
+}
+
 int cmd_image_ls(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -32,7 +39,7 @@ int cmd_image_ls(int argc, char **argv)
         "images", "aqh", opts, 0, 1, NULL, NULL, NULL,
         "Usage: berth images [OPTIONS] [REPOSITORY[:TAG]]\n       berth image ls [OPTIONS] [REPOSITORY[:TAG]]\n\n"
         "Lists the images in the store, newest first, one line per name; with REPOSITORY, only\n"
-        "the images with a name in it (and that tag, when given).\n\n"
+        "the names in it (with that tag, when given), as docker images does.\n\n"
         "Options:\n"
         "  -a, --all             also list untagged images (default: they are listed too)\n"
         "  -q, --quiet           print image ids only\n"
@@ -69,12 +76,10 @@ int cmd_image_ls(int argc, char **argv)
         return image_cli_fail("images", &err);
     if (filter) {
         size_t kept = 0;
-        bool exact = filter[strlen(filter) - 1] != ':';
         for (size_t i = 0; i < n; i++) {
             bool match = false;
             for (size_t k = 0; list[i]->names[k] && !match; k++)
-                match = exact ? !strcmp(list[i]->names[k], filter)
-                              : !strncmp(list[i]->names[k], filter, strlen(filter));
+                match = name_matches(list[i]->names[k], filter);
             if (match)
                 list[kept++] = list[i];
             else
@@ -109,6 +114,9 @@ int cmd_image_ls(int argc, char **argv)
         image_cli_size(img->size, size, sizeof(size));
         size_t nn = strv_length(img->names);
         for (size_t k = 0; k < (nn ? nn : 1); k++) {
+            /* The image matched by one of its names; its other names are other repositories. */
+            if (filter && !name_matches(img->names[k], filter))
+                continue;
             char repo[300] = "<none>", tag[140] = "<none>";
             if (nn) {
                 const char *name = img->names[k];

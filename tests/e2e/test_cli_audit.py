@@ -203,3 +203,17 @@ def test_inspect_of_unknown_names_still_prints_json(berth_env):
         one_line_error(p, 1, "ghost")
         assert json.loads(p.stdout) == [], args
     one_line_error(berth(berth_env, "inspect", check=False), 125, "a container name or id is needed")
+
+
+def test_images_repository_filter_lists_only_matching_names(busybox_env):
+    env = busybox_env
+    berth(env, "image", "tag", "busybox", "other/box:2", "busybox:extra")
+    rows = berth(env, "images", "busybox").stdout.splitlines()[1:]
+    assert sorted(r.split()[:2] for r in rows) == [["docker.io/library/busybox", "extra"],
+                                                    ["docker.io/library/busybox", "latest"]]
+    rows = berth(env, "images", "other/box:2").stdout.splitlines()[1:]
+    assert [r.split()[:2] for r in rows] == [["docker.io/other/box", "2"]]
+    assert berth(env, "images", "other/box:3").stdout.splitlines()[1:] == []
+    # JSON keeps whole images (with all their names) that have a matching name.
+    [img] = json.loads(berth(env, "images", "--format", "json", "other/box").stdout)
+    assert "docker.io/library/busybox:latest" in img["names"]

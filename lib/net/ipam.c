@@ -1046,3 +1046,23 @@ int ipam_reservation_list(struct store *s, const char *network, const char *work
                        network, workload, &st, err);
     return r < 0 ? r : collect_rows(s, st, sizeof(**ret), fill_reservation, (void **) ret, ret_n, err);
 }
+
+int ipam_reservation_holders(struct store *s, char ***ret, struct berth_error *err)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int r = store_prepare(s,
+                          "SELECT workload FROM net_reservations UNION SELECT workload FROM net_alias_reservations"
+                          " ORDER BY 1",
+                          &st, err);
+    if (r < 0)
+        return r;
+    _cleanup_strv_ char **v = NULL;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        if (strv_push(&v, (const char *) sqlite3_column_text(st, 0)) < 0)
+            return berth_error_set(err, -ENOMEM, "out of memory");
+    if (rc != SQLITE_DONE)
+        return berth_error_set(err, store_errno(rc), "state database: %s", sqlite3_errmsg(store_db(s)));
+    *ret = TAKE_PTR(v);
+    return 0;
+}

@@ -116,6 +116,8 @@ int ipam_alias_list(struct store *s, const char *network, const char *workload, 
 int ipam_reserve(struct store *s, const struct net_network *nw, const char *workload, const char *name,
                  const char *kind, uint32_t ip, const char *const *aliases, size_t n, struct berth_error *err);
 int ipam_unreserve(struct store *s, const char *network, const char *workload, struct berth_error *err);
+/* The workloads holding any reservation (address or alias), as a strv (NULL when none). */
+int ipam_reservation_holders(struct store *s, char ***ret, struct berth_error *err);
 /* The address reservations of a workload and/or network (NULL: any). Caller frees *ret. */
 int ipam_reservation_list(struct store *s, const char *network, const char *workload, struct net_reservation **ret,
                           size_t *ret_n, struct berth_error *err);

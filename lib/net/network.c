@@ -343,3 +343,25 @@ int network_reconcile(struct store *s, struct net_reconcile_stats *ret, struct b
         *ret = st;
     return 0;
 }
+
+int network_reconcile_reservations(struct store *s, int (*exists)(const char *id, void *userdata), void *userdata,
+                                   unsigned *ret_released, struct berth_error *err)
+{
+    *ret_released = 0;
+    _cleanup_close_ int lk = network_lock(true, err);
+    if (lk < 0)
+        return lk;
+    _cleanup_strv_ char **holders = NULL;
+    int r = ipam_reservation_holders(s, &holders, err);
+    if (r < 0)
+        return r;
+    for (char **h = holders; h && *h; h++) {
+        if (exists(*h, userdata) != 0)
+            continue;
+        r = ipam_unreserve(s, NULL, *h, err);
+        if (r < 0)
+            return r;
+        (*ret_released)++;
+    }
+    return 0;
+}

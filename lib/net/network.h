@@ -45,6 +45,14 @@ struct net_reconcile_stats {
  * brings every network up. Excludes concurrent attaches (lock) while it runs. */
 int network_reconcile(struct store *s, struct net_reconcile_stats *ret, struct berth_error *err);
 
+/* Drops the reservations (--ip addresses and aliases, see ipam_reserve) of workloads that no
+ * longer exist. The network module does not know containers and VMs: exists(id, userdata) says
+ * whether a workload with that id does (> 0), does not (0), or cannot tell (< 0: kept). Creates
+ * and removals order their writes so that a reservation always has a workload record (rm releases
+ * it); this is for anything else that left one behind. Under the exclusive lock. */
+int network_reconcile_reservations(struct store *s, int (*exists)(const char *id, void *userdata), void *userdata,
+                                   unsigned *ret_released, struct berth_error *err);
+
 /* Locks in $BERTH_RUNTIME_DIR/net/: attaches share, reconcile is exclusive. Returns the fd. */
 int network_lock(bool exclusive, struct berth_error *err);
 

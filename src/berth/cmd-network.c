@@ -503,14 +503,41 @@ static int cmd_connect(int argc, char **argv, bool connect)
     return r < 0 ? fail(verb, &err) : 0;
 }
 
+/* For network_reconcile_reservations: is there a container or VM with this id (both live in the
+ * state database the callback's stores open)? */
+struct workload_stores {
+    struct store *ctr, *vm;
+};
+
+static int workload_exists(const char *id, void *userdata)
+{
+    struct workload_stores *w = userdata;
+    struct ctr_record c;
+    struct vm_record v;
+    struct berth_error e = { 0 };
+    int r = ctr_record_find(w->ctr, id, &c, &e);
+    if (r == 0) {
+        ctr_record_clear(&c);
+        return 1;
+    }
+    if (r != -ENOENT)
+        return r;
+    r = vm_record_find(w->vm, id, &v, &e);
+    if (r == 0) {
+        vm_record_clear(&v);
+        return 1;
+    }
+    return r == -ENOENT ? 0 : r;
+}
+
 static int cmd_reconcile(int argc, char **argv)
 {
     const char *format = argc >= 3 && !strcmp(argv[1], "--format") ? argv[2] : "text";
     if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
         printf("Usage: berth network reconcile [--format text|json]\n\nRemoves what a crash left behind "
                "(veths and taps without a lease, container leases whose namespace is gone, port rules "
-               "without an owner, bridges of removed networks) and brings every network up again "
-               "(after a reboot).\n");
+               "without an owner, bridges of removed networks, address and alias reservations of containers "
+               "and VMs that no longer exist) and brings every network up again (after a reboot).\n");
         return 0;
     }
     if (check_format("reconcile", format) < 0)
@@ -522,14 +549,23 @@ static int cmd_reconcile(int argc, char **argv)
     struct net_reconcile_stats st;
     if (network_reconcile(s, &st, &err) < 0)
         return fail("reconcile", &err);
+    _cleanup_store_ struct store *cs = NULL, *vs = NULL;
+    unsigned reservations = 0;
+    if (ctr_store_open(&cs, &err) < 0 || vm_store_open(&vs, &err) < 0)
+        return fail("reconcile", &err);
+    struct workload_stores w = { cs, vs };
+    if (network_reconcile_reservations(s, workload_exists, &w, &reservations, &err) < 0)
+        return fail("reconcile", &err);
     if (!strcmp(format, "json")) {
-        _cleanup_json_ json_t *o = json_pack("{s:i, s:i, s:i, s:i}", "links_removed", st.links_removed,
+        _cleanup_json_ json_t *o = json_pack("{s:i, s:i, s:i, s:i, s:i}", "links_removed", st.links_removed,
                                              "leases_released", st.leases_released, "rules_removed", st.rules_removed,
-                                             "networks_restored", st.networks_restored);
+                                             "networks_restored", st.networks_restored, "reservations_released",
+                                             (int) reservations);
         print_json(o);
     } else {
-        printf("links removed: %u, leases released: %u, rules removed: %u, networks restored: %u\n",
-               st.links_removed, st.leases_released, st.rules_removed, st.networks_restored);
+        printf("links removed: %u, leases released: %u, rules removed: %u, networks restored: %u, reservations "
+               "released: %u\n",
+               st.links_removed, st.leases_released, st.rules_removed, st.networks_restored, reservations);
     }
     return 0;
 }

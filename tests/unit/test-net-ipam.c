@@ -16,6 +16,7 @@
 #include "base/fs.h"
 #include "base/strv.h"
 #include "net/ipam.h"
+#include "net/network.h"
 
 struct fixture {
     char dir[64];
@@ -611,6 +612,40 @@ static void test_schema_v2_migrates(void **state)
     fs_rm_rf(dir);
 }
 
+static int only_w_a(const char *id, void *userdata)
+{
+    (void) userdata;
+    if (!strcmp(id, "w-err"))
+        return -EIO; /* cannot tell: kept */
+    return !strcmp(id, "w-a");
+}
+
+/* Reservations of workloads that no longer exist (the caller says which exist) are dropped. */
+static void test_reconcile_reservations(void **state)
+{
+    struct fixture *f = *state;
+    setenv("BERTH_RUNTIME_DIR", f->dir, 1);
+    struct net_network a;
+    make_network(f->s, "rr", "10.242.0.0/24", &a);
+    struct berth_error err = { 0 };
+    const char *al[] = { "ghostalias" };
+    assert_int_equal(ipam_reserve(f->s, &a, "w-a", "a", "container", a.gateway + 1, NULL, 0, &err), 0);
+    assert_int_equal(ipam_reserve(f->s, &a, "w-gone", "gone", "vm", a.gateway + 2, NULL, 0, &err), 0);
+    assert_int_equal(ipam_reserve(f->s, &a, "w-gone2", "gone2", "vm", 0, al, 1, &err), 0);
+    assert_int_equal(ipam_reserve(f->s, &a, "w-err", "err", "vm", a.gateway + 3, NULL, 0, &err), 0);
+    unsigned released = 99;
+    assert_int_equal(network_reconcile_reservations(f->s, only_w_a, NULL, &released, &err), 0);
+    assert_int_equal(released, 2);
+    _cleanup_strv_ char **left = NULL;
+    assert_int_equal(ipam_reservation_holders(f->s, &left, &err), 0);
+    assert_int_equal(strv_length(left), 2);
+    assert_string_equal(left[0], "w-a");
+    assert_string_equal(left[1], "w-err");
+    /* The alias is free again. */
+    assert_int_equal(ipam_reserve(f->s, &a, "w-a", "a", "container", a.gateway + 1, al, 1, &err), 0);
+    unsetenv("BERTH_RUNTIME_DIR");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -627,6 +662,7 @@ int main(void)
         cmocka_unit_test(test_schema_v1_migrates),
         cmocka_unit_test_setup_teardown(test_reservations, setup, teardown),
         cmocka_unit_test(test_schema_v2_migrates),
+        cmocka_unit_test_setup_teardown(test_reconcile_reservations, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -329,6 +329,12 @@ int cmd_ctr_each(int argc, char **argv)
         }
         return attach_cli_start(argv[first], o.flags & CO_INTERACTIVE, o.keys);
     }
+    if (v->action == act_logs && argc - first > 1) {
+        /* One stream, as docker logs: two containers' lines interleaved would not say whose they are. */
+        fprintf(stderr, "berth logs: one container at a time ('%s' and '%s' given; see --help)\n", argv[first],
+                argv[first + 1]);
+        return 125;
+    }
     if (v->action == act_inspect && first < argc)
         o.out = json_array(); /* printed even when no name was found: "[]", as docker and berth image inspect */
     r = for_each_named(v, first, argc, argv, &o);

@@ -433,20 +433,31 @@ static int vm_cmd_each(int argc, char **argv)
 
 static int vm_cmd_ls(int argc, char **argv)
 {
-    static const char usage[] = "Usage: berth vm ls [--format text|json]\n\nLists VMs.\n";
+    static const char usage[] = "Usage: berth vm ls [-q] [--format text|json]\n\n"
+                                "Lists VMs (-q, --quiet: their short ids only, one per line, as berth ps -q).\n";
     const char *format = "text";
+    bool quiet = false;
     static const struct option opts[] = {
-        { "format", required_argument, NULL, 'F' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
+        { "format", required_argument, NULL, 'F' }, { "quiet", no_argument, NULL, 'q' },
+        { "help", no_argument, NULL, 'h' },         { NULL, 0, NULL, 0 } };
     int c;
     optind = 1;
-    while ((c = vm_getopt("ls", argc, argv, "h", opts)) != -1) {
+    while ((c = vm_getopt("ls", argc, argv, "qh", opts)) != -1) {
         if (c == 'h') {
             fputs(usage, stdout);
             return 0;
         }
+        if (c == 'q') {
+            quiet = true;
+            continue;
+        }
         if (c != 'F')
             return 125;
         format = optarg;
+    }
+    if (optind < argc) {
+        VM_ERR("ls", "unexpected argument '%s' (see --help)", argv[optind]);
+        return 125;
     }
     if (check_format("ls", format) < 0)
         return 125;
@@ -459,12 +470,17 @@ static int vm_cmd_ls(int argc, char **argv)
         return 125;
     }
     json_t *arr = json_array();
-    if (!strcmp(format, "text"))
+    quiet = quiet && !strcmp(format, "text");
+    if (!strcmp(format, "text") && !quiet)
         printf("%-12s  %-20s  %-8s  %-14s  %4s  %8s  %s\n", "ID", "NAME", "STATE", "BACKEND", "CPUS", "MEMORY", "SOURCE");
     for (size_t i = 0; i < n; i++) {
         vm_refresh_state(s, &list[i], NULL);
         if (!strcmp(format, "json")) {
             json_array_append_new(arr, vm_record_to_json(&list[i]));
+            continue;
+        }
+        if (quiet) {
+            printf("%.12s\n", list[i].id);
             continue;
         }
         char mem[32];

@@ -108,7 +108,7 @@ BAD_OPTIONS = [
     (["registry", "serve", "--bogus"], "berth registry serve: unknown option '--bogus'"),
     (["registry", "gc", "--bogus"], "berth registry gc: unknown option '--bogus'"),
     (["version", "--bogus"], "berth version: unknown option '--bogus'"),
-    (["vm", "ls", "-q"], "berth vm ls: unknown option '-q'"),
+    (["vm", "ls", "-z"], "berth vm ls: unknown option '-z'"),
     (["vm", "logs", "--tail"], "berth vm logs: --tail needs a value"),
     (["vm", "stop", "--bogus", "x"], "berth vm stop: unknown option '--bogus'"),
     (["disk", "create", "-b"], "berth disk create: -b needs a value"),
@@ -217,3 +217,17 @@ def test_images_repository_filter_lists_only_matching_names(busybox_env):
     # JSON keeps whole images (with all their names) that have a matching name.
     [img] = json.loads(berth(env, "images", "--format", "json", "other/box").stdout)
     assert "docker.io/library/busybox:latest" in img["names"]
+
+
+def test_vm_ls_quiet_and_logs_one_container(busybox_env):
+    env = busybox_env
+    vid = berth(env, "vm", "create", "q1", "--image", "busybox", "--network", "none", "--", "/bin/true").stdout.strip()
+    try:
+        assert berth(env, "vm", "ls", "-q").stdout.split() == [vid[:12]]
+        one_line_error(berth(env, "vm", "ls", "extra", check=False), 125, "unexpected argument 'extra'")
+        assert berth(env, "vm", "inspect", vid[:12]).stdout  # the -q ids name VMs for the other verbs
+    finally:
+        berth(env, "vm", "rm", "q1")
+    berth(env, "create", "--name", "l1", "busybox", "true")
+    berth(env, "create", "--name", "l2", "busybox", "true")
+    one_line_error(berth(env, "logs", "l1", "l2", check=False), 125, "one container at a time")

@@ -25,6 +25,7 @@
 #include "containers/run.h"
 #include "containers/seccomp-profile.h"
 #include "net/attach.h"
+#include "net/ipam.h"
 #include "runtime/container.h"
 #include "store/store.h"
 #include "vmm/disk/disk-tools.h"
@@ -281,9 +282,17 @@ static int parse_run(int argc, char **argv, json_t *spec, const char **name, boo
             if (strv_push(&aliases, optarg) < 0)
                 return 125;
             break;
-        case O_MAC:
+        case O_MAC: {
+            /* Checked here, so that a typo is a usage error and not a container made and removed. */
+            uint8_t mac[6];
+            struct berth_error merr = { 0 };
+            if (ipam_parse_mac(optarg, mac, &merr) < 0) {
+                fprintf(stderr, "berth %s: --mac-address: %s\n", argv[0], berth_error_message(&merr));
+                return 125;
+            }
             json_object_set_new(spec, "mac", json_string(optarg));
             break;
+        }
         case O_RESTART:
             *restart = optarg;
             break;
@@ -313,6 +322,12 @@ static int parse_run(int argc, char **argv, json_t *spec, const char **name, boo
         default:
             return 125;
         }
+    }
+    const char *chosen = json_string_value(json_object_get(spec, "network"));
+    if (json_object_get(spec, "mac") && chosen && (!strcmp(chosen, "none") || !strcmp(chosen, "host"))) {
+        /* docker's "conflicting options": there is no interface of ours to give it to. */
+        fprintf(stderr, "berth %s: --mac-address needs a berth network, not --network %s\n", argv[0], chosen);
+        return 125;
     }
     if (ip || aliases) {
         /* As Docker: they belong to the network named with --network (the first of several), so

@@ -231,3 +231,12 @@ def test_vm_ls_quiet_and_logs_one_container(busybox_env):
     berth(env, "create", "--name", "l1", "busybox", "true")
     berth(env, "create", "--name", "l2", "busybox", "true")
     one_line_error(berth(env, "logs", "l1", "l2", check=False), 125, "one container at a time")
+
+
+def test_mac_address_is_checked_before_anything_is_made(busybox_env):
+    env = busybox_env
+    one_line_error(berth(env, "run", "--rm", "--mac-address", "xx", "busybox", "true", check=False), 125,
+                   "--mac-address", "'xx'")
+    one_line_error(berth(env, "create", "--network", "none", "--mac-address", "02:00:00:00:00:01", "busybox",
+                         check=False), 125, "--mac-address needs a berth network")
+    assert json.loads(berth(env, "ps", "-a", "--format", "json").stdout) == []

@@ -242,6 +242,15 @@ def test_vm_ip_and_aliases(ns, tmp_path):
     v = vm_inspect(ns, "tpl-1")
     assert (v["static_ip"], v["aliases"]) == ("10.86.0.6", ["cache"])
     assert names(ns, "vm") == ["tpl-1", "v1"]
+    # A create killed after its record and reservation, before its disk (simulated by removing the
+    # VM's directory): the VM is listed, and its rm releases what it held.
+    ns.berth("vm", "create", "v3", *vmopts, "--network-alias", "halfmade")
+    shutil.rmtree(os.path.join(ns.env["BERTH_ROOT"], "vms", vm_inspect(ns, "v3")["id"]))
+    p = ns.berth("vm", "create", "v4", *vmopts, "--network-alias", "halfmade", check=False)
+    assert p.returncode != 0 and "alias 'halfmade' is already used on network 'vmnet' by v3" in p.stderr
+    ns.berth("vm", "rm", "v3")
+    ns.berth("vm", "create", "v4", *vmopts, "--network-alias", "halfmade")
+    ns.berth("vm", "rm", "v4")
     # rm releases the addresses.
     ns.berth("vm", "rm", "v1", "tpl-1")
     assert reservations(ns) == []

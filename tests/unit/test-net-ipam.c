@@ -646,6 +646,73 @@ static void test_reconcile_reservations(void **state)
     unsetenv("BERTH_RUNTIME_DIR");
 }
 
+/* Processes racing for one address and one alias (parallel creates): exactly one gets each, the
+ * others are refused naming it; automatic leases made meanwhile never take the address. */
+static void test_concurrent_reservations(void **state)
+{
+    struct fixture *f = *state;
+    struct net_network nw;
+    make_network(f->s, "race", "10.243.0.0/24", &nw);
+    enum { PROCS = 6 };
+    uint32_t want = nw.gateway + 1; /* what automatic assignment hands out first */
+    pid_t pids[PROCS];
+    for (int p = 0; p < PROCS; p++) {
+        pids[p] = fork();
+        assert_true(pids[p] >= 0);
+        if (pids[p] == 0) {
+            struct store *s = NULL;
+            struct berth_error err = { 0 };
+            if (ipam_open(f->dir, &s, &err) < 0)
+                _exit(2);
+            char id[32];
+            snprintf(id, sizeof(id), "p%d", p);
+            int r;
+            if (p % 2) {
+                /* The odd ones start workloads without --ip meanwhile: automatic leases. */
+                struct net_lease l;
+                r = ipam_lease_alloc(s, &nw, id, NULL, "container", 0, NULL, NULL, &l, &err);
+                r = r < 0 ? 3 : (l.ip == want ? 4 : 0);
+            } else {
+                const char *al[] = { "racealias" };
+                r = ipam_reserve(s, &nw, id, id, "container", want, al, 1, &err);
+                r = r == 0 ? 0 : (r == -EADDRINUSE && strstr(err.msg, "already") ? 1 : 5);
+            }
+            store_close(s);
+            _exit(r);
+        }
+    }
+    int won = 0, lost = 0;
+    for (int p = 0; p < PROCS; p++) {
+        int st;
+        assert_int_equal(waitpid(pids[p], &st, 0), pids[p]);
+        assert_true(WIFEXITED(st));
+        if (p % 2) {
+            /* 4: a lease got the address before any reservation existed, which is allowed;
+             * then no reservation may have been granted it. */
+            assert_true(WEXITSTATUS(st) == 0 || WEXITSTATUS(st) == 4);
+            if (WEXITSTATUS(st) == 4)
+                won = -100;
+        } else {
+            assert_true(WEXITSTATUS(st) <= 1);
+            won += WEXITSTATUS(st) == 0;
+            lost += WEXITSTATUS(st) == 1;
+        }
+    }
+    struct net_reservation *v = NULL;
+    size_t n = 0;
+    struct berth_error err = { 0 };
+    assert_int_equal(ipam_reservation_list(f->s, "race", NULL, &v, &n, &err), 0);
+    if (won < 0) {
+        assert_int_equal(n, 0);
+    } else {
+        assert_int_equal(won, 1);
+        assert_int_equal(lost, PROCS / 2 - 1);
+        assert_int_equal(n, 1);
+        assert_int_equal(v[0].ip, want);
+    }
+    free(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -663,6 +730,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reservations, setup, teardown),
         cmocka_unit_test(test_schema_v2_migrates),
         cmocka_unit_test_setup_teardown(test_reconcile_reservations, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_reservations, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -26,7 +26,11 @@ ECHO = os.path.join(BUILD, "tests", "guests", "console-echo.pvh")
 @pytest.fixture
 def ns(berth_env, busybox_rootfs):
     n = ContainerNetns(berth_env)
-    n.berth("image", "import", "--rootfs", busybox_rootfs, "busybox")
+    try:
+        n.berth("image", "import", "--rootfs", busybox_rootfs, "busybox")
+    except BaseException:
+        n.close()  # the fixture never yields: its namespace goes here
+        raise
     yield n
     for v in json.loads(n.berth("vm", "ls", "--format", "json").stdout):
         n.berth("vm", "rm", "--force", v["id"], check=False)

@@ -22,7 +22,7 @@
 #include "vmm/disk/qcow2.h"
 
 int vm_clone(struct store *s, const char *template_name, unsigned count, const char *prefix,
-             const struct vm_create_opts *base, unsigned *ret_created, struct berth_error *err)
+             const struct vm_create_opts *base, unsigned *ret_created, char ***ret_names, struct berth_error *err)
 {
     *ret_created = 0;
     if (!vm_name_is_valid(template_name))
@@ -120,6 +120,8 @@ int vm_clone(struct store *s, const char *template_name, unsigned count, const c
         } else {
             made++;
             (*ret_created)++;
+            if (ret_names && strv_push(ret_names, rec.name) < 0)
+                r = berth_error_set(err, -ENOMEM, "out of memory");
         }
         vm_record_clear(&rec);
     }

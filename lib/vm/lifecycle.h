@@ -67,9 +67,10 @@ int vm_exec(struct vm_record *rec, json_t *request, int in_fd, int out_fd, int e
 
 /* Creates count thin clones of template_name named <prefix>-<n> (the first free numbers), each
  * with its own identity (hostname, MAC, vsock CID, machine-id; random seed at every boot). Safe to
- * run in parallel with other clones and creates. *ret_created: how many were made. */
+ * run in parallel with other clones and creates. *ret_created: how many were made; their names are
+ * appended to *ret_names (a strv the caller frees) unless it is NULL, also when it fails halfway. */
 int vm_clone(struct store *s, const char *template_name, unsigned count, const char *prefix,
-             const struct vm_create_opts *base, unsigned *ret_created, struct berth_error *err);
+             const struct vm_create_opts *base, unsigned *ret_created, char ***ret_names, struct berth_error *err);
 
 /* Named templates: from a stopped VM's disk (flattened) or from an image. */
 int vm_template_create(struct store *s, const char *name, const char *from_vm, const char *from_image,

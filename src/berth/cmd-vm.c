@@ -882,7 +882,9 @@ static const char clone_usage[] =
     "machine-id, and a fresh random seed at every boot.\n\n"
     "  --network NET          the berth network of every clone, or none (default: as berth vm create)\n"
     "  --ip ADDR              a static address on it, reserved until berth vm rm (--count 1 only)\n"
-    "  --network-alias NAME   another DNS name on it (repeatable; --count 1 only)\n";
+    "  --network-alias NAME   another DNS name on it (repeatable; --count 1 only)\n"
+    "  --start                start each clone once they are all made (one failing does not stop the others)\n"
+    "  --format json          {template, created, seconds, names[, started]} instead of the summary line\n";
 
 static int vm_cmd_clone(int argc, char **argv)
 {
@@ -925,24 +927,47 @@ static int vm_cmd_clone(int argc, char **argv)
     struct berth_error err = { 0 };
     _cleanup_store_ struct store *s = NULL;
     unsigned made = 0;
+    _cleanup_strv_ char **names = NULL;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    if (vm_store_open(&s, &err) < 0 || vm_clone(s, template_name, count, prefix, &o, &made, &err) < 0) {
+    if (vm_store_open(&s, &err) < 0 || vm_clone(s, template_name, count, prefix, &o, &made, &names, &err) < 0) {
         VM_ERR("clone", "%s (%u of %u clones made)", berth_error_message(&err), made, count);
         return 1;
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double secs = (double) (t1.tv_sec - t0.tv_sec) + (double) (t1.tv_nsec - t0.tv_nsec) / 1e9;
+    /* --start: each clone in turn, as berth vm start would; one that fails is named and the
+     * others still start (they are made and listed either way) */
+    unsigned started = 0, failed = 0;
+    for (char **n = names; start && n && *n; n++) {
+        struct vm_record rec;
+        if (vm_record_find(s, *n, &rec, &err) < 0) {
+            VM_ERR("clone", "%s: %s", *n, berth_error_message(&err));
+            berth_error_clear(&err);
+            failed++;
+            continue;
+        }
+        if (do_start(s, &rec) == 0)
+            started++;
+        else
+            failed++;
+        vm_record_clear(&rec);
+    }
     if (!strcmp(format, "json")) {
-        _cleanup_json_ json_t *j = json_pack("{s:s, s:i, s:f}", "template", template_name, "created", (int) made,
-                                             "seconds", secs);
+        _cleanup_json_ json_t *j = json_pack("{s:s, s:i, s:f, s:o}", "template", template_name, "created", (int) made,
+                                             "seconds", secs, "names", json_array());
+        for (char **n = names; j && n && *n; n++)
+            json_array_append_new(json_object_get(j, "names"), json_string(*n));
+        if (j && start)
+            json_object_set_new(j, "started", json_integer(started));
         print_json(j);
     } else {
         printf("created %u VMs from template %s in %.3fs (%.2f ms per clone)\n", made, template_name, secs,
                made ? secs * 1000 / made : 0);
+        if (start)
+            printf("started %u of them%s\n", started, failed ? " (see the errors above)" : "");
     }
-    (void) start;
-    return 0;
+    return failed ? 1 : 0;
 }
 
 static int vm_cmd_template(int argc, char **argv)

@@ -183,24 +183,24 @@ def test_clone_hundred_with_distinct_identities(vm_env):
         assert len({v[key] for v in vms}) == 100, key
     for v in vms[::25]:
         qemu_img_check(os.path.join(v["dir"], "disk.qcow2"))
-    # Clone numbering continues after the names taken.
-    p = berth(env, "vm", "clone", "gold", "--count", "2", "--name-prefix", "node", "--format", "json")
-    names = {v["name"] for v in json.loads(berth(env, "vm", "ls", "--format", "json").stdout)}
-    assert {"node-101", "node-102"} <= names
+    # Clone numbering continues after the names taken; --start boots what it made, each with its
+    # own hostname and machine-id.
+    p = berth(env, "vm", "clone", "gold", "--count", "2", "--name-prefix", "node", "--start", "--format", "json")
+    made = json.loads(p.stdout)
+    assert made["names"] == ["node-101", "node-102"] and made["started"] == 2, made
+    for name in made["names"]:
+        assert vm_info(env, name)["state"] == "running"
+    assert vm_info(env, "node-100")["state"] != "running"
     p = berth(env, "vm", "template", "rm", "gold", check=False)
     assert p.returncode != 0 and "used by 102 VM(s)" in p.stderr
-
-    # A sample boots, each with its own hostname and machine-id.
-    for name in ("node-7", "node-93"):
-        berth(env, "vm", "start", name)
     seen = {}
-    for name in ("node-7", "node-93"):
+    for name in made["names"]:
         out = berth(env, "vm", "exec", name, "/bin/sh", "-c", "hostname; cat /etc/machine-id").stdout.split()
         seen[name] = out
         assert out[0] == name
-    assert seen["node-7"][1] != seen["node-93"][1]
-    by_name = {v["name"]: v for v in vms}
-    assert seen["node-7"][1] == by_name["node-7"]["machine_id"]
+    assert seen["node-101"][1] != seen["node-102"][1]
+    by_name = {v["name"]: v for v in json.loads(berth(env, "vm", "ls", "--format", "json").stdout)}
+    assert seen["node-101"][1] == by_name["node-101"]["machine_id"]
 
     for v in json.loads(berth(env, "vm", "ls", "--format", "json").stdout):
         berth(env, "vm", "rm", "--force", v["name"])

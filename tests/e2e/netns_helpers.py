@@ -132,3 +132,22 @@ class ContainerNetns(PrivateNetns):
         if check and p.returncode != 0:
             raise AssertionError(f"berth {' '.join(args)} failed ({p.returncode}): {p.stderr}")
         return p
+
+
+def container_netns(env, busybox_rootfs):
+    """The body of a pytest fixture (`yield from container_netns(...)`): a ContainerNetns with the
+    busybox image imported; afterwards every VM and container made in it is removed by id and the
+    namespace deleted, on every path (an import that fails, a listing that fails)."""
+    n = ContainerNetns(env)
+    try:
+        n.berth("image", "import", "--rootfs", busybox_rootfs, "busybox")
+        yield n
+    finally:
+        try:
+            for kind, rm in ((["vm", "ls"], ["vm", "rm", "--force"]), (["ps", "-a"], ["rm", "-f"])):
+                p = n.berth(*kind, "--format", "json", check=False)
+                ids = [w["id"] for w in json.loads(p.stdout or "[]")] if p.returncode == 0 else []
+                if ids:
+                    n.berth(*rm, *ids, check=False, timeout=600)
+        finally:
+            n.close()

@@ -8,17 +8,12 @@ import time
 
 import pytest
 
-from netns_helpers import ContainerNetns, free_port
+from netns_helpers import container_netns, free_port
 
 
 @pytest.fixture
 def ns(berth_env, busybox_rootfs):
-    n = ContainerNetns(berth_env)
-    n.berth("image", "import", "--rootfs", busybox_rootfs, "busybox")
-    yield n
-    for c in json.loads(n.berth("ps", "-a", "--format", "json").stdout):
-        n.berth("rm", "-f", c["id"], check=False)
-    n.close()
+    yield from container_netns(berth_env, busybox_rootfs)
 
 
 def lookup(ns, ctr, name):

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from conftest import binary
-from netns_helpers import ContainerNetns
+from netns_helpers import container_netns
 
 COUNT = 200
 BATCH = 20
@@ -16,13 +16,7 @@ BATCH = 20
 
 @pytest.fixture
 def ns(berth_env, busybox_rootfs):
-    n = ContainerNetns(berth_env)
-    n.berth("image", "import", "--rootfs", busybox_rootfs, "busybox")
-    yield n
-    ids = [c["id"] for c in json.loads(n.berth("ps", "-a", "--format", "json").stdout)]
-    if ids:
-        n.berth("rm", "-f", *ids, check=False, timeout=600)
-    n.close()
+    yield from container_netns(berth_env, busybox_rootfs)
 
 
 def test_200_containers_in_parallel_batches(ns):

@@ -18,25 +18,14 @@ import subprocess
 import pytest
 
 from conftest import BUILD
-from netns_helpers import ContainerNetns
+from netns_helpers import container_netns
 
 ECHO = os.path.join(BUILD, "tests", "guests", "console-echo.pvh")
 
 
 @pytest.fixture
 def ns(berth_env, busybox_rootfs):
-    n = ContainerNetns(berth_env)
-    try:
-        n.berth("image", "import", "--rootfs", busybox_rootfs, "busybox")
-    except BaseException:
-        n.close()  # the fixture never yields: its namespace goes here
-        raise
-    yield n
-    for v in json.loads(n.berth("vm", "ls", "--format", "json").stdout):
-        n.berth("vm", "rm", "--force", v["id"], check=False)
-    for c in json.loads(n.berth("ps", "-a", "--format", "json").stdout):
-        n.berth("rm", "-f", c["id"], check=False)
-    n.close()
+    yield from container_netns(berth_env, busybox_rootfs)
 
 
 def answers(ns, ctr, name):

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from netns_helpers import ContainerNetns, free_port
+from netns_helpers import container_netns, free_port
 
 pytestmark = pytest.mark.skipif(not [f for f in os.listdir("/boot") if f.startswith("vmlinuz-")]
                                 if os.path.isdir("/boot") else True, reason="no guest kernel installed")
@@ -17,14 +17,7 @@ pytestmark = pytest.mark.skipif(not [f for f in os.listdir("/boot") if f.startsw
 
 @pytest.fixture
 def ns(berth_env, busybox_rootfs):
-    n = ContainerNetns(berth_env)
-    n.berth("image", "import", "--rootfs", busybox_rootfs, "busybox")
-    yield n
-    for v in json.loads(n.berth("vm", "ls", "--format", "json").stdout):
-        n.berth("vm", "rm", "--force", v["name"], check=False)
-    for c in json.loads(n.berth("ps", "-a", "--format", "json").stdout):
-        n.berth("rm", "-f", c["id"], check=False)
-    n.close()
+    yield from container_netns(berth_env, busybox_rootfs)
 
 
 def address_of(out):

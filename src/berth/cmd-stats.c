@@ -186,7 +186,11 @@ int cmd_ctr_stats(int argc, char **argv)
             return 0;
         } else if (!strcmp(argv[first], "--no-stream")) {
             no_stream = true;
-        } else if (!strcmp(argv[first], "--format") && first + 1 < argc) {
+        } else if (!strcmp(argv[first], "--format")) {
+            if (first + 1 >= argc) {
+                fprintf(stderr, "berth stats: --format needs a value (text or json)\n");
+                return 125;
+            }
             format = argv[++first];
         } else if (!strncmp(argv[first], "--format=", 9)) {
             format = argv[first] + 9;

@@ -94,14 +94,23 @@ static char **split_fields(const char *line, size_t n_titles)
 
 static int top_ps(char **opts, int n_opts, const struct ctr_process *p, size_t n, bool json)
 {
-    int pipefd[2];
+    /* ps's complaints come back on a pipe of their own: the first line goes into berth's one-line
+     * error, instead of ps's whole usage text on the terminal. A pipe holds far more than ps says. */
+    int pipefd[2], errfd[2];
     if (pipe2(pipefd, O_CLOEXEC) < 0)
         return -errno;
+    if (pipe2(errfd, O_CLOEXEC) < 0) {
+        int e = -errno;
+        close(pipefd[0]);
+        close(pipefd[1]);
+        return e;
+    }
     pid_t child = fork();
     if (child < 0)
         return -errno;
     if (child == 0) {
         dup2(pipefd[1], STDOUT_FILENO);
+        dup2(errfd[1], STDERR_FILENO);
         char **argv = calloc((size_t) n_opts + 2, sizeof(char *));
         if (!argv)
             _exit(127);
@@ -112,6 +121,8 @@ static int top_ps(char **opts, int n_opts, const struct ctr_process *p, size_t n
         _exit(127);
     }
     close(pipefd[1]);
+    close(errfd[1]);
+    _cleanup_close_ int errread = errfd[0];
     FILE *f = fdopen(pipefd[0], "r");
     if (!f) {
         close(pipefd[0]);
@@ -132,7 +143,7 @@ static int top_ps(char **opts, int n_opts, const struct ctr_process *p, size_t n
             for (size_t i = 0; titles && titles[i]; i++)
                 if (!strcmp(titles[i], "PID"))
                     pid_col = (long) i;
-            if (!json)
+            if (!json && pid_col >= 0)
                 puts(line);
             continue;
         }
@@ -162,8 +173,12 @@ static int top_ps(char **opts, int n_opts, const struct ctr_process *p, size_t n
     waitpid(child, &status, 0);
     int rc = 0;
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        fprintf(stderr, "berth top: ps failed with these options (exit status %d)\n",
-                WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+        char why[256] = "";
+        ssize_t got = read(errread, why, sizeof(why) - 1);
+        why[got > 0 ? got : 0] = '\0';
+        why[strcspn(why, "\n")] = '\0';
+        fprintf(stderr, "berth top: ps refused these options (exit status %d)%s%s\n",
+                WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), why[0] ? ": " : "", why);
         rc = 1;
     } else if (pid_col < 0) {
         fprintf(stderr, "berth top: ps output has no PID column: add pid to the options (e.g. -o pid,comm)\n");
@@ -187,7 +202,11 @@ int cmd_ctr_top(int argc, char **argv)
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             fputs(usage, stdout);
             return 0;
-        } else if (!strcmp(argv[i], "--format") && i + 1 < argc) {
+        } else if (!strcmp(argv[i], "--format")) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "berth top: --format needs a value (text or json)\n");
+                return 125;
+            }
             format = argv[++i];
         } else if (!strncmp(argv[i], "--format=", 9)) {
             format = argv[i] + 9;

@@ -240,3 +240,16 @@ def test_mac_address_is_checked_before_anything_is_made(busybox_env):
     one_line_error(berth(env, "create", "--network", "none", "--mac-address", "02:00:00:00:00:01", "busybox",
                          check=False), 125, "--mac-address needs a berth network")
     assert json.loads(berth(env, "ps", "-a", "--format", "json").stdout) == []
+
+
+def test_top_and_stats_bad_options_are_one_line(busybox_env):
+    env = busybox_env
+    berth(env, "run", "-d", "--name", "tp", "busybox", "sleep", "600")
+    p = berth(env, "top", "tp", "--no-such-ps-option", check=False)
+    one_line_error(p, 1, "berth top: ps refused these options", "unknown")
+    assert p.stdout == ""
+    p = berth(env, "top", "tp", "-o", "args", check=False)
+    one_line_error(p, 1, "no PID column")
+    assert p.stdout == ""  # no header of a table that cannot be filled
+    for verb in ("top", "stats"):
+        one_line_error(berth(env, verb, "--format", check=False), 125, f"berth {verb}: --format needs a value")

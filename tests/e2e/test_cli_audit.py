@@ -253,3 +253,11 @@ def test_top_and_stats_bad_options_are_one_line(busybox_env):
     assert p.stdout == ""  # no header of a table that cannot be filled
     for verb in ("top", "stats"):
         one_line_error(berth(env, verb, "--format", check=False), 125, f"berth {verb}: --format needs a value")
+
+
+def test_disk_verbs_refuse_what_cannot_be_a_disk(berth_env, tmp_path):
+    for args in (["check", str(tmp_path)], ["info", str(tmp_path)], ["convert", "-O", "qcow2", str(tmp_path),
+                                                                       str(tmp_path / "out.qcow2")]):
+        p = berth(berth_env, "disk", *args, check=False)
+        one_line_error(p, 1, "not a regular file or block device")
+    assert not (tmp_path / "out.qcow2").exists()

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/cleanup.h"
@@ -15,6 +16,13 @@ int disk_probe(const char *path, const char **ret_format, struct berth_error *er
     _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return berth_error_errno(err, -errno, "%s", path);
+    /* What cannot be a disk is said here, or a directory would pass as an empty raw image
+     * ("format 'raw' has no metadata to check"). */
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return berth_error_errno(err, -errno, "%s", path);
+    if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
+        return berth_error_set(err, -EINVAL, "%s: not a regular file or block device", path);
     *ret_format = qcow2_probe_fd(fd) ? "qcow2" : "raw";
     return 0;
 }

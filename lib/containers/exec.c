@@ -26,6 +26,8 @@
 static int exec_process(struct ctr_record *rec, json_t *args, json_t *env, const char *cwd, const char *user,
                         bool tty, char **ret_oci, json_t **ret, struct berth_error *err)
 {
+    if (!strcmp(rec->state, "paused")) /* its processes are frozen: a new one would hang in setns */
+        return berth_error_set(err, -EINVAL, "container %s is paused: unpause it first", rec->name);
     if (strcmp(rec->state, "running"))
         return berth_error_set(err, -EINVAL, "container %s is not running", rec->name);
     _cleanup_free_ char *oci = ctr_oci_root();

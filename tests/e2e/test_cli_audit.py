@@ -173,6 +173,7 @@ def test_pause_unpause_states_and_messages(busybox_env):
     berth(env, "unpause", "pz")
     one_line_error(berth(env, "unpause", "pz", check=False), 1, "container pz is not paused")
     berth(env, "pause", "pz")
+    one_line_error(berth(env, "exec", "pz", "true", check=False), 125, "container pz is paused: unpause it first")
     # A paused container stops as docker's does: thawed, its TERM handler runs.
     berth(env, "stop", "pz")
     info = json.loads(berth(env, "inspect", "pz").stdout)[0]

@@ -110,6 +110,21 @@ static off_t print_log_from(const char *path, off_t offset)
     return offset;
 }
 
+/* -e and --env-file items: KEY=VALUE as given; KEY alone passes berth's own KEY when it is set and
+ * nothing otherwise, as docker does for both. */
+static int run_add_env(json_t *env, const char *item)
+{
+    if (strchr(item, '='))
+        return json_array_append_new(env, json_string(item)) == 0 ? 0 : -ENOMEM;
+    const char *v = getenv(item);
+    if (!v)
+        return 0;
+    _cleanup_free_ char *kv = NULL;
+    if (asprintf(&kv, "%s=%s", item, v) < 0)
+        return -ENOMEM;
+    return json_array_append_new(env, json_string(kv)) == 0 ? 0 : -ENOMEM;
+}
+
 static int parse_run(int argc, char **argv, json_t *spec, const char **name, bool *detach, bool *rm,
                      const char **restart, const char **detach_keys)
 {
@@ -164,18 +179,8 @@ static int parse_run(int argc, char **argv, json_t *spec, const char **name, boo
             *name = optarg;
             break;
         case 'e':
-            if (!strchr(optarg, '=')) {
-                const char *v = getenv(optarg);
-                if (!v)
-                    break; /* docker: -e NAME passes NAME through only when set */
-                char *kv;
-                if (asprintf(&kv, "%s=%s", optarg, v) < 0)
-                    return 125;
-                json_array_append_new(env, json_string(kv));
-                free(kv);
-            } else {
-                json_array_append_new(env, json_string(optarg));
-            }
+            if (run_add_env(env, optarg) < 0)
+                return 125;
             break;
         case O_ENV_FILE: {
             _cleanup_fclose_ FILE *f = fopen(optarg, "re");
@@ -188,11 +193,8 @@ static int parse_run(int argc, char **argv, json_t *spec, const char **name, boo
                 line[strcspn(line, "\r\n")] = '\0';
                 if (!line[0] || line[0] == '#')
                     continue;
-                if (!strchr(line, '=')) {
-                    fprintf(stderr, "berth run: --env-file %s: '%s' is not KEY=VALUE\n", optarg, line);
+                if (run_add_env(env, line) < 0)
                     return 125;
-                }
-                json_array_append_new(env, json_string(line));
             }
             break;
         }
@@ -203,6 +205,11 @@ static int parse_run(int argc, char **argv, json_t *spec, const char **name, boo
             json_array_append_new(tmpfs, json_string(optarg));
             break;
         case 'w':
+            if (optarg[0] != '/') {
+                /* docker's rule, said before anything is made (the runtime would refuse it at start) */
+                fprintf(stderr, "berth %s: --workdir '%s': expected an absolute path\n", argv[0], optarg);
+                return 125;
+            }
             json_object_set_new(spec, "workdir", json_string(optarg));
             break;
         case 'u':
@@ -252,6 +259,10 @@ static int parse_run(int argc, char **argv, json_t *spec, const char **name, boo
             json_array_append_new(drop, json_string(optarg));
             break;
         case 'h':
+            if (!*optarg || strlen(optarg) > 64) { /* the kernel's limit (HOST_NAME_MAX) */
+                fprintf(stderr, "berth %s: --hostname '%s': expected 1 to 64 characters\n", argv[0], optarg);
+                return 125;
+            }
             json_object_set_new(spec, "hostname", json_string(optarg));
             break;
         case O_NETWORK: {
@@ -269,7 +280,7 @@ static int parse_run(int argc, char **argv, json_t *spec, const char **name, boo
             struct net_port port;
             struct berth_error perr = { 0 };
             if (net_port_parse(optarg, &port, &perr) < 0) {
-                fprintf(stderr, "berth run: -p: %s\n", berth_error_message(&perr));
+                fprintf(stderr, "berth %s: %s\n", argv[0], berth_error_message(&perr));
                 return 125;
             }
             json_array_append_new(ports, json_string(optarg));

@@ -262,3 +262,16 @@ def test_disk_verbs_refuse_what_cannot_be_a_disk(berth_env, tmp_path):
         p = berth(berth_env, "disk", *args, check=False)
         one_line_error(p, 1, "not a regular file or block device")
     assert not (tmp_path / "out.qcow2").exists()
+
+
+def test_run_options_checked_when_read_and_env_file_names(busybox_env, tmp_path):
+    env = busybox_env
+    one_line_error(berth(env, "run", "--rm", "-w", "rel", "busybox", "pwd", check=False), 125,
+                   "--workdir 'rel': expected an absolute path")
+    one_line_error(berth(env, "create", "-h", "h" * 65, "busybox", check=False), 125, "--hostname")
+    assert json.loads(berth(env, "ps", "-a", "--format", "json").stdout) == []
+    # --env-file takes bare names as -e does: berth's own value when set, nothing otherwise.
+    f = tmp_path / "env"
+    f.write_text("A=1\n# comment\n\nAUDIT_SET\nAUDIT_UNSET\n")
+    out = berth(dict(env, AUDIT_SET="yes"), "run", "--rm", "--env-file", str(f), "busybox", "env").stdout.split()
+    assert "A=1" in out and "AUDIT_SET=yes" in out and not any(x.startswith("AUDIT_UNSET") for x in out)

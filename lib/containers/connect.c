@@ -193,7 +193,7 @@ int ctr_network_connect(struct store *s, struct ctr_record *rec, const char *net
     struct net_attach_opts ao = { 0 };
     if (opts)
         ao = (struct net_attach_opts){ .ip = opts->ip, .aliases = opts->aliases, .n_aliases = opts->n_aliases };
-    /* The address and aliases are held from now on, also while the container is stopped (a
+    /* The name, address and aliases are held from now on, also while the container is stopped (a
      * stopped one is plumbed at its start, but a wrong address or alias is reported now, as the
      * start would). */
     r = net_reserve(network, rec->id, rec->name, "container", &ao, err);
@@ -211,7 +211,7 @@ int ctr_network_connect(struct store *s, struct ctr_record *rec, const char *net
     }
     if (r == 0)
         r = spec_networks_set(s, rec, list, network, opts, err);
-    if (r < 0 && (ao.ip || ao.n_aliases))
+    if (r < 0)
         net_unreserve(network, rec->id, NULL);
     return r;
 }

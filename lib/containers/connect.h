@@ -25,7 +25,7 @@ int ctr_network_opts_check(const struct ctr_network_opts *o, struct berth_error 
 json_t *ctr_network_opts_json(const struct ctr_network_opts *o);
 int ctr_network_opts_get(const json_t *spec, const char *network, struct ctr_network_opts *o, const char ***ret_free);
 
-/* Reserves the addresses and aliases the container's spec asks for (run/create --ip and
+/* Reserves the container's name, and the addresses and aliases its spec asks for (run/create --ip and
  * --network-alias, network connect --ip and --alias; net_reserve), on every network it names: at create, so that no other
  * workload is given them automatically before it starts. On failure nothing stays reserved.
  * Released by ctr_remove (net_unreserve). */

@@ -494,7 +494,11 @@ int net_request_check_syntax(const char *ip, const char *const *aliases, size_t 
 int net_reserve(const char *network, const char *workload_id, const char *name, const char *kind,
                 const struct net_attach_opts *opts, struct berth_error *err)
 {
-    if (!opts || (!opts->ip && opts->n_aliases == 0))
+    static const struct net_attach_opts none = { 0 };
+    if (!opts)
+        opts = &none;
+    bool name_only = !opts->ip && opts->n_aliases == 0;
+    if (name_only && (!name || !*name))
         return 0;
     uint32_t ip = 0;
     int r0 = net_request_check_syntax(opts->ip, opts->aliases, opts->n_aliases, &ip, err);
@@ -508,6 +512,13 @@ int net_reserve(const char *network, const char *workload_id, const char *name, 
         return r;
     struct net_network nw;
     r = network_resolve_record(s, network, &nw, err);
+    /* Only a name to hold on a network that does not exist (yet): nobody can be attached there
+     * before it is made, and the start reports the missing network, as it did before names were
+     * held. */
+    if (r == -ENOENT && name_only) {
+        berth_error_clear(err);
+        return 0;
+    }
     if (r < 0)
         return r;
     return ipam_reserve(s, &nw, workload_id, name, kind, ip, opts->aliases, opts->n_aliases, err);

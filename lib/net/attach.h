@@ -130,8 +130,10 @@ int net_request_check_syntax(const char *ip, const char *const *aliases, size_t 
  * aliases (see ipam_reserve). Called at create (and network connect) time with the options the workload will be
  * attached with; errors are those of the attach (address outside the subnet, the gateway, held or
  * reserved by another workload, which is named; alias syntax or clash, naming the holder) and
- * nothing is recorded then. Without an address or aliases it does nothing. Stopping a workload
- * (net_detach) keeps its reservations. */
+ * nothing is recorded then. The workload's name is held there too (refused, naming the holder,
+ * when another workload answers to it or holds it as a name or alias); with neither address nor
+ * aliases, on a network other than the default one that does not exist, nothing is held. Stopping a
+ * workload (net_detach) keeps its reservations. */
 int net_reserve(const char *network, const char *workload_id, const char *name, const char *kind,
                 const struct net_attach_opts *opts, struct berth_error *err);
 /* Drops workload_id's reservations on network ("" the default one) or, network NULL, on every

@@ -56,14 +56,23 @@ static const char schema_v4[] =
     "  PRIMARY KEY (network, alias COLLATE NOCASE));"
     "CREATE INDEX net_alias_reservations_workload ON net_alias_reservations(workload);";
 
+/* v5: a workload's own name is held the same way on each network it is (or will be) attached to,
+ * from its create (or connect) until its removal (or disconnect): two workloads of one name, or a
+ * name and another workload's alias, are refused before either starts. */
+static const char schema_v5[] =
+    "CREATE TABLE net_name_reservations ("
+    "  network TEXT NOT NULL, workload TEXT NOT NULL, name TEXT NOT NULL, kind TEXT NOT NULL,"
+    "  PRIMARY KEY (network, workload), UNIQUE (network, name COLLATE NOCASE));"
+    "CREATE INDEX net_name_reservations_workload ON net_name_reservations(workload);";
+
 int ipam_open(const char *root, struct store **ret, struct berth_error *err)
 {
     struct store *s = NULL;
     int r = store_open(root ? root : berth_root_dir(), &s, err);
     if (r < 0)
         return r;
-    static const char *const migrations[] = { schema_v1, schema_v2, schema_v3, schema_v4 };
-    r = store_ensure_migrations(s, "net", migrations, 4, err);
+    static const char *const migrations[] = { schema_v1, schema_v2, schema_v3, schema_v4, schema_v5 };
+    r = store_ensure_migrations(s, "net", migrations, 5, err);
     if (r < 0) {
         store_close(s);
         return r;
@@ -286,6 +295,8 @@ int ipam_network_delete(struct store *s, const char *name, struct berth_error *e
     if (r == 0)
         r = exec_q(s, "DELETE FROM net_alias_reservations WHERE network = ?", name, NULL, NULL, err);
     if (r == 0)
+        r = exec_q(s, "DELETE FROM net_name_reservations WHERE network = ?", name, NULL, NULL, err);
+    if (r == 0)
         r = exec_q(s, "DELETE FROM net_networks WHERE name = ?", name, NULL, NULL, err);
     if (r < 0)
         goto fail;
@@ -467,7 +478,7 @@ static int check_want_ip(struct store *s, const struct net_network *nw, const ch
 }
 
 /* Who other than workload answers to name on the network, as its name or as an alias, or holds
- * it as a reserved alias (the resolver could not tell two apart): 1 with *holder (its name, to
+ * it as a reserved name or alias (the resolver could not tell two apart): 1 with *holder (its name, to
  * free) and *as_alias, 0 when nobody. */
 static int name_holder(struct store *s, const char *network, const char *workload, const char *name, char **holder,
                        bool *as_alias, struct berth_error *err)
@@ -480,7 +491,9 @@ static int name_holder(struct store *s, const char *network, const char *workloa
                           " AND l.workload = a.workload), a.workload), 1 FROM net_aliases a WHERE a.network = ?1"
                           " AND a.workload != ?2 AND a.alias = ?3 COLLATE NOCASE"
                           " UNION ALL SELECT name, 1 FROM net_alias_reservations WHERE network = ?1 AND workload != ?2"
-                          " AND alias = ?3 COLLATE NOCASE LIMIT 1",
+                          " AND alias = ?3 COLLATE NOCASE"
+                          " UNION ALL SELECT name, 0 FROM net_name_reservations WHERE network = ?1 AND workload != ?2"
+                          " AND name = ?3 COLLATE NOCASE LIMIT 1",
                           &st, err);
     if (r < 0)
         return r;
@@ -499,6 +512,20 @@ static int name_holder(struct store *s, const char *network, const char *workloa
     return 1;
 }
 
+/* One name, one address: the resolver could not tell two workloads of one name apart. -EEXIST
+ * naming the holder when another workload answers to (or holds) name on network. */
+static int name_clash(struct store *s, const char *network, const char *workload, const char *name,
+                      struct berth_error *err)
+{
+    _cleanup_free_ char *holder = NULL;
+    bool as_alias = false;
+    int r = name_holder(s, network, workload, name, &holder, &as_alias, err);
+    if (r > 0)
+        return berth_error_set(err, -EEXIST, "name '%s' is already used on network '%s' %s %s", name, network,
+                               as_alias ? "as an alias of" : "by", holder);
+    return r;
+}
+
 static int lease_alloc_locked(struct store *s, const struct net_network *nw, const char *workload, const char *name,
                               const char *kind, uint32_t want_ip, const char *want_mac, const char *want_ifname,
                               struct net_lease *l, struct berth_error *err)
@@ -511,15 +538,9 @@ static int lease_alloc_locked(struct store *s, const struct net_network *nw, con
     if (held)
         return berth_error_set(err, -EEXIST, "%s is already attached to network '%s'", workload, nw->name);
     if (name) {
-        /* One name, one address: the resolver could not tell two workloads of one name apart. */
-        _cleanup_free_ char *holder = NULL;
-        bool as_alias = false;
-        r = name_holder(s, nw->name, workload, name, &holder, &as_alias, err);
+        r = name_clash(s, nw->name, workload, name, err);
         if (r < 0)
             return r;
-        if (r > 0)
-            return berth_error_set(err, -EEXIST, "name '%s' is already used on network '%s' %s %s", name, nw->name,
-                                   as_alias ? "as an alias of" : "by", holder);
     }
     if (want_ip) {
         r = check_want_ip(s, nw, workload, want_ip, err);
@@ -977,9 +998,23 @@ int ipam_reserve(struct store *s, const struct net_network *nw, const char *work
     if (r < 0)
         return r;
     r = ipam_request_check(s, nw, workload, ip, aliases, n, err);
+    if (r == 0 && name && *name)
+        r = name_clash(s, nw->name, workload, name, err);
     /* What it reserved on this network before is replaced by this request. */
     if (r == 0)
         r = ipam_unreserve(s, nw->name, workload, err);
+    if (r == 0 && name && *name) {
+        _cleanup_stmt_ sqlite3_stmt *nm = NULL;
+        r = store_prepare(s, "INSERT INTO net_name_reservations (network, workload, name, kind) VALUES (?, ?, ?, ?)",
+                          &nm, err);
+        if (r == 0) {
+            sqlite3_bind_text(nm, 1, nw->name, -1, SQLITE_STATIC);
+            sqlite3_bind_text(nm, 2, workload, -1, SQLITE_STATIC);
+            sqlite3_bind_text(nm, 3, name, -1, SQLITE_STATIC);
+            sqlite3_bind_text(nm, 4, kind, -1, SQLITE_STATIC);
+            r = step_done(s, nm, err);
+        }
+    }
     for (size_t i = 0; r == 0 && i < n; i++) {
         _cleanup_stmt_ sqlite3_stmt *al = NULL;
         /* OR IGNORE: the same alias twice (in any case) is one alias. */
@@ -1024,8 +1059,9 @@ int ipam_unreserve(struct store *s, const char *network, const char *workload, s
     static const char *const sql[] = {
         "DELETE FROM net_reservations WHERE (?1 IS NULL OR network = ?1) AND workload = ?2",
         "DELETE FROM net_alias_reservations WHERE (?1 IS NULL OR network = ?1) AND workload = ?2",
+        "DELETE FROM net_name_reservations WHERE (?1 IS NULL OR network = ?1) AND workload = ?2",
     };
-    for (size_t i = 0; i < 2; i++) {
+    for (size_t i = 0; i < 3; i++) {
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
         int r = prepare_by(s, sql[i], network, workload, &st, err);
         if (r == 0)
@@ -1052,7 +1088,7 @@ int ipam_reservation_holders(struct store *s, char ***ret, struct berth_error *e
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
     int r = store_prepare(s,
                           "SELECT workload FROM net_reservations UNION SELECT workload FROM net_alias_reservations"
-                          " ORDER BY 1",
+                          " UNION SELECT workload FROM net_name_reservations ORDER BY 1",
                           &st, err);
     if (r < 0)
         return r;

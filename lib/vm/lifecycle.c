@@ -138,7 +138,7 @@ int vm_net_opts_check(const struct vm_create_opts *o, const char *network, struc
 
 int vm_net_reserve(const struct vm_record *rec, struct berth_error *err)
 {
-    if (!rec->network[0] || (!rec->ip[0] && !json_array_size(rec->aliases)))
+    if (!rec->network[0])
         return 0;
     size_t n = json_array_size(rec->aliases);
     _cleanup_free_ const char **al = n ? calloc(n, sizeof(*al)) : NULL;

@@ -45,8 +45,8 @@ int vm_create(struct store *s, const struct vm_create_opts *o, struct vm_record 
 int vm_network_choose(const char *network, const json_t *ports, char ret[VM_NETWORK_MAX], struct berth_error *err);
 
 /* --ip and --network-alias of o for a VM on network ("": none): syntax, and a network to apply
- * them to. vm_record_set_net_opts copies them into rec; vm_net_reserve reserves rec's address and
- * checks its aliases on its network (net_reserve), a no-op without either. */
+ * them to. vm_record_set_net_opts copies them into rec; vm_net_reserve reserves rec's name, address
+ * and aliases on its network (net_reserve), a no-op without a network. */
 int vm_net_opts_check(const struct vm_create_opts *o, const char *network, struct berth_error *err);
 void vm_record_set_net_opts(const struct vm_create_opts *o, struct vm_record *rec);
 int vm_net_reserve(const struct vm_record *rec, struct berth_error *err);

@@ -253,3 +253,70 @@ def test_vm_ip_and_aliases(ns, tmp_path):
         ns.berth("rm", "-f", c)
     ns.berth("network", "rm", "vmnet")
     assert ns.links("bt") == [] and ns.links("bv") == []
+
+
+def name_reservations(ns):
+    """(network, name, kind) of the workload names berth holds, read from its state database."""
+    db = sqlite3.connect(os.path.join(ns.env["BERTH_ROOT"], "berth.db"), timeout=10)
+    try:
+        return db.execute("SELECT network, name, kind FROM net_name_reservations ORDER BY network, name").fetchall()
+    finally:
+        db.close()
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/kvm"), reason="no /dev/kvm on this machine")
+def test_names_are_reserved_from_create(ns, tmp_path):
+    # A workload's own name is held on its network from its create, like its aliases: nothing here
+    # runs, and every clash is refused at the second create (or connect), naming the first.
+    disk = tmp_path / "disk.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(disk), "16M"], check=True)
+    ns.env = dict(ns.env, BERTH_VM_KERNEL=ECHO)
+    ns.berth("network", "create", "nmnet", "--subnet", "10.85.0.0/29")
+    ns.berth("network", "create", "nmother", "--subnet", "10.85.1.0/29")
+    vmopts = ("--disk", str(disk), "--backend", "berth-vmm", "--memory", "64", "--network", "nmnet")
+    ns.berth("create", "--name", "db", "--network", "nmnet", "busybox", "sleep", "120")
+    for args, msg in ((("vm", "create", "v1", *vmopts, "--network-alias", "db"),
+                       "alias 'db' is already used on network 'nmnet' by db (its name)"),
+                      (("vm", "create", "DB", *vmopts), "name 'DB' is already used on network 'nmnet' by db")):
+        p = ns.berth(*args, check=False)
+        assert p.returncode != 0 and msg in p.stderr and len(p.stderr.strip().splitlines()) == 1, (args, p.stderr)
+    assert names(ns, "vm") == []
+    # A VM's name and its aliases are held the same way for containers.
+    ns.berth("vm", "create", "v1", *vmopts, "--network-alias", "cache")
+    for name, msg in (("v1", "name 'v1' is already used on network 'nmnet' by v1"),
+                      ("Cache", "name 'Cache' is already used on network 'nmnet' as an alias of v1")):
+        p = ns.berth("create", "--name", name, "--network", "nmnet", "busybox", "true", check=False)
+        assert p.returncode != 0 and msg in p.stderr and len(p.stderr.strip().splitlines()) == 1, (name, p.stderr)
+    p = ns.berth("create", "--name", "c2", "--network", "nmnet", "--network-alias", "V1", "busybox", "true",
+                 check=False)
+    assert p.returncode != 0 and "alias 'V1' is already used on network 'nmnet' by v1 (its name)" in p.stderr
+    assert names(ns, "ctr") == ["db"]
+    # Another network is another namespace; a connect there holds the name from then on.
+    ns.berth("create", "--name", "v1", "--network", "nmother", "busybox", "true")
+    ns.berth("create", "--name", "c3", "--network", "none", "busybox", "sleep", "120")
+    p = ns.berth("network", "connect", "--alias", "db", "nmnet", "c3", check=False)
+    assert p.returncode == 1 and "alias 'db' is already used on network 'nmnet' by db (its name)" in p.stderr
+    ns.berth("network", "connect", "nmother", "c3")
+    assert ("nmother", "c3", "container") in name_reservations(ns)
+    ns.berth("network", "disconnect", "nmother", "c3")
+    assert ("nmother", "c3", "container") not in name_reservations(ns)
+    # rm releases the name: a VM named db is accepted now, and holds it in turn.
+    ns.berth("rm", "db")
+    ns.berth("vm", "create", "db", *vmopts)
+    p = ns.berth("create", "--name", "db", "--network", "nmnet", "busybox", "true", check=False)
+    assert p.returncode != 0 and "name 'db' is already used on network 'nmnet' by db" in p.stderr, p.stderr
+    # reconcile drops the names of workloads that no longer exist (written by hand here).
+    db = sqlite3.connect(os.path.join(ns.env["BERTH_ROOT"], "berth.db"), timeout=10)
+    with db:
+        db.execute("INSERT INTO net_name_reservations VALUES ('nmnet', 'ab12', 'ghost', 'vm')")
+    db.close()
+    p = ns.berth("create", "--name", "ghost", "--network", "nmnet", "busybox", "true", check=False)
+    assert p.returncode != 0 and "name 'ghost' is already used on network 'nmnet' by ghost" in p.stderr, p.stderr
+    assert ns.berth_json("network", "reconcile")["reservations_released"] == 1
+    ns.berth("create", "--name", "ghost", "--network", "nmnet", "busybox", "true")
+    ns.berth("vm", "rm", "db", "v1")
+    for c in ("v1", "c3", "ghost"):
+        ns.berth("rm", "-f", c)
+    assert name_reservations(ns) == [] and reservations(ns) == []
+    ns.berth("network", "rm", "nmnet")
+    ns.berth("network", "rm", "nmother")

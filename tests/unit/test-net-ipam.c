@@ -605,11 +605,82 @@ static void test_schema_v2_migrates(void **state)
     assert_int_equal(ipam_reserve(s, &nw, "w", "w", "vm", nw.gateway + 1, al, 1, &err), 0);
     assert_int_equal(ipam_reserve(s, &nw, "x", "x", "vm", 0, al, 1, &err), -EEXIST);
     berth_error_clear(&err);
+    /* v5: names are held too. */
+    assert_int_equal(ipam_reserve(s, &nw, "x", "W", "vm", 0, NULL, 0, &err), -EEXIST);
+    assert_non_null(strstr(err.msg, "name 'W' is already used on network 'old' by w"));
+    berth_error_clear(&err);
     store_close(s);
     /* Opening again does not migrate twice. */
     assert_int_equal(ipam_open(dir, &s, &err), 0);
     store_close(s);
     fs_rm_rf(dir);
+}
+
+/* A workload's own name is held on its network from its reservation (create) to ipam_unreserve
+ * (rm): a second workload of that name, an alias equal to it, or a name equal to another's
+ * reserved alias is refused at once, naming the holder, before any of them has a lease. */
+static void test_name_reservations(void **state)
+{
+    struct fixture *f = *state;
+    struct net_network a, b;
+    make_network(f->s, "na", "10.244.0.0/24", &a);
+    make_network(f->s, "nb", "10.245.0.0/24", &b);
+    struct berth_error err = { 0 };
+    /* A container db, created (no address, no alias asked for), not started. */
+    assert_int_equal(ipam_reserve(f->s, &a, "w-db", "db", "container", 0, NULL, 0, &err), 0);
+    /* A VM asking for the alias db: refused, naming the container. */
+    const char *db_alias[] = { "DB" };
+    assert_int_equal(ipam_reserve(f->s, &a, "w-vm", "vm1", "vm", 0, db_alias, 1, &err), -EEXIST);
+    assert_string_equal(err.msg, "alias 'DB' is already used on network 'na' by db (its name)");
+    berth_error_clear(&err);
+    /* Another workload named db (any case): refused; so is its start (a lease). */
+    assert_int_equal(ipam_reserve(f->s, &a, "w-db2", "Db", "vm", 0, NULL, 0, &err), -EEXIST);
+    assert_string_equal(err.msg, "name 'Db' is already used on network 'na' by db");
+    berth_error_clear(&err);
+    struct net_lease l;
+    assert_int_equal(ipam_lease_alloc(f->s, &a, "w-db2", "db", "vm", 0, NULL, NULL, &l, &err), -EEXIST);
+    assert_non_null(strstr(err.msg, "name 'db' is already used on network 'na' by db"));
+    berth_error_clear(&err);
+    /* ... and an alias set on a running workload. */
+    struct net_lease o;
+    assert_int_equal(ipam_lease_alloc(f->s, &a, "w-o", "o", "container", 0, NULL, NULL, &o, &err), 0);
+    assert_int_equal(ipam_alias_set(f->s, "na", "w-o", db_alias, 1, &err), -EEXIST);
+    berth_error_clear(&err);
+    /* Nothing of the refused ones was recorded. */
+    _cleanup_strv_ char **holders = NULL;
+    assert_int_equal(ipam_reservation_holders(f->s, &holders, &err), 0);
+    assert_int_equal(strv_length(holders), 1);
+    assert_string_equal(holders[0], "w-db");
+    /* The holder itself may reserve again (a start, a connect) and be attached under its name. */
+    assert_int_equal(ipam_reserve(f->s, &a, "w-db", "db", "container", 0, NULL, 0, &err), 0);
+    assert_int_equal(ipam_lease_alloc(f->s, &a, "w-db", "db", "container", 0, NULL, NULL, &l, &err), 0);
+    assert_int_equal(ipam_lease_release(f->s, "na", "w-db", &err), 0);
+    /* A name equal to another workload's reserved alias: refused at the reservation. */
+    const char *api[] = { "api" };
+    assert_int_equal(ipam_reserve(f->s, &a, "w-vm", "vm1", "vm", 0, api, 1, &err), 0);
+    assert_int_equal(ipam_reserve(f->s, &a, "w-api", "API", "container", 0, NULL, 0, &err), -EEXIST);
+    assert_string_equal(err.msg, "name 'API' is already used on network 'na' as an alias of vm1");
+    berth_error_clear(&err);
+    /* Another network is another namespace. */
+    assert_int_equal(ipam_reserve(f->s, &b, "w-db2", "db", "vm", 0, NULL, 0, &err), 0);
+    /* A reserved name is not an answer of the resolver. */
+    uint32_t ip = 0;
+    assert_int_equal(ipam_lookup_name(f->s, "na", "db", &ip), -ENOENT);
+    /* rm (unreserve) frees the name on that network. */
+    assert_int_equal(ipam_unreserve(f->s, NULL, "w-db", &err), 0);
+    assert_int_equal(ipam_reserve(f->s, &a, "w-db2", "db", "vm", 0, NULL, 0, &err), 0);
+    /* Disconnect (one network) leaves the other. */
+    assert_int_equal(ipam_unreserve(f->s, "na", "w-db2", &err), 0);
+    assert_int_equal(ipam_reserve(f->s, &b, "w-z", "DB", "vm", 0, NULL, 0, &err), -EEXIST);
+    berth_error_clear(&err);
+    /* Deleting a network drops the names held there. */
+    assert_int_equal(ipam_lease_release(f->s, "na", "w-o", &err), 0);
+    assert_int_equal(ipam_unreserve(f->s, NULL, "w-vm", &err), 0);
+    assert_int_equal(ipam_network_delete(f->s, "nb", &err), 0);
+    strv_free(holders);
+    holders = NULL;
+    assert_int_equal(ipam_reservation_holders(f->s, &holders, &err), 0);
+    assert_null(holders);
 }
 
 static int only_w_a(const char *id, void *userdata)
@@ -629,19 +700,22 @@ static void test_reconcile_reservations(void **state)
     make_network(f->s, "rr", "10.242.0.0/24", &a);
     struct berth_error err = { 0 };
     const char *al[] = { "ghostalias" };
+    /* Only a name held (a workload without --ip or aliases): dropped too. */
+    assert_int_equal(ipam_reserve(f->s, &a, "w-gone3", "gone3", "container", 0, NULL, 0, &err), 0);
     assert_int_equal(ipam_reserve(f->s, &a, "w-a", "a", "container", a.gateway + 1, NULL, 0, &err), 0);
     assert_int_equal(ipam_reserve(f->s, &a, "w-gone", "gone", "vm", a.gateway + 2, NULL, 0, &err), 0);
     assert_int_equal(ipam_reserve(f->s, &a, "w-gone2", "gone2", "vm", 0, al, 1, &err), 0);
     assert_int_equal(ipam_reserve(f->s, &a, "w-err", "err", "vm", a.gateway + 3, NULL, 0, &err), 0);
     unsigned released = 99;
     assert_int_equal(network_reconcile_reservations(f->s, only_w_a, NULL, &released, &err), 0);
-    assert_int_equal(released, 2);
+    assert_int_equal(released, 3);
     _cleanup_strv_ char **left = NULL;
     assert_int_equal(ipam_reservation_holders(f->s, &left, &err), 0);
     assert_int_equal(strv_length(left), 2);
     assert_string_equal(left[0], "w-a");
     assert_string_equal(left[1], "w-err");
-    /* The alias is free again. */
+    /* The alias and the name are free again. */
+    assert_int_equal(ipam_reserve(f->s, &a, "w-new", "gone3", "vm", 0, NULL, 0, &err), 0);
     assert_int_equal(ipam_reserve(f->s, &a, "w-a", "a", "container", a.gateway + 1, al, 1, &err), 0);
     unsetenv("BERTH_RUNTIME_DIR");
 }
@@ -730,6 +804,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reservations, setup, teardown),
         cmocka_unit_test(test_schema_v2_migrates),
         cmocka_unit_test_setup_teardown(test_reconcile_reservations, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_name_reservations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_reservations, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

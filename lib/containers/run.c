@@ -155,8 +155,12 @@ out:
 static int lookup_id(int rootfd, const char *file, const char *name, unsigned *ret)
 {
     char *end;
+    errno = 0;
     unsigned long v = strtoul(name, &end, 10);
     if (*name && !*end) {
+        /* An id the kernel can hold (uid_t; (uid_t) -1 means "no change"), not one cut to 32 bits. */
+        if (errno || name[0] == '-' || v >= 0xffffffffUL)
+            return -ERANGE;
         *ret = (unsigned) v;
         return 0;
     }
@@ -196,9 +200,15 @@ int ctr_resolve_user(const char *rootfs, const char *user, json_t *process, stru
     if (g)
         *g++ = '\0';
     unsigned uid = 0, gid = 0;
-    if (lookup_id(rootfd, "/etc/passwd", u, &uid) < 0)
+    int r = lookup_id(rootfd, "/etc/passwd", u, &uid);
+    if (r == -ERANGE)
+        return berth_error_set(err, -EINVAL, "--user %s: uid '%s' is out of range (0 to 4294967294)", user, u);
+    if (r < 0)
         return berth_error_set(err, -EINVAL, "--user %s: no user '%s' in the container's /etc/passwd", user, u);
-    if (g && lookup_id(rootfd, "/etc/group", g, &gid) < 0)
+    r = g ? lookup_id(rootfd, "/etc/group", g, &gid) : 0;
+    if (r == -ERANGE)
+        return berth_error_set(err, -EINVAL, "--user %s: gid '%s' is out of range (0 to 4294967294)", user, g);
+    if (r < 0)
         return berth_error_set(err, -EINVAL, "--user %s: no group '%s' in the container's /etc/group", user, g);
     if (!g) {
         /* The user's primary group, from the fourth field of its passwd line. */
@@ -219,7 +229,7 @@ int ctr_resolve_user(const char *rootfs, const char *user, json_t *process, stru
             }
         }
     }
-    json_object_set_new(process, "user", json_pack("{s:i, s:i}", "uid", (int) uid, "gid", (int) gid));
+    json_object_set_new(process, "user", json_pack("{s:I, s:I}", "uid", (json_int_t) uid, "gid", (json_int_t) gid));
     return 0;
 }
 

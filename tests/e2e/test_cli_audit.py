@@ -275,3 +275,12 @@ def test_run_options_checked_when_read_and_env_file_names(busybox_env, tmp_path)
     f.write_text("A=1\n# comment\n\nAUDIT_SET\nAUDIT_UNSET\n")
     out = berth(dict(env, AUDIT_SET="yes"), "run", "--rm", "--env-file", str(f), "busybox", "env").stdout.split()
     assert "A=1" in out and "AUDIT_SET=yes" in out and not any(x.startswith("AUDIT_UNSET") for x in out)
+
+
+def test_user_ids_are_range_checked_not_truncated(busybox_env):
+    env = busybox_env
+    berth(env, "run", "-d", "--name", "ids", "busybox", "sleep", "600")
+    one_line_error(berth(env, "exec", "-u", "99999999999", "ids", "id", check=False), 125, "out of range")
+    one_line_error(berth(env, "run", "--rm", "-u", "1:-5", "busybox", "id", check=False), 125, "gid '-5' is out of range")
+    # Large ids within uid_t work (they were cut to a negative int and refused by the config check).
+    assert berth(env, "exec", "-u", "4000000000:4000000001", "ids", "id").stdout.strip() == "uid=4000000000 gid=4000000001"

@@ -26,7 +26,7 @@ static void build_usage(FILE *out)
             "  -f, --file FILE          the Containerfile (default: CONTEXT/Containerfile, then\n"
             "                           CONTEXT/Dockerfile)\n"
             "  -t, --tag NAME[:TAG]     name the result\n"
-            "      --build-arg K=V      value for ARG K; repeat\n"
+            "      --build-arg K[=V]    value for ARG K (K alone: berth's own K, if set); repeat\n"
             "      --target STAGE       build up to the end of stage STAGE (FROM IMAGE AS STAGE)\n"
             "      --no-cache           run every step again\n"
             "      --network NET        network for RUN steps: none (default), host, or a berth network\n"
@@ -74,6 +74,14 @@ int cmd_build(int argc, char **argv)
             bo.tag = optarg;
             break;
         case 'B':
+            if (*optarg && !strchr(optarg, '=')) {
+                /* docker: --build-arg K takes K from berth's environment, and is no value when unset */
+                const char *v = getenv(optarg);
+                _cleanup_free_ char *kv = NULL;
+                if (v && (asprintf(&kv, "%s=%s", optarg, v) < 0 || strv_push(&args, kv) < 0))
+                    return 1;
+                break;
+            }
             if (strv_push(&args, optarg) < 0)
                 return 1;
             break;

@@ -284,3 +284,14 @@ def test_user_ids_are_range_checked_not_truncated(busybox_env):
     one_line_error(berth(env, "run", "--rm", "-u", "1:-5", "busybox", "id", check=False), 125, "gid '-5' is out of range")
     # Large ids within uid_t work (they were cut to a negative int and refused by the config check).
     assert berth(env, "exec", "-u", "4000000000:4000000001", "ids", "id").stdout.strip() == "uid=4000000000 gid=4000000001"
+
+
+def test_build_arg_without_value_comes_from_the_environment(busybox_env, tmp_path):
+    env = busybox_env
+    (tmp_path / "Containerfile").write_text('FROM busybox\nARG AUDIT_ARG=default\nRUN echo "got=$AUDIT_ARG"\n')
+    p = berth(dict(env, AUDIT_ARG="from-env"), "build", "--no-cache", "--build-arg", "AUDIT_ARG", str(tmp_path))
+    assert "got=from-env" in p.stdout
+    # Unset in berth's environment: no value given, the ARG's default stands (docker's rule).
+    env.pop("AUDIT_ARG", None)
+    p = berth(env, "build", "--no-cache", "--build-arg", "AUDIT_ARG", str(tmp_path))
+    assert "got=default" in p.stdout

@@ -433,8 +433,17 @@ static void mhd_logger(void *cls, const char *fmt, va_list ap)
             snprintf(s->start_error, sizeof(s->start_error), "%.*s", (int) sizeof(s->start_error) - 1, line);
         return;
     }
-    if (s->cfg.log)
-        s->cfg.log(s->cfg.log_userdata, line);
+    if (!s->cfg.log)
+        return;
+    /* Bytes that do not parse as HTTP are answered 400 by the library, which logs its HTML error
+     * page. Clients told not to verify TLS (skopeo, podman, containerd) try TLS first on a plain
+     * listener and then fall back to http://, so this comes with every such pull: say what it is. */
+    if (!strncmp(line, "Error processing request (HTTP response code is 400", 51)) {
+        s->cfg.log(s->cfg.log_userdata, "refused a request that is not HTTP with 400 (a client trying TLS on this "
+                   "plain-HTTP listener, as skopeo and podman do before they fall back to http://)");
+        return;
+    }
+    s->cfg.log(s->cfg.log_userdata, line);
 }
 
 static int parse_addr(const char *addr, struct sockaddr_storage *ss, socklen_t *len, struct berth_error *err)

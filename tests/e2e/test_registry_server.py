@@ -4,6 +4,7 @@ atomic uploads, and keeps serving through bad clients, a full disk and many conc
 import json
 import os
 import socket
+import ssl
 import subprocess
 import threading
 
@@ -41,6 +42,21 @@ def test_base_and_error_forms(registry):
     assert st == 404 and api.error_code(body) == "MANIFEST_UNKNOWN"
     errors = json.loads(body)["errors"]
     assert set(errors[0]) >= {"code", "message"}
+
+
+def test_tls_handshake_on_plain_listener_is_one_clear_log_line(registry):
+    """skopeo and podman try TLS first when told not to verify it: the log says so in one line,
+    not the library's HTML error page, and the server keeps answering."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", registry.port), timeout=10) as raw:
+        with pytest.raises(ssl.SSLError):
+            ctx.wrap_socket(raw)   # a real ClientHello; the answer is plain HTTP
+    st, h, body = Api(registry.addr).req("GET", "/v2/")
+    assert st == 200
+    logs = registry.logs()
+    assert "refused a request that is not HTTP with 400 (a client trying TLS" in logs, logs
+    assert "<html>" not in logs, logs
 
 
 def test_uploads_monolithic_chunked_and_bad_range(registry):

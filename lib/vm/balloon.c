@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/cleanup.h"
@@ -310,4 +311,51 @@ int vm_balloon_set(const struct vm_record *rec, uint64_t target_mib, json_t **re
     if (r < 0 || !ret)
         return r;
     return balloon_of(rec, ans, ret, err);
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+}
+
+static json_int_t field(const json_t *b, const char *name)
+{
+    return json_integer_value(json_object_get(b, name));
+}
+
+int vm_balloon_wait(const struct vm_record *rec, unsigned timeout_ms, vm_balloon_progress_fn progress, void *userdata,
+                    json_t **ret, struct berth_error *err)
+{
+    /* The timeout counts from the last change of the actual size, not from the start: a large
+     * balloon that a slow guest keeps filling is followed, one that stopped moving is not. */
+    json_int_t last_actual = -1;
+    uint64_t since = now_ms();
+    for (;;) {
+        _cleanup_json_ json_t *b = NULL;
+        int r = vm_balloon_get(rec, &b, err);
+        if (r < 0)
+            return r;
+        if (progress)
+            progress(b, userdata);
+        json_int_t actual = field(b, "actual_pages"), target = field(b, "target_pages");
+        if (actual == target) {
+            if (ret)
+                *ret = TAKE_PTR(b);
+            return 0;
+        }
+        uint64_t now = now_ms();
+        if (actual != last_actual) {
+            last_actual = actual;
+            since = now;
+        } else if (now - since >= timeout_ms) {
+            return berth_error_set(err, -ETIMEDOUT,
+                                   "VM %s: balloon target %lld MiB, actual %lld MiB (%lld of %lld pages): the guest did "
+                                   "not follow (no change for %u s)",
+                                   rec->name, (long long) field(b, "target_mib"), (long long) field(b, "actual_mib"),
+                                   (long long) actual, (long long) target, (timeout_ms + 999) / 1000);
+        }
+        poll(NULL, 0, 100);
+    }
 }

@@ -18,3 +18,13 @@ int vm_balloon_set(const struct vm_record *rec, uint64_t target_mib, json_t **re
  * from berth-vmm also "inflated_pages" and the guest's "stats". Errors: -ENODEV it has no balloon
  * (created without --balloon), -EINVAL the VM is not running. */
 int vm_balloon_get(const struct vm_record *rec, json_t **ret, struct berth_error *err);
+
+/* Called with each state vm_balloon_wait reads (for progress output). */
+typedef void (*vm_balloon_progress_fn)(const json_t *state, void *userdata);
+
+/* Waits until the balloon's actual size reaches its target, reading it as vm_balloon_get does
+ * (every 100 ms): 0 with *ret (may be NULL) the last state. A guest whose actual size has not
+ * changed for timeout_ms while short of the target did not follow: -ETIMEDOUT, the message naming
+ * the target, the actual size and that. Errors of vm_balloon_get (the VM stopped meanwhile...). */
+int vm_balloon_wait(const struct vm_record *rec, unsigned timeout_ms, vm_balloon_progress_fn progress, void *userdata,
+                    json_t **ret, struct berth_error *err);

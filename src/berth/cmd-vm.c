@@ -785,7 +785,7 @@ static int vm_cmd_stats(int argc, char **argv)
 }
 
 static const char balloon_usage[] =
-    "Usage: berth vm balloon [--format text|json] NAME [SIZE]\n\n"
+    "Usage: berth vm balloon [--format text|json] NAME [SIZE] [--wait [--timeout SECONDS]]\n\n"
     "Sets how much of a running VM's memory its guest gives back to the host through the memory\n"
     "balloon: SIZE such as 16M or 1G (whole MiB, at most the VM's memory), 0 to deflate it all.\n"
     "The guest's driver inflates or deflates in the background: \"actual\" follows the target. Without\n"
@@ -794,6 +794,11 @@ static const char balloon_usage[] =
     "Options:\n"
     "  --format text|json   json: the balloon's state (target_mib, actual_mib, target_pages, actual_pages,\n"
     "                       and memory_mib; on berth-vmm also inflated_pages and the guest's stats)\n"
+    "  --wait               return once the guest's actual size has reached the target (progress is\n"
+    "                       shown on a terminal); exit status 1 with one line naming the target and\n"
+    "                       the actual size if the guest stops following it\n"
+    "  --timeout SECONDS    with --wait: how long the actual size may stay unchanged short of the\n"
+    "                       target before the guest counts as not following (default 30)\n"
     "  --help               this text\n";
 
 /* SIZE of berth vm balloon: whole MiB. */
@@ -812,15 +817,52 @@ static int parse_balloon_size(const char *text, uint64_t *ret_mib)
     return 0;
 }
 
+/* --timeout of berth vm balloon: whole seconds, 1 to a day. */
+static int parse_balloon_timeout(const char *text, unsigned *ret_s)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long v = text[0] >= '0' && text[0] <= '9' ? strtoul(text, &end, 10) : 0;
+    if (!end || *end || errno || v < 1 || v > 86400) {
+        VM_ERR("balloon", "--timeout '%s': expected whole seconds from 1 to 86400", text);
+        return -1;
+    }
+    *ret_s = (unsigned) v;
+    return 0;
+}
+
+/* --wait on a terminal: the actual size as it moves, on one line rewritten in place. */
+static void balloon_progress(const json_t *b, void *userdata)
+{
+    const char *name = userdata;
+    printf("\r\033[KVM %s: balloon actual %lld MiB, target %lld MiB...", name,
+           (long long) json_integer_value(json_object_get(b, "actual_mib")),
+           (long long) json_integer_value(json_object_get(b, "target_mib")));
+    fflush(stdout);
+}
+
 static int vm_cmd_balloon(int argc, char **argv)
 {
     const char *format = "text", *pos[2] = { NULL, NULL };
+    const char *timeout_arg = NULL;
+    bool wait = false;
     int n_pos = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             fputs(balloon_usage, stdout);
             return 0;
+        } else if (!strcmp(a, "--wait")) {
+            wait = true;
+        } else if (!strcmp(a, "--timeout") || !strncmp(a, "--timeout=", 10)) {
+            if (a[9] == '=') {
+                timeout_arg = a + 10;
+            } else if (i + 1 < argc) {
+                timeout_arg = argv[++i];
+            } else {
+                VM_ERR("balloon", "--timeout needs a value (seconds)");
+                return 125;
+            }
         } else if (!strcmp(a, "--format") || !strncmp(a, "--format=", 9)) {
             if (a[8] == '=') {
                 format = a + 9;
@@ -849,6 +891,13 @@ static int vm_cmd_balloon(int argc, char **argv)
     uint64_t target = 0;
     if (pos[1] && parse_balloon_size(pos[1], &target) < 0)
         return 125;
+    unsigned timeout_s = 30;
+    if (timeout_arg && !wait) {
+        VM_ERR("balloon", "--timeout goes with --wait (see --help)");
+        return 125;
+    }
+    if (timeout_arg && parse_balloon_timeout(timeout_arg, &timeout_s) < 0)
+        return 125;
     _cleanup_store_ struct store *s = NULL;
     struct vm_record rec;
     int r = open_and_find("balloon", pos[0], &s, &rec);
@@ -857,6 +906,16 @@ static int vm_cmd_balloon(int argc, char **argv)
     struct berth_error err = { 0 };
     _cleanup_json_ json_t *b = NULL;
     r = pos[1] ? vm_balloon_set(&rec, target, &b, &err) : vm_balloon_get(&rec, &b, &err);
+    if (r == 0 && wait) {
+        /* Without SIZE: the target set before. */
+        bool show = !strcmp(format, "text") && isatty(STDOUT_FILENO);
+        json_decref(TAKE_PTR(b));
+        r = vm_balloon_wait(&rec, timeout_s * 1000, show ? balloon_progress : NULL, rec.name, &b, &err);
+        if (show) {
+            fputs("\r\033[K", stdout);
+            fflush(stdout);
+        }
+    }
     if (r < 0) {
         VM_ERR("balloon", "%s", berth_error_message(&err));
         vm_record_clear(&rec);

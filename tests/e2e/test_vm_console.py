@@ -134,6 +134,21 @@ def test_console_refuses_a_stopped_vm(echo_vm):
     assert p.returncode != 0 and f"VM {name} is not running" in p.stderr
 
 
+def console_line(env, name, line):
+    """Types line on the VM's console and waits for the guest's echo of it (it has acted on it)."""
+    c = subprocess.Popen([binary("berth"), "vm", "console", name], env=env, stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        c.stdin.write(line.encode() + b"\n")
+        c.stdin.flush()
+        read_until(c.stdout.fileno(), f"echo: {line}")
+    finally:
+        c.stdin.close()
+        c.wait(timeout=10)
+        c.stdout.close()
+        c.stderr.close()
+
+
 def balloon(env, name, *args, check=True):
     return berth(env, "vm", "balloon", "--format", "json", name, *args, check=check)
 
@@ -145,7 +160,9 @@ def test_balloon_inflates_and_deflates_through_berth_vm(berth_env, tmp_path):
     if not [f for f in os.listdir("/boot") if f.startswith("vmlinuz-")]:
         pytest.skip("no guest kernel installed (berth vm start prepares its initramfs)")
     env = dict(berth_env, BERTH_VM_KERNEL=ECHO)
-    assert "Usage: berth vm balloon [--format text|json] NAME [SIZE]" in berth(env, "vm", "balloon", "--help").stdout
+    usage = berth(env, "vm", "balloon", "--help").stdout
+    assert "Usage: berth vm balloon [--format text|json] NAME [SIZE] [--wait [--timeout SECONDS]]" in usage
+    assert "--timeout SECONDS" in usage
     assert "--balloon" in berth(env, "vm", "create", "--help").stdout
     disk = tmp_path / "disk.qcow2"
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(disk), "16M"], check=True)
@@ -164,6 +181,56 @@ def test_balloon_inflates_and_deflates_through_berth_vm(berth_env, tmp_path):
         assert b["target_mib"] == 16 and b["target_pages"] == 4096 and b["memory_mib"] == 64, b
         # The guest's driver inflates: "actual" follows, seen by berth vm balloon and inspect alike.
         wait_for(lambda: json.loads(balloon(env, name).stdout)["actual_mib"] == 16, "the balloon never inflated")
+        # --wait returns once the guest holds the new target: its state then is the final one.
+        b = json.loads(balloon(env, name, "32M", "--wait").stdout)
+        assert (b["target_pages"], b["actual_pages"], b["inflated_pages"]) == (8192, 8192, 8192), b
+        # On a terminal it shows the actual size as it moves, then the result line.
+        master, slave = pty.openpty()
+        try:
+            p = subprocess.run([binary("berth"), "vm", "balloon", name, "16M", "--wait", "--timeout", "20"], env=env,
+                               stdout=slave, stderr=subprocess.PIPE, timeout=60)
+            os.close(slave)
+            slave = -1
+            out = b""
+            while select.select([master], [], [], 0.5)[0]:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                out += chunk
+        finally:
+            if slave >= 0:
+                os.close(slave)
+            os.close(master)
+        assert p.returncode == 0, p.stderr
+        text = out.decode()
+        assert f"VM {name}: balloon actual " in text and "target 16 MiB..." in text, text
+        assert text.endswith(f"\r\x1b[KVM {name}: balloon target 16 MiB, actual 16 MiB (of 64 MiB)\r\n"), text
+        # Without SIZE, --wait waits for the target set before (already reached here).
+        assert berth(env, "vm", "balloon", name, "--wait").stdout == \
+            f"VM {name}: balloon target 16 MiB, actual 16 MiB (of 64 MiB)\n"
+        # A guest that stops following (console-echo's "balloon hold"): --wait gives up once the
+        # actual size has not moved for --timeout seconds, in one line, exit 1.
+        console_line(env, name, "balloon hold")
+        t0 = time.monotonic()
+        p = balloon(env, name, "24M", "--wait", "--timeout", "2", check=False)
+        assert p.returncode == 1 and p.stderr == (
+            f"berth vm balloon: VM {name}: balloon target 24 MiB, actual 16 MiB (4096 of 6144 pages): "
+            "the guest did not follow (no change for 2 s)\n"), p.stderr
+        assert 2 <= time.monotonic() - t0 < 20
+        assert json.loads(balloon(env, name).stdout)["actual_mib"] == 16
+        for args, msg in ((("16M", "--timeout", "2"), "--timeout goes with --wait"),
+                          (("16M", "--wait", "--timeout", "0"), "--timeout '0': expected whole seconds"),
+                          (("16M", "--wait", "--timeout"), "--timeout needs a value")):
+            p = balloon(env, name, *args, check=False)
+            assert p.returncode == 125 and msg in p.stderr and p.stderr.count("\n") == 1, (args, p.stderr)
+        # Following again, the guest reaches the target set meanwhile (--wait without SIZE).
+        console_line(env, name, "balloon follow")
+        b = json.loads(balloon(env, name, "--wait", "--timeout", "20").stdout)
+        assert (b["target_mib"], b["actual_mib"]) == (24, 24), b
+        assert json.loads(balloon(env, name, "16M", "--wait").stdout)["actual_pages"] == 4096
         st = json.loads(berth(env, "vm", "inspect", name).stdout)[0]["balloon_state"]
         assert st["actual_pages"] == 4096 and st["inflated_pages"] == 4096, st
         text = berth(env, "vm", "balloon", name).stdout

@@ -4,7 +4,8 @@
  * A line "exit N" ends the VM through the debug-exit port with status N (berth-vmm: 2N+1).
  * With a virtio-balloon it is also a balloon driver: it reports statistics once, then follows
  * the host's target (num_pages) by inflating/deflating and updating "actual", printing
- * "balloon: N pages". */
+ * "balloon: N pages". A line "balloon hold" makes it stop following (a guest that ignores the
+ * host: what berth vm balloon --wait reports), "balloon follow" makes it follow again. */
 #include "lib/guest.h"
 #include "lib/virtio.h"
 
@@ -34,6 +35,25 @@ static void maybe_exit(const char *s)
 {
     if (s[0] == 'e' && s[1] == 'x' && s[2] == 'i' && s[3] == 't' && s[4] == ' ')
         debug_exit((uint32_t) parse_u64(s + 5));
+}
+
+static int balloon_held;
+
+static int line_is(const char *s, const char *word)
+{
+    while (*word && *s == *word)
+        s++, word++;
+    return !*word && !*s;
+}
+
+/* Console commands besides "exit N". */
+static void maybe_command(const char *s)
+{
+    maybe_exit(s);
+    if (line_is(s, "balloon hold"))
+        balloon_held = 1;
+    else if (line_is(s, "balloon follow"))
+        balloon_held = 0;
 }
 
 /* ---- balloon (spec 5.5) ---- */
@@ -127,11 +147,11 @@ static long run(long unused)
         for (int k = 0; k < 4 && (inb(LSR) & 1); k++) {
             if (line_add(&ul, (char) inb(RBR))) {
                 printk("uart echo: %s\n", ul.buf);
-                maybe_exit(ul.buf);
+                maybe_command(ul.buf);
                 ul.len = 0;
             }
         }
-        if (have_balloon)
+        if (have_balloon && !balloon_held)
             balloon_step();
         if (!have_vc)
             continue;
@@ -147,7 +167,7 @@ static long run(long unused)
             len += vl.len;
             out[len++] = '\n';
             vg_console_write(&vc, out, len);
-            maybe_exit(vl.buf);
+            maybe_command(vl.buf);
             vl.len = 0;
         }
     }

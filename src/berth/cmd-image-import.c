@@ -63,6 +63,11 @@ static int import_option(int c, const char *arg, void *data)
             return 1;
         break;
     case 'w':
+        if (arg[0] != '/') {
+            /* every container of the image would fail its start on it (process.cwd must be absolute) */
+            fprintf(stderr, "berth image import: --workdir '%s': expected an absolute path\n", arg);
+            return 125;
+        }
         a->workdir = arg;
         break;
     case 'P': {

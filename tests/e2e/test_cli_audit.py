@@ -295,3 +295,9 @@ def test_build_arg_without_value_comes_from_the_environment(busybox_env, tmp_pat
     env.pop("AUDIT_ARG", None)
     p = berth(env, "build", "--no-cache", "--build-arg", "AUDIT_ARG", str(tmp_path))
     assert "got=default" in p.stdout
+
+
+def test_import_rootfs_refuses_a_relative_workdir(berth_env, busybox_rootfs):
+    p = berth(berth_env, "image", "import", "--rootfs", "-w", "rel", busybox_rootfs, "wd:1", check=False)
+    one_line_error(p, 125, "--workdir 'rel': expected an absolute path")
+    assert json.loads(berth(berth_env, "images", "--format", "json").stdout) == []

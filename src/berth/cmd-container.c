@@ -16,6 +16,7 @@
 #include "base/fs.h"
 #include "base/json.h"
 #include "base/strv.h"
+#include "cmd-image.h"
 #include "commands.h"
 #include "exit-status.h"
 #include "containers/run.h"
@@ -346,15 +347,27 @@ int cmd_ctr_each(int argc, char **argv)
     return r;
 }
 
+/* "15 minutes ago", as berth images says it (and docker ps); with ago false, "15 minutes". */
+static void since_text(time_t when, bool ago, char *buf, size_t cap)
+{
+    image_cli_ago(when ? when : 1, buf, cap);
+    size_t n = strlen(buf);
+    if (!ago && n > 4 && !strcmp(buf + n - 4, " ago"))
+        buf[n - 4] = '\0';
+}
+
 static void status_text(const struct ctr_record *r, char *buf, size_t cap)
 {
-    time_t now = time(NULL);
-    if (!strcmp(r->state, "running") || !strcmp(r->state, "paused"))
-        snprintf(buf, cap, "Up %llds%s", (long long) (now - r->started), !strcmp(r->state, "paused") ? " (Paused)" : "");
-    else if (!strcmp(r->state, "exited"))
-        snprintf(buf, cap, "Exited (%d) %llds ago", r->exit_code, (long long) (now - r->finished));
-    else
+    char since[48];
+    if (!strcmp(r->state, "running") || !strcmp(r->state, "paused")) {
+        since_text(r->started, false, since, sizeof(since));
+        snprintf(buf, cap, "Up %s%s", since, !strcmp(r->state, "paused") ? " (Paused)" : "");
+    } else if (!strcmp(r->state, "exited")) {
+        since_text(r->finished, true, since, sizeof(since));
+        snprintf(buf, cap, "Exited (%d) %s", r->exit_code, since);
+    } else {
         snprintf(buf, cap, "Created");
+    }
 }
 
 /* How `berth ps` prints its rows. */
@@ -389,21 +402,23 @@ static void list_vms(json_t *arr, const struct ps_opts *po)
             printf("%.*s\n", po->no_trunc ? 64 : 12, vms[i].id);
             continue;
         }
-        char status[64], command[64] = "";
-        time_t now = time(NULL);
-        if (running)
-            snprintf(status, sizeof(status), "Up %llds (%s)", (long long) (now - vms[i].started), vms[i].running_backend);
-        else if (vms[i].finished)
-            snprintf(status, sizeof(status), "Stopped %llds ago", (long long) (now - vms[i].finished));
-        else
+        char status[96], command[64] = "", since[48];
+        if (running) {
+            since_text(vms[i].started, false, since, sizeof(since));
+            snprintf(status, sizeof(status), "Up %s (%s)", since, vms[i].running_backend);
+        } else if (vms[i].finished) {
+            since_text(vms[i].finished, true, since, sizeof(since));
+            snprintf(status, sizeof(status), "Stopped %s", since);
+        } else {
             snprintf(status, sizeof(status), "Created");
+        }
         size_t k;
         json_t *x;
         json_array_foreach(vms[i].args, k, x) {
             size_t len = strlen(command);
             snprintf(command + len, sizeof(command) - len, "%s%s", k ? " " : "", json_string_value(x));
         }
-        printf("%-9s  %-*.*s  %-24.24s  %-24.24s  %-24s  %s\n", "vm", po->no_trunc ? 64 : 12,
+        printf("%-9s  %-*.*s  %-24.24s  %-24.24s  %-30s  %s\n", "vm", po->no_trunc ? 64 : 12,
                po->no_trunc ? 64 : 12, vms[i].id,
                vms[i].image[0] ? vms[i].image : vms[i].template_name, command, status, vms[i].name);
     }
@@ -472,10 +487,10 @@ int cmd_ctr_ps(int argc, char **argv)
     if (po.quiet && !po.json)
         ; /* no header */
     else if (!strcmp(format, "text") && kinds)
-        printf("%-9s  %-*s  %-24s  %-24s  %-24s  %s\n", "KIND", po.no_trunc ? 64 : 12, "ID", "IMAGE", "COMMAND",
+        printf("%-9s  %-*s  %-24s  %-24s  %-30s  %s\n", "KIND", po.no_trunc ? 64 : 12, "ID", "IMAGE", "COMMAND",
                "STATUS", "NAMES");
     else if (!strcmp(format, "text"))
-        printf("%-*s  %-24s  %-24s  %-24s  %s\n", po.no_trunc ? 64 : 12, "CONTAINER ID", "IMAGE", "COMMAND", "STATUS",
+        printf("%-*s  %-24s  %-24s  %-30s  %s\n", po.no_trunc ? 64 : 12, "CONTAINER ID", "IMAGE", "COMMAND", "STATUS",
                "NAMES");
     for (size_t i = 0; i < n; i++) {
         ctr_refresh(s, &list[i], NULL);
@@ -503,7 +518,7 @@ int cmd_ctr_ps(int argc, char **argv)
         }
         if (kinds)
             printf("%-9s  ", "container");
-        printf("%-*.*s  %-24.24s  %-24.24s  %-24s  %s\n", po.no_trunc ? 64 : 12, po.no_trunc ? 64 : 12, list[i].id,
+        printf("%-*.*s  %-24.24s  %-24.24s  %-30s  %s\n", po.no_trunc ? 64 : 12, po.no_trunc ? 64 : 12, list[i].id,
                list[i].image, command, status, list[i].name);
     }
     if (kinds)

@@ -301,3 +301,13 @@ def test_import_rootfs_refuses_a_relative_workdir(berth_env, busybox_rootfs):
     p = berth(berth_env, "image", "import", "--rootfs", "-w", "rel", busybox_rootfs, "wd:1", check=False)
     one_line_error(p, 125, "--workdir 'rel': expected an absolute path")
     assert json.loads(berth(berth_env, "images", "--format", "json").stdout) == []
+
+
+def test_ps_status_reads_like_docker(busybox_env):
+    import re
+    env = busybox_env
+    berth(env, "run", "-d", "--name", "st", "busybox", "sleep", "600")
+    berth(env, "run", "--name", "done", "busybox", "true")
+    rows = {r.split()[-1]: r for r in berth(env, "ps", "-a").stdout.splitlines()[1:]}
+    assert re.search(r"  Up \d+ seconds?  ", rows["st"]), rows["st"]
+    assert re.search(r"  Exited \(0\) \d+ seconds? ago  ", rows["done"]), rows["done"]

@@ -448,6 +448,10 @@ int vm_start(struct store *s, struct vm_record *rec, char *ret_why, struct berth
         struct net_attach_opts nopts = { .mac = rec->mac, .ports = ports, .n_ports = n_ports,
                                          .ip = rec->ip[0] ? rec->ip : NULL, .aliases = aliases,
                                          .n_aliases = n_aliases };
+        /* Held from create on; this makes sure for VMs created before names were held (the same
+         * request again for the others), as a container's start does. */
+        if (r == 0)
+            r = vm_net_reserve(rec, err);
         if (r == 0)
             r = net_attach_vm(strcmp(rec->network, NET_DEFAULT_NETWORK) ? rec->network : NULL, rec->id, rec->name, &nopts,
                           0, &net, err);

@@ -238,7 +238,8 @@ struct vm_each {
 };
 
 /* The options simple_opts can take; each verb names the ones it accepts. */
-enum { VM_OPT_FORCE = 1, VM_OPT_TIME = 2, VM_OPT_FORMAT = 4 };
+/* VM_OPT_NAMES_OPTIONAL: the verb has a meaning without names (stats: every running VM). */
+enum { VM_OPT_FORCE = 1, VM_OPT_TIME = 2, VM_OPT_FORMAT = 4, VM_OPT_NAMES_OPTIONAL = 8 };
 
 static int act_start(struct store *s, struct vm_record *rec, struct vm_each *o, struct berth_error *err);
 
@@ -327,7 +328,7 @@ static int simple_opts(const char *sub, int argc, char **argv, const char *usage
             return 125;
         }
     }
-    if (optind >= argc) {
+    if (optind >= argc && !(accept & VM_OPT_NAMES_OPTIONAL)) {
         VM_ERR(sub, "a VM name is needed (see --help)");
         return 125;
     }
@@ -730,12 +731,34 @@ static int vm_cmd_console(int argc, char **argv)
 
 static int vm_cmd_stats(int argc, char **argv)
 {
-    static const char usage[] = "Usage: berth vm stats [--format text|json] NAME...\n\nCPU time, memory and disk use of VMs.\n";
+    static const char usage[] = "Usage: berth vm stats [--format text|json] [NAME...]\n\n"
+                                "CPU time, memory and disk use of VMs (without names: every running VM, as berth stats).\n";
     struct vm_each o = { .format = "text" };
-    int r = simple_opts("stats", argc, argv, usage, VM_OPT_FORMAT, &o);
+    int r = simple_opts("stats", argc, argv, usage, VM_OPT_FORMAT | VM_OPT_NAMES_OPTIONAL, &o);
     if (r)
         return r < 0 ? 0 : r;
     const char *format = o.format;
+    _cleanup_strv_ char **running = NULL;
+    if (optind >= argc) {
+        struct berth_error err = { 0 };
+        _cleanup_store_ struct store *s = NULL;
+        struct vm_record *list = NULL;
+        size_t n = 0;
+        if (vm_store_open(&s, &err) < 0 || vm_record_list(s, &list, &n, &err) < 0) {
+            VM_ERR("stats", "%s", berth_error_message(&err));
+            return 125;
+        }
+        for (size_t i = 0; i < n; i++)
+            if (vm_refresh_state(s, &list[i], NULL) == 0 && !strcmp(list[i].state, "running") &&
+                strv_push(&running, list[i].id) < 0)
+                r = -ENOMEM;
+        vm_record_list_free(list, n);
+        if (r < 0)
+            return 125;
+        argv = running;
+        argc = (int) strv_length(running);
+        optind = 0;
+    }
     json_t *arr = json_array();
     int rc = 0;
     if (!strcmp(format, "text"))

@@ -222,13 +222,20 @@ def test_images_repository_filter_lists_only_matching_names(busybox_env):
 
 def test_vm_ls_quiet_and_logs_one_container(busybox_env):
     env = busybox_env
-    vid = berth(env, "vm", "create", "q1", "--image", "busybox", "--network", "none", "--", "/bin/true").stdout.strip()
+    vid = berth(env, "vm", "create", "q1", "--image", "busybox", "--network", "none", "--memory", "128", "--",
+                "/bin/sleep", "600").stdout.strip()
     try:
         assert berth(env, "vm", "ls", "-q").stdout.split() == [vid[:12]]
         one_line_error(berth(env, "vm", "ls", "extra", check=False), 125, "unexpected argument 'extra'")
         assert berth(env, "vm", "inspect", vid[:12]).stdout  # the -q ids name VMs for the other verbs
+        # vm stats without names: the running VMs, as berth stats (it was "a VM name is needed").
+        assert json.loads(berth(env, "vm", "stats", "--format", "json").stdout) == []
+        assert [v["name"] for v in json.loads(berth(env, "vm", "stats", "--format", "json", "q1").stdout)] == ["q1"]
+        berth(env, "vm", "start", "q1")
+        [st] = json.loads(berth(env, "vm", "stats", "--format", "json").stdout)
+        assert st["name"] == "q1" and st["state"] == "running"
     finally:
-        berth(env, "vm", "rm", "q1")
+        berth(env, "vm", "rm", "--force", "q1")
     berth(env, "create", "--name", "l1", "busybox", "true")
     berth(env, "create", "--name", "l2", "busybox", "true")
     one_line_error(berth(env, "logs", "l1", "l2", check=False), 125, "one container at a time")

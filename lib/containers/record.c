@@ -87,7 +87,8 @@ int ctr_record_insert(struct store *s, struct ctr_record *rec, struct berth_erro
     }
     if (!ctr_name_is_valid(rec->name))
         return berth_error_set(err, -EINVAL,
-                               "invalid container name '%s': use letters, digits, '_', '.', '-' (at most %d)",
+                               "invalid container name '%s': use letters, digits, '_', '.', '-' (at most %d, "
+                               "starting with a letter or digit)",
                                rec->name, CTR_NAME_MAX);
     if (!rec->created)
         rec->created = time(NULL);

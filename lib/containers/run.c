@@ -82,7 +82,10 @@ int ctr_create(struct store *s, const char *name, json_t *spec, const char *rest
         goto out;
     snprintf(rec.name, sizeof(rec.name), "%s", name ? name : "");
     if (name && !ctr_name_is_valid(name)) {
-        r = berth_error_set(err, -EINVAL, "invalid container name '%s': use letters, digits, '_', '.', '-'", name);
+        /* The whole rule, as berth vm create says it: a 64-character name is refused for its length. */
+        r = berth_error_set(err, -EINVAL,
+                            "invalid container name '%s': use letters, digits, '_', '.', '-' (at most %d, "
+                            "starting with a letter or digit)", name, CTR_NAME_MAX);
         goto out;
     }
     snprintf(rec.image, sizeof(rec.image), "%s", image_ref);

@@ -359,7 +359,12 @@ static int parse_run(int argc, char **argv, json_t *spec, const char **name, boo
         json_object_set_new(spec, "network_opts", json_pack("{s:o}", net, ctr_network_opts_json(&no)));
     }
     if (optind >= argc) {
-        fprintf(stderr, "berth run: an image is needed (see --help)\n");
+        fprintf(stderr, "berth %s: an image is needed (see --help)\n", argv[0]);
+        return 125;
+    }
+    if (optind + 1 < argc && !argv[optind + 1][0]) {
+        /* said here, not by the runtime at start with a config.json path */
+        fprintf(stderr, "berth %s: the command is an empty string\n", argv[0]);
         return 125;
     }
     json_object_set_new(spec, "image", json_string(argv[optind++]));

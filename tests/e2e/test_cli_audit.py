@@ -318,3 +318,10 @@ def test_ps_status_reads_like_docker(busybox_env):
     rows = {r.split()[-1]: r for r in berth(env, "ps", "-a").stdout.splitlines()[1:]}
     assert re.search(r"  Up \d+ seconds?  ", rows["st"]), rows["st"]
     assert re.search(r"  Exited \(0\) \d+ seconds? ago  ", rows["done"]), rows["done"]
+
+
+def test_container_names_and_empty_command_say_the_rule(busybox_env):
+    env = busybox_env
+    one_line_error(berth(env, "create", "--name", "a" * 64, "busybox", check=False), 125, "at most 63")
+    one_line_error(berth(env, "run", "busybox", "", check=False), 125, "the command is an empty string")
+    assert json.loads(berth(env, "ps", "-a", "--format", "json").stdout) == []

@@ -335,9 +335,15 @@ static int parse_run(int argc, char **argv, json_t *spec, const char **name, boo
         }
     }
     const char *chosen = json_string_value(json_object_get(spec, "network"));
-    if (json_object_get(spec, "mac") && chosen && (!strcmp(chosen, "none") || !strcmp(chosen, "host"))) {
+    bool no_net = chosen && (!strcmp(chosen, "none") || !strcmp(chosen, "host"));
+    if (json_object_get(spec, "mac") && no_net) {
         /* docker's "conflicting options": there is no interface of ours to give it to. */
         fprintf(stderr, "berth %s: --mac-address needs a berth network, not --network %s\n", argv[0], chosen);
+        return 125;
+    }
+    if (json_array_size(ports) && no_net) {
+        /* Known now: no need to make a container to find it out at its start. */
+        fprintf(stderr, "berth %s: -p needs a berth network, not --network %s\n", argv[0], chosen);
         return 125;
     }
     if (ip || aliases) {

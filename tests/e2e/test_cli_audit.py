@@ -247,6 +247,9 @@ def test_mac_address_is_checked_before_anything_is_made(busybox_env):
                    "--mac-address", "'xx'")
     one_line_error(berth(env, "create", "--network", "none", "--mac-address", "02:00:00:00:00:01", "busybox",
                          check=False), 125, "--mac-address needs a berth network")
+    for net in ("none", "host"):
+        one_line_error(berth(env, "run", "--rm", "--network", net, "-p", "8080:80", "busybox", "true", check=False),
+                       125, f"-p needs a berth network, not --network {net}")
     assert json.loads(berth(env, "ps", "-a", "--format", "json").stdout) == []
 
 

@@ -550,12 +550,14 @@ static void exec_add_env(json_t *env, const char *v)
 int cmd_ctr_exec(int argc, char **argv)
 {
     static const char usage[] =
-        "Usage: berth exec [-i] [-t] [--detach-keys KEYS] [-e KEY[=VALUE]]... [-w DIR] [-u USER[:GROUP]]\n"
+        "Usage: berth exec [-d | -i] [-t] [--detach-keys KEYS] [-e KEY[=VALUE]]... [-w DIR] [-u USER[:GROUP]]\n"
         "                  NAME COMMAND [ARG...]\n\n"
         "Runs a command in a running container; the exit status is the command's. With -it the detach\n"
         "keys (default ctrl-p,ctrl-q) leave the command running in the container and berth exec exits 0;\n"
         "it cannot be attached again (as with Docker).\n\n"
         "Options:\n"
+        "  -d, --detach             start the command and return at once (it runs with a pty whose\n"
+        "                           output is discarded, until it exits or the container stops)\n"
         "  -i, --interactive        keep stdin open: the command reads berth's stdin (without -i it reads\n"
         "                           /dev/null)\n"
         "  -t, --tty                give the command a pseudo-terminal as its controlling terminal; with -i\n"
@@ -574,7 +576,7 @@ int cmd_ctr_exec(int argc, char **argv)
     _cleanup_json_ json_t *env = json_array();
     const char *cwd = NULL, *user = NULL;
     const char *keys = CTR_DETACH_KEYS_DEFAULT;
-    bool interactive = false, tty = false;
+    bool interactive = false, tty = false, detach = false;
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {
         const char *a = argv[i];
@@ -591,6 +593,8 @@ int cmd_ctr_exec(int argc, char **argv)
             keys = argv[++i];
         } else if (!strcmp(a, "--interactive")) {
             interactive = true;
+        } else if (!strcmp(a, "--detach")) {
+            detach = true;
         } else if (!strcmp(a, "--tty")) {
             tty = true;
         } else if (!strcmp(a, "--env") || !strcmp(a, "--workdir") || !strcmp(a, "--user")) {
@@ -608,7 +612,9 @@ int cmd_ctr_exec(int argc, char **argv)
         } else if (a[1] != '-' && a[1]) {
             /* Short options, bundled like -it or -ie KEY=VALUE. */
             for (const char *c = a + 1; *c; c++) {
-                if (*c == 'i') {
+                if (*c == 'd') {
+                    detach = true;
+                } else if (*c == 'i') {
                     interactive = true;
                 } else if (*c == 't') {
                     tty = true;
@@ -639,6 +645,10 @@ int cmd_ctr_exec(int argc, char **argv)
         fprintf(stderr, "berth exec: a container and a command are needed (see --help)\n");
         return 125;
     }
+    if (detach && interactive) {
+        fprintf(stderr, "berth exec: -d and -i cannot be combined: a detached command has no input\n");
+        return 125;
+    }
     if (tty && interactive && !isatty(STDIN_FILENO)) {
         /* Docker's answer and status: -it promises a terminal that is not there (use -i alone to
          * pipe input). */
@@ -661,6 +671,20 @@ int cmd_ctr_exec(int argc, char **argv)
     _cleanup_json_ json_t *args = json_array();
     for (int k = i + 1; k < argc; k++)
         json_array_append_new(args, json_string(argv[k]));
+    if (detach) {
+        /* docker exec -d: the -it machinery, detached at once. The process runs under a monitor
+         * of its own (with a pty, whose output nobody reads) until it exits. */
+        int sock = -1;
+        pid_t pid = 0, mon = 0;
+        int r = ctr_exec_monitored(&rec, args, env, cwd, user, &sock, &pid, &mon, &err);
+        ctr_record_clear(&rec);
+        if (r < 0) {
+            fprintf(stderr, "berth exec: %s\n", berth_error_message(&err));
+            return cli_start_failure_status(&err, err.code == -EINVAL ? 125 : 126);
+        }
+        close(sock);
+        return 0;
+    }
     if (tty && interactive) {
         /* Under a monitor of its own, so that detaching leaves it running. */
         int rc = attach_cli_exec(&att, &rec, args, env, cwd, user);

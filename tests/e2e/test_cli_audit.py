@@ -328,3 +328,21 @@ def test_container_names_and_empty_command_say_the_rule(busybox_env):
     one_line_error(berth(env, "create", "--name", "a" * 64, "busybox", check=False), 125, "at most 63")
     one_line_error(berth(env, "run", "busybox", "", check=False), 125, "the command is an empty string")
     assert json.loads(berth(env, "ps", "-a", "--format", "json").stdout) == []
+
+
+def test_exec_detach_runs_in_the_background(busybox_env):
+    import time
+    env = busybox_env
+    berth(env, "run", "-d", "--name", "xd", "busybox", "sleep", "600")
+    t0 = time.monotonic()
+    p = berth(env, "exec", "-d", "xd", "sh", "-c", "sleep 1; echo done > /tmp/marker")
+    assert p.stdout == "" and time.monotonic() - t0 < 1
+    deadline = time.time() + 10
+    while berth(env, "exec", "xd", "cat", "/tmp/marker", check=False).stdout != "done\n":
+        assert time.time() < deadline, "the detached command did not run"
+        time.sleep(0.2)
+    while len(json.loads(berth(env, "top", "--format", "json", "xd").stdout)) != 1:  # it ended
+        assert time.time() < deadline, berth(env, "top", "xd").stdout
+        time.sleep(0.2)
+    one_line_error(berth(env, "exec", "-d", "xd", "/nonexistent", check=False), 127, "/nonexistent")
+    one_line_error(berth(env, "exec", "-di", "xd", "true", check=False), 125, "-d and -i cannot be combined")

@@ -435,12 +435,16 @@ static void mhd_logger(void *cls, const char *fmt, va_list ap)
     }
     if (!s->cfg.log)
         return;
-    /* Bytes that do not parse as HTTP are answered 400 by the library, which logs its HTML error
-     * page. Clients told not to verify TLS (skopeo, podman, containerd) try TLS first on a plain
-     * listener and then fall back to http://, so this comes with every such pull: say what it is. */
-    if (!strncmp(line, "Error processing request (HTTP response code is 400", 51)) {
-        s->cfg.log(s->cfg.log_userdata, "refused a request that is not HTTP with 400 (a client trying TLS on this "
-                   "plain-HTTP listener, as skopeo and podman do before they fall back to http://)");
+    /* Bytes that do not parse as HTTP are answered with an error status (400, or 505 when the
+     * third word of the "request line" is not an HTTP version) by the library, which logs its HTML
+     * error page. Clients told not to verify TLS (skopeo, podman, containerd) try TLS first on a
+     * plain listener and then fall back to http://, so this comes with every such pull: say so. */
+    unsigned code;
+    if (sscanf(line, "Error processing request (HTTP response code is %u", &code) == 1) {
+        char msg[256];
+        snprintf(msg, sizeof(msg), "refused a request that is not valid HTTP with %u (a client trying TLS on this "
+                 "plain-HTTP listener looks like this: skopeo and podman do before they fall back to http://)", code);
+        s->cfg.log(s->cfg.log_userdata, msg);
         return;
     }
     s->cfg.log(s->cfg.log_userdata, line);

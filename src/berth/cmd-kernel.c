@@ -61,6 +61,11 @@ int cmd_kernel(int argc, char **argv)
             return 125;
         }
     }
+    if (optind < argc - 1) { /* getopt ran on argv + 1 */
+        fprintf(stderr, "berth kernel prepare: unexpected argument '%s' (see --help; a version is --version)\n",
+                argv[optind + 1]);
+        return 125;
+    }
     if (strcmp(format, "text") && strcmp(format, "json")) {
         fprintf(stderr, "berth kernel prepare: unknown --format '%s' (expected text or json)\n", format);
         return 125;

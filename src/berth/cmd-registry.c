@@ -207,6 +207,12 @@ static int gc(int argc, char **argv)
         default: return 125;
         }
     }
+    if (optind < argc) {
+        /* gc deletes: a stray word (a misplaced --dry-run value, a root given without --root) must not
+         * be ignored on the way to a real collection */
+        fprintf(stderr, "berth registry gc: unexpected argument '%s' (see --help)\n", argv[optind]);
+        return 125;
+    }
     if (strcmp(format, "text") && strcmp(format, "json")) {
         fprintf(stderr, "berth registry gc: unknown --format '%s' (expected text or json)\n", format);
         return 125;

@@ -616,6 +616,10 @@ static int vm_cmd_logs(int argc, char **argv)
         VM_ERR("logs", "a VM name is needed (see --help)");
         return 125;
     }
+    if (argc - optind > 1) {
+        VM_ERR("logs", "one VM at a time ('%s' and '%s' given; see --help)", argv[optind], argv[optind + 1]);
+        return 125;
+    }
     _cleanup_store_ struct store *s = NULL;
     struct vm_record rec;
     int r = open_and_find("logs", argv[optind], &s, &rec);
@@ -665,6 +669,10 @@ static int vm_cmd_console(int argc, char **argv)
     int r = simple_opts("console", argc, argv, usage, 0, &o);
     if (r)
         return r < 0 ? 0 : r;
+    if (argc - optind > 1) {
+        VM_ERR("console", "one VM at a time ('%s' and '%s' given; see --help)", argv[optind], argv[optind + 1]);
+        return 125;
+    }
     _cleanup_store_ struct store *s = NULL;
     struct vm_record rec;
     r = open_and_find("console", argv[optind], &s, &rec);

@@ -346,3 +346,17 @@ def test_exec_detach_runs_in_the_background(busybox_env):
         time.sleep(0.2)
     one_line_error(berth(env, "exec", "-d", "xd", "/nonexistent", check=False), 127, "/nonexistent")
     one_line_error(berth(env, "exec", "-di", "xd", "true", check=False), 125, "-d and -i cannot be combined")
+
+
+STRAY_ARGUMENTS = [
+    (["registry", "gc", "--dry-run", "extra"], "berth registry gc: unexpected argument 'extra'"),
+    (["kernel", "prepare", "extra"], "berth kernel prepare: unexpected argument 'extra'"),
+    (["vm", "logs", "a", "b"], "berth vm logs: one VM at a time"),
+    (["vm", "console", "a", "b"], "berth vm console: one VM at a time"),
+]
+
+
+def test_stray_arguments_are_refused_not_ignored(berth_env, tmp_path):
+    """registry gc deletes: a word it does not expect must stop it, not be skipped on the way."""
+    for args, msg in STRAY_ARGUMENTS:
+        one_line_error(berth(berth_env, *args, check=False), 125, msg)

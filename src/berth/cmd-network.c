@@ -17,6 +17,7 @@
 #include "containers/connect.h"
 #include "containers/run.h"
 #include "net/attach.h"
+#include "cli-getopt.h"
 #include "net/dns-server.h"
 #include "net/ipam.h"
 #include "net/network.h"
@@ -100,7 +101,7 @@ static int cmd_create(int argc, char **argv)
     const char *format = "text";
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = cli_getopt("berth network create", argc, argv, "h", opts)) != -1) {
         switch (c) {
         case 's':
             co.subnet = optarg;
@@ -168,7 +169,7 @@ static int cmd_ls(int argc, char **argv)
     bool quiet = false;
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
+    while ((c = cli_getopt("berth network ls", argc, argv, "qh", opts)) != -1) {
         switch (c) {
         case 'f':
             format = optarg;
@@ -301,7 +302,7 @@ static int cmd_inspect(int argc, char **argv)
     const char *format = "text";
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = cli_getopt("berth network inspect", argc, argv, "h", opts)) != -1) {
         switch (c) {
         case 'f':
             format = optarg;
@@ -434,17 +435,18 @@ static int cmd_connect(int argc, char **argv, bool connect)
     struct ctr_network_opts no = { 0 };
     int c;
     optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    char cmd[32];
+    snprintf(cmd, sizeof(cmd), "berth network %s", verb);
+    while ((c = cli_getopt(cmd, argc, argv, "h", opts)) != -1) {
         switch (c) {
         case 'a':
             if (!connect)
-                goto unknown;
+                goto connect_only;
             no.ip = optarg;
             break;
         case 'A':
             if (!connect)
-                goto unknown;
+                goto connect_only;
             if (strv_push(&aliases, optarg) < 0)
                 return 125;
             break;
@@ -469,8 +471,10 @@ static int cmd_connect(int argc, char **argv, bool connect)
                        "published ports from its next start;\na running VM is refused (no hot-plug).\n");
             return 0;
         default:
-        unknown:
-            fprintf(stderr, "berth network %s: unknown option or missing value: %s\n", verb, argv[optind - 1]);
+            return 125;   /* cli_getopt said why */
+        connect_only:
+            fprintf(stderr, "berth network disconnect: unknown option '%s' (--ip and --alias are connect's)\n",
+                    c == 'a' ? "--ip" : "--alias");
             return 125;
         }
     }
@@ -532,13 +536,29 @@ static int workload_exists(const char *id, void *userdata)
 
 static int cmd_reconcile(int argc, char **argv)
 {
-    const char *format = argc >= 3 && !strcmp(argv[1], "--format") ? argv[2] : "text";
-    if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-        printf("Usage: berth network reconcile [--format text|json]\n\nRemoves what a crash left behind "
-               "(veths and taps without a lease, container leases whose namespace is gone, port rules "
-               "without an owner, bridges of removed networks, address and alias reservations of containers "
-               "and VMs that no longer exist) and brings every network up again (after a reboot).\n");
-        return 0;
+    const char *format = "text";
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            printf("Usage: berth network reconcile [--format text|json]\n\nRemoves what a crash left behind "
+                   "(veths and taps without a lease, container leases whose namespace is gone, port rules "
+                   "without an owner, bridges of removed networks, address, alias and name reservations of containers "
+                   "and VMs that no longer exist) and brings every network up again (after a reboot).\n");
+            return 0;
+        }
+        if (!strncmp(argv[i], "--format=", 9)) {
+            format = argv[i] + 9;
+        } else if (!strcmp(argv[i], "--format")) {
+            if (++i >= argc) {
+                fprintf(stderr, "berth network reconcile: --format needs a value (text or json)\n");
+                return 125;
+            }
+            format = argv[i];
+        } else {
+            /* everything is read before anything is cleaned up */
+            fprintf(stderr, "berth network reconcile: unknown %s '%s' (see --help)\n",
+                    argv[i][0] == '-' ? "option" : "argument", argv[i]);
+            return 125;
+        }
     }
     if (check_format("reconcile", format) < 0)
         return 125;
@@ -598,7 +618,7 @@ static int cmd_attach(int argc, char **argv, bool vm)
     struct berth_error err = { 0 };
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "p:h", opts, NULL)) != -1) {
+    while ((c = cli_getopt(vm ? "berth network attach-vm" : "berth network attach", argc, argv, "p:h", opts)) != -1) {
         switch (c) {
         case 'I':
             id = optarg;
@@ -697,7 +717,7 @@ static int cmd_attach(int argc, char **argv, bool vm)
 int cmd_network(int argc, char **argv)
 {
     if (argc < 2) {
-        fputs(usage_text, stderr);
+        fprintf(stderr, "berth network: a command is needed; run 'berth network --help' for the list\n");
         return 125;
     }
     const char *sub = argv[1];

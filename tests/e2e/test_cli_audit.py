@@ -359,3 +359,28 @@ def test_stray_arguments_are_refused_not_ignored(berth_env, tmp_path):
     """registry gc deletes: a word it does not expect must stop it, not be skipped on the way."""
     for args, msg in STRAY_ARGUMENTS:
         one_line_error(berth(berth_env, *args, check=False), 125, msg)
+
+
+def test_network_bad_input_is_one_line_naming_the_verb(berth_env):
+    """berth network's verbs report bad options as berth does elsewhere (not glibc's 'ls: invalid
+    option'), say when a command is missing, and reconcile reads every argument before it cleans
+    anything up. Nothing here creates a network device."""
+    env = berth_env
+    one_line_error(berth(env, "network", check=False), 125, "berth network: a command is needed")
+    one_line_error(berth(env, "network", "ls", "-x", check=False), 125, "berth network ls: unknown option '-x'")
+    one_line_error(berth(env, "network", "create", "n1", "--subnet", check=False), 125,
+                   "berth network create: --subnet needs a value")
+    one_line_error(berth(env, "network", "inspect", "--bogus", "n1", check=False), 125,
+                   "berth network inspect: unknown option '--bogus'")
+    one_line_error(berth(env, "network", "connect", "--nope", "n1", "c1", check=False), 125,
+                   "berth network connect: unknown option '--nope'")
+    one_line_error(berth(env, "network", "disconnect", "--ip", "10.1.1.1", "n1", "c1", check=False), 125,
+                   "berth network disconnect: unknown option '--ip'")
+    one_line_error(berth(env, "network", "attach", "--bogus", check=False), 125,
+                   "berth network attach: unknown option '--bogus'")
+    one_line_error(berth(env, "network", "reconcile", "extra", check=False), 125,
+                   "berth network reconcile: unknown argument 'extra'")
+    one_line_error(berth(env, "network", "reconcile", "--format", check=False), 125,
+                   "berth network reconcile: --format needs a value")
+    p = berth(env, "network", "reconcile", "--format", "json", "--help")
+    assert p.stdout.startswith("Usage: berth network reconcile"), p.stdout

@@ -2,10 +2,13 @@
  * chunked PATCH, final PUT, status GET, cancel DELETE, cross-repository mount). */
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "base/cleanup.h"
@@ -18,6 +21,18 @@
  * (skopeo) faster through a 256 KiB pread buffer than with sendfile, for about 2.5x the server
  * CPU (still half of docker-registry's). The buffer is per response, so memory stays bounded. */
 #define BLOB_READ_BUFFER (256u * 1024)
+
+/* For a long download, at most BLOB_NOTSENT_LOWAT of the body waits unsent in the connection's
+ * socket (TCP_NOTSENT_LOWAT: a write blocks until the backlog drains below it). Without a bound
+ * the backlog grows to megabytes and the receiver's ACKs end up sending it: on one host, with
+ * the client's CPU. skopeo pulls of a 200 MiB image in 50 MiB layers, interleaved 24 to 30 times
+ * per setting: skopeo used 7 to 8 % less CPU and the pull took 5 to 7 % less time than without
+ * the bound; 64 KiB did best of 32, 64, 128 and 256 KiB. The price is more wake-ups of the
+ * server (0.15 s of CPU per such pull instead of 0.08): below BLOB_NOTSENT_LOWAT_FROM a body is
+ * mostly in the socket buffers at once anyway, and 50 concurrent pulls of a 10 MiB image took
+ * 14 % longer with the bound than without, so smaller blobs go out unbounded. */
+#define BLOB_NOTSENT_LOWAT (64 * 1024)
+#define BLOB_NOTSENT_LOWAT_FROM (16u << 20)
 
 struct blob_reader {
     int fd;
@@ -85,6 +100,15 @@ enum MHD_Result blob_get(struct registry_server *s, struct MHD_Connection *c, st
         return MHD_NO;
     }
     *br = (struct blob_reader) { .fd = fd, .start = start };
+    if (!head) {
+        /* set for every body, as the connection may carry a long download before a short one;
+         * 0 is the system's default (no bound). Best effort: a socket that is not TCP refuses
+         * it, and the body goes out all the same. */
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        int lowat = len >= BLOB_NOTSENT_LOWAT_FROM ? BLOB_NOTSENT_LOWAT : 0;
+        if (ci)
+            (void) setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof(lowat));
+    }
     /* the buffer is allocated with the response: small blobs (configs) get a small one */
     size_t block = len < BLOB_READ_BUFFER ? (len < 4096 ? 4096 : (size_t) len) : BLOB_READ_BUFFER;
     struct MHD_Response *resp = MHD_create_response_from_callback(len, block, blob_read, br, blob_reader_free);

@@ -175,6 +175,25 @@ static int exec_q(struct store *s, const char *sql, const char *t1, const char *
     return step_done(s, st, err);
 }
 
+/* One reservation row: its first four columns are texts (network, workload, name, and the kind
+ * or the alias); an address reservation (ip not 0) adds the address and the time. */
+static int insert_reservation(struct store *s, const char *sql, const char *network, const char *workload,
+                              const char *name, const char *text, uint32_t ip, struct berth_error *err)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int r = store_prepare(s, sql, &st, err);
+    if (r < 0)
+        return r;
+    const char *t[] = { network, workload, name, text };
+    for (int k = 0; k < 4; k++)
+        sqlite3_bind_text(st, k + 1, t[k], -1, SQLITE_STATIC);
+    if (ip) {
+        sqlite3_bind_int64(st, 5, ip);
+        sqlite3_bind_int64(st, 6, (int64_t) time(NULL));
+    }
+    return step_done(s, st, err);
+}
+
 static int network_check_overlap(struct store *s, struct net_network *nw, struct berth_error *err)
 {
     _cleanup_free_ struct net_network *all = NULL;
@@ -1003,49 +1022,23 @@ int ipam_reserve(struct store *s, const struct net_network *nw, const char *work
     /* What it reserved on this network before is replaced by this request. */
     if (r == 0)
         r = ipam_unreserve(s, nw->name, workload, err);
-    if (r == 0 && name && *name) {
-        _cleanup_stmt_ sqlite3_stmt *nm = NULL;
-        r = store_prepare(s, "INSERT INTO net_name_reservations (network, workload, name, kind) VALUES (?, ?, ?, ?)",
-                          &nm, err);
-        if (r == 0) {
-            sqlite3_bind_text(nm, 1, nw->name, -1, SQLITE_STATIC);
-            sqlite3_bind_text(nm, 2, workload, -1, SQLITE_STATIC);
-            sqlite3_bind_text(nm, 3, name, -1, SQLITE_STATIC);
-            sqlite3_bind_text(nm, 4, kind, -1, SQLITE_STATIC);
-            r = step_done(s, nm, err);
-        }
-    }
-    for (size_t i = 0; r == 0 && i < n; i++) {
-        _cleanup_stmt_ sqlite3_stmt *al = NULL;
-        /* OR IGNORE: the same alias twice (in any case) is one alias. */
-        r = store_prepare(s,
-                          "INSERT OR IGNORE INTO net_alias_reservations (network, workload, name, alias)"
-                          " VALUES (?, ?, ?, ?)",
-                          &al, err);
-        if (r == 0) {
-            sqlite3_bind_text(al, 1, nw->name, -1, SQLITE_STATIC);
-            sqlite3_bind_text(al, 2, workload, -1, SQLITE_STATIC);
-            sqlite3_bind_text(al, 3, name && *name ? name : workload, -1, SQLITE_STATIC);
-            sqlite3_bind_text(al, 4, aliases[i], -1, SQLITE_STATIC);
-            r = step_done(s, al, err);
-        }
-    }
-    if (r == 0 && ip) {
-        _cleanup_stmt_ sqlite3_stmt *ins = NULL;
-        r = store_prepare(s,
-                              "INSERT INTO net_reservations (network, workload, name, kind, ip, created)"
-                              " VALUES (?, ?, ?, ?, ?, ?)",
-                              &ins, err);
-        if (r == 0) {
-            sqlite3_bind_text(ins, 1, nw->name, -1, SQLITE_STATIC);
-            sqlite3_bind_text(ins, 2, workload, -1, SQLITE_STATIC);
-            sqlite3_bind_text(ins, 3, name && *name ? name : workload, -1, SQLITE_STATIC);
-            sqlite3_bind_text(ins, 4, kind, -1, SQLITE_STATIC);
-            sqlite3_bind_int64(ins, 5, ip);
-            sqlite3_bind_int64(ins, 6, (int64_t) time(NULL));
-            r = step_done(s, ins, err);
-        }
-    }
+    const char *holder = name && *name ? name : workload;
+    if (r == 0 && name && *name)
+        r = insert_reservation(s,
+                               "INSERT INTO net_name_reservations (network, workload, name, kind)"
+                               " VALUES (?, ?, ?, ?)",
+                               nw->name, workload, name, kind, 0, err);
+    /* OR IGNORE: the same alias twice (in any case) is one alias. */
+    for (size_t i = 0; r == 0 && i < n; i++)
+        r = insert_reservation(s,
+                               "INSERT OR IGNORE INTO net_alias_reservations (network, workload, name, alias)"
+                               " VALUES (?, ?, ?, ?)",
+                               nw->name, workload, holder, aliases[i], 0, err);
+    if (r == 0 && ip)
+        r = insert_reservation(s,
+                               "INSERT INTO net_reservations (network, workload, name, kind, ip, created)"
+                               " VALUES (?, ?, ?, ?, ?, ?)",
+                               nw->name, workload, holder, kind, ip, err);
     if (r < 0) {
         store_rollback(s);
         return r;

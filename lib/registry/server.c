@@ -526,9 +526,10 @@ static int listen_on(const struct sockaddr_storage *ss, socklen_t len, const cha
 int registry_server_start(const struct registry_server_config *cfg, struct registry_server **ret,
                           struct berth_error *err)
 {
+    const char *addr = cfg->addr ? cfg->addr : "127.0.0.1:5000";
     struct sockaddr_storage ss;
     socklen_t sslen = 0;
-    int r = parse_addr(cfg->addr ? cfg->addr : "127.0.0.1:5000", &ss, &sslen, err);
+    int r = parse_addr(addr, &ss, &sslen, err);
     if (r < 0)
         return r;
     if (!!cfg->tls_cert != !!cfg->tls_key)
@@ -556,7 +557,6 @@ int registry_server_start(const struct registry_server_config *cfg, struct regis
         goto fail;
     sessions_expire_stored(s);
     s->stored_swept = time(NULL);
-    const char *addr = cfg->addr ? cfg->addr : "127.0.0.1:5000";
     int lfd = listen_on(&ss, sslen, addr, &s->port, err);
     if (lfd < 0) {
         r = lfd;

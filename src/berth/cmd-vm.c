@@ -872,12 +872,31 @@ static void balloon_progress(const json_t *b, void *userdata)
     fflush(stdout);
 }
 
+/* argv[*i] is --NAME VALUE or --NAME=VALUE: 1 with *ret (and *i past a separate value), 0 when it
+ * is another argument, -1 (said) when the value is missing. what: the value, for that message. */
+static int balloon_opt(int argc, char **argv, int *i, const char *name, const char *what, const char **ret)
+{
+    size_t n = strlen(name);
+    const char *a = argv[*i];
+    if (strncmp(a, name, n) || (a[n] != '\0' && a[n] != '='))
+        return 0;
+    if (a[n] == '=') {
+        *ret = a + n + 1;
+    } else if (*i + 1 < argc) {
+        *ret = argv[++*i];
+    } else {
+        VM_ERR("balloon", "%s needs a value (%s)", name, what);
+        return -1;
+    }
+    return 1;
+}
+
 static int vm_cmd_balloon(int argc, char **argv)
 {
     const char *format = "text", *pos[2] = { NULL, NULL };
     const char *timeout_arg = NULL;
     bool wait = false;
-    int n_pos = 0;
+    int n_pos = 0, r;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -885,25 +904,11 @@ static int vm_cmd_balloon(int argc, char **argv)
             return 0;
         } else if (!strcmp(a, "--wait")) {
             wait = true;
-        } else if (!strcmp(a, "--timeout") || !strncmp(a, "--timeout=", 10)) {
-            if (a[9] == '=') {
-                timeout_arg = a + 10;
-            } else if (i + 1 < argc) {
-                timeout_arg = argv[++i];
-            } else {
-                VM_ERR("balloon", "--timeout needs a value (seconds)");
+        } else if ((r = balloon_opt(argc, argv, &i, "--timeout", "seconds", &timeout_arg)) != 0) {
+            if (r < 0)
                 return 125;
-            }
-        } else if (!strcmp(a, "--format") || !strncmp(a, "--format=", 9)) {
-            if (a[8] == '=') {
-                format = a + 9;
-            } else if (i + 1 < argc) {
-                format = argv[++i];
-            } else {
-                VM_ERR("balloon", "--format needs a value (text or json)");
-                return 125;
-            }
-            if (check_format("balloon", format) < 0)
+        } else if ((r = balloon_opt(argc, argv, &i, "--format", "text or json", &format)) != 0) {
+            if (r < 0 || check_format("balloon", format) < 0)
                 return 125;
         } else if (!strncmp(a, "--", 2)) {
             VM_ERR("balloon", "unknown option '%s' (see --help)", a);
@@ -931,7 +936,7 @@ static int vm_cmd_balloon(int argc, char **argv)
         return 125;
     _cleanup_store_ struct store *s = NULL;
     struct vm_record rec;
-    int r = open_and_find("balloon", pos[0], &s, &rec);
+    r = open_and_find("balloon", pos[0], &s, &rec);
     if (r)
         return r;
     struct berth_error err = { 0 };

@@ -976,15 +976,9 @@ fail:
     return r;
 }
 
-int ipam_alias_list(struct store *s, const char *network, const char *workload, char ***ret, struct berth_error *err)
+/* The first column of every row of st, as a strv in *ret (NULL when there is none). */
+static int collect_texts(struct store *s, sqlite3_stmt *st, char ***ret, struct berth_error *err)
 {
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
-    int r = store_prepare(s, "SELECT alias FROM net_aliases WHERE network = ? AND workload = ? ORDER BY rowid", &st,
-                          err);
-    if (r < 0)
-        return r;
-    sqlite3_bind_text(st, 1, network, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, workload, -1, SQLITE_STATIC);
     _cleanup_strv_ char **v = NULL;
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
@@ -994,6 +988,18 @@ int ipam_alias_list(struct store *s, const char *network, const char *workload, 
         return berth_error_set(err, store_errno(rc), "state database: %s", sqlite3_errmsg(store_db(s)));
     *ret = TAKE_PTR(v);
     return 0;
+}
+
+int ipam_alias_list(struct store *s, const char *network, const char *workload, char ***ret, struct berth_error *err)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int r = store_prepare(s, "SELECT alias FROM net_aliases WHERE network = ? AND workload = ? ORDER BY rowid", &st,
+                          err);
+    if (r < 0)
+        return r;
+    sqlite3_bind_text(st, 1, network, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, workload, -1, SQLITE_STATIC);
+    return collect_texts(s, st, ret, err);
 }
 
 int ipam_request_check(struct store *s, const struct net_network *nw, const char *workload, uint32_t want_ip,
@@ -1085,13 +1091,5 @@ int ipam_reservation_holders(struct store *s, char ***ret, struct berth_error *e
                           &st, err);
     if (r < 0)
         return r;
-    _cleanup_strv_ char **v = NULL;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        if (strv_push(&v, (const char *) sqlite3_column_text(st, 0)) < 0)
-            return berth_error_set(err, -ENOMEM, "out of memory");
-    if (rc != SQLITE_DONE)
-        return berth_error_set(err, store_errno(rc), "state database: %s", sqlite3_errmsg(store_db(s)));
-    *ret = TAKE_PTR(v);
-    return 0;
+    return collect_texts(s, st, ret, err);
 }

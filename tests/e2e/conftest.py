@@ -2,6 +2,7 @@
 and BERTH_RUNTIME_DIR per test, and the busybox rootfs the project builds from busybox-static."""
 import json
 import os
+import select
 import shutil
 import subprocess
 import tempfile
@@ -17,6 +18,21 @@ def binary(name):
     if not os.access(path, os.X_OK):
         pytest.fail(f"{path} is not built (run scripts/build.sh)")
     return path
+
+
+def read_pty(master, idle):
+    """What a pty's master gives until EOF, an error (EIO once the slave side is closed) or idle
+    seconds without output."""
+    out = b""
+    while select.select([master], [], [], idle)[0]:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    return out
 
 
 def berth(env, *args, check=True, input=None, timeout=120):

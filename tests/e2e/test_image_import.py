@@ -171,24 +171,12 @@ def test_help_of_every_verb(berth_env):
 
 def test_progress_on_a_tty_quiet_otherwise(berth_env, images):
     import pty
-    import select
-    from conftest import binary
+    from conftest import binary, read_pty
     master, slave = pty.openpty()
     p = subprocess.Popen([binary("berth"), "image", "import", images["archive"]], env=berth_env,
                          stdout=subprocess.PIPE, stderr=slave, text=True)
     os.close(slave)
-    out = b""
-    while True:
-        r, _, _ = select.select([master], [], [], 30)
-        if not r:
-            break
-        try:
-            chunk = os.read(master, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        out += chunk
+    out = read_pty(master, 30)
     p.wait(timeout=30)
     os.close(master)
     assert p.returncode == 0

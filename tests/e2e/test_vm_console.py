@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import BUILD, binary
+from conftest import BUILD, binary, read_pty
 
 ECHO = os.path.join(BUILD, "tests", "guests", "console-echo.pvh")
 
@@ -191,15 +191,7 @@ def test_balloon_inflates_and_deflates_through_berth_vm(berth_env, tmp_path):
                                stdout=slave, stderr=subprocess.PIPE, timeout=60)
             os.close(slave)
             slave = -1
-            out = b""
-            while select.select([master], [], [], 0.5)[0]:
-                try:
-                    chunk = os.read(master, 4096)
-                except OSError:
-                    break
-                if not chunk:
-                    break
-                out += chunk
+            out = read_pty(master, 0.5)
         finally:
             if slave >= 0:
                 os.close(slave)
